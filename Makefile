@@ -1,0 +1,41 @@
+# The two commands: `make up` runs the suite here on embedded defaults; `make test` installs everything and tests it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: up test dev peers lint typecheck pytest bench render docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+dev: $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/observe up --logs examples/logs
+
+peers: $(STAMP)
+	$(PY) -m tests.peers install
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -q tests
+
+test: peers lint typecheck pytest
+
+bench: $(STAMP) peers
+	$(PY) -m bench
+
+docs: $(STAMP)
+	$(VENV)/bin/observe config reference > docs/configuration.md
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

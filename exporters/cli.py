@@ -1,0 +1,5 @@
+"""CLI commands of the exporters: `observe export ...`."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,199 @@
+"""One typed config: a YAML file, overridden by OBSERVE_* environment variables (nested keys joined by `__`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from exporters.config import ExportersConfig
+from observe.config_section import Section
+from observe.logs.config import LogsConfig
+from observe.traces.config import TracesConfig
+
+
+class ConfigError(Exception):
+    """A config the user can fix: the message names the key, the value and what was expected."""
+
+
+class ServiceConfig(Section):
+    """The HTTP server every service shares (/metrics, /healthz, /readyz)."""
+
+    host: str = Field("127.0.0.1", description="Address to bind. The chart sets 0.0.0.0 inside pods.")
+    port: int = Field(9600, ge=0, le=65535, description="HTTP port for /metrics, /healthz, /readyz (0 picks a free one).")
+    drain_timeout_seconds: float = Field(
+        10.0, gt=0, description="On SIGTERM, how long services may drain in-flight work before the process exits."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Level of the JSON log.")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint (e.g. http://jaeger:4318) for the suite's own spans; off when unset."
+    )
+
+
+class ElasticsearchConfig(Section):
+    """Connection to Elasticsearch or OpenSearch, shared by the shipper and the Elasticsearch exporter."""
+
+    url: str = Field("", description="Base URL, e.g. https://es:9200. Empty means not configured.")
+    engine: Literal["auto", "elasticsearch", "opensearch"] = Field(
+        "auto", description="Which engine; auto asks the server."
+    )
+    ca_file: Path | None = Field(None, description="CA bundle to verify the server's certificate.")
+    verify_certs: bool = Field(True, description="Verify TLS certificates. Turn off only for a throwaway test cluster.")
+    username: str | None = Field(None, description="Basic-auth user. The password comes from password_file or env.")
+    password_file: Path | None = Field(None, description="File holding the basic-auth password (a mounted Secret).")
+    api_key_file: Path | None = Field(None, description="File holding an API key (a mounted Secret).")
+    request_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request.")
+
+    def password(self) -> str | None:
+        """The password from OBSERVE_ES_PASSWORD or password_file; never from the YAML itself."""
+        return _secret("OBSERVE_ES_PASSWORD", self.password_file)
+
+    def api_key(self) -> str | None:
+        """The API key from OBSERVE_ES_API_KEY or api_key_file."""
+        return _secret("OBSERVE_ES_API_KEY", self.api_key_file)
+
+
+class KubeConfig(Section):
+    """Access to the Kubernetes API."""
+
+    kubeconfig: Path | None = Field(
+        None, description="Path to a kubeconfig. Unset: in-cluster service account, else $KUBECONFIG, else ~/.kube/config."
+    )
+    node_name: str | None = Field(
+        None, description="This node's name (the chart sets it from spec.nodeName) so the shipper watches only its pods."
+    )
+
+
+class RenderConfig(Section):
+    """Where `observe up` writes rendered dashboards and alerts."""
+
+    out_dir: Path = Field(Path("var/render"), description="Output folder for dashboards, rules and Alertmanager config.")
+    values: Path | None = Field(None, description="Values file for the render (defaults are built in).")
+
+
+class Config(BaseSettings):
+    """The whole configuration of every observe service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OBSERVE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    service: ServiceConfig = Field(default_factory=ServiceConfig)  # type: ignore[arg-type]
+    elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)  # type: ignore[arg-type]
+    kube: KubeConfig = Field(default_factory=KubeConfig)  # type: ignore[arg-type]
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    exporters: ExportersConfig = Field(default_factory=ExportersConfig)
+    traces: TracesConfig = Field(default_factory=TracesConfig)
+    render: RenderConfig = Field(default_factory=RenderConfig)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, so a Helm-set env var can override a mounted config.
+        return (env_settings, init_settings)
+
+
+def _secret(env: str, path: Path | None) -> str | None:
+    value = os.environ.get(env)
+    if value:
+        return value
+    if path is not None:
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return None
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate the config; raise ConfigError with a message a person can act on."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist; pass an existing YAML file") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+        data = raw
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Config(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, source=str(path) if path else "environment")) from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def format_errors(exc: ValidationError, source: str) -> str:
+    """One line per problem: `key.path: got <value>, expected <what>`."""
+    lines = [f"invalid config ({source}):"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(err["loc"][:-1])
+            hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"  {loc}: unknown key{hint}")
+            continue
+        got = err.get("input")
+        got_text = "nothing" if err["type"] == "missing" else repr(got)
+        lines.append(f"  {loc}: got {got_text}, expected {_expected(err)}")
+    return "\n".join(lines)
+
+
+def _expected(err: Any) -> str:
+    msg = str(err.get("msg", ""))
+    for prefix in ("Input should be ", "Value error, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg[0].lower() + msg[1:] if msg else "a valid value"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def iter_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any, Any, str]]:
+    """Walk a model: (dotted key, annotation, default, description) for every leaf."""
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield from iter_fields(ann, key + ".")
+            continue
+        default = field.get_default(call_default_factory=True)
+        yield key, ann, default, field.description or ""

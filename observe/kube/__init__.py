@@ -1,0 +1,1 @@
+"""Kubernetes API access: list+watch caches."""

@@ -1,0 +1,1 @@
+"""The log pipeline: tail, decode, enrich, encode, batch, sink, acks, checkpoint."""

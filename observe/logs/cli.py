@@ -1,0 +1,5 @@
+"""CLI commands of the log pipeline: `observe ship` and `observe logs ...`."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,1 @@
+"""Rendering of dashboards and alerts from Jinja2 templates."""

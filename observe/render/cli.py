@@ -1,0 +1,5 @@
+"""CLI command `observe render`."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,161 @@
+"""The service kit: one aiohttp app serving /metrics, /healthz, /readyz for one or more services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, Info
+from prometheus_client.exposition import choose_encoder
+
+from observe import __version__
+from observe.config import ServiceConfig
+
+log = logging.getLogger("observe.service")
+
+OPENMETRICS_EOF = b"# EOF\n"
+
+
+@runtime_checkable
+class Service(Protocol):
+    """What the kit runs: a named unit with a lifecycle, a readiness answer and optional extra routes."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Start background work; return once it is running."""
+
+    async def stop(self) -> None:
+        """Stop intake and drain in-flight work; the kit bounds this by the drain deadline."""
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, reason): ready only once the service's own dependencies are reachable."""
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        """Extra HTTP routes this service serves, e.g. /probe or /graph."""
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        """Pre-rendered metric text to append to /metrics (b"" for none)."""
+
+
+class BaseService:
+    """Defaults for the Service protocol, so a service writes only what it has."""
+
+    name = "service"
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def readiness(self) -> tuple[bool, str]:
+        return True, "ok"
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return ()
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        return b""
+
+
+class ServiceHost:
+    """Runs services on one event loop behind one HTTP port, and drains them on SIGTERM."""
+
+    def __init__(self, config: ServiceConfig, services: Sequence[Service], registry: CollectorRegistry) -> None:
+        self.config = config
+        self.services = list(services)
+        self.registry = registry
+        self._stop = asyncio.Event()
+        self.started = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port: int = config.port
+        Info("observe_build", "Version of the running observe build.", registry=registry).info(
+            {"version": __version__}
+        )
+        self._ready = Gauge(
+            "observe_service_ready", "1 when the service reports ready.", ["service"], registry=registry
+        )
+
+    def app(self) -> web.Application:
+        """The aiohttp application with the kit's routes and every service's own routes."""
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        for svc in self.services:
+            app.router.add_routes(list(svc.routes()))
+        return app
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        for svc in self.services:
+            self._ready.labels(svc.name).set(1 if svc.readiness()[0] else 0)
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        body = encoder(self.registry)
+        extra = [svc.exposition(openmetrics) for svc in self.services]
+        if any(extra):
+            if openmetrics and body.endswith(OPENMETRICS_EOF):
+                body = body[: -len(OPENMETRICS_EOF)]
+            body = b"".join([body, *extra, OPENMETRICS_EOF if openmetrics else b""])
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        states = {svc.name: svc.readiness() for svc in self.services}
+        ready = all(ok for ok, _ in states.values())
+        body = {"ready": ready, "services": {n: {"ready": ok, "reason": why} for n, (ok, why) in states.items()}}
+        return web.Response(
+            body=orjson.dumps(body) + b"\n", status=200 if ready else 503, content_type="application/json"
+        )
+
+    async def start(self) -> None:
+        """Start every service, then the HTTP server."""
+        for svc in self.services:
+            await svc.start()
+            log.info("service started", extra={"service": svc.name})
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = int(server.sockets[0].getsockname()[1])
+        log.info("listening", extra={"url.full": f"http://{self.config.host}:{self.port}"})
+        self.started.set()
+
+    def request_stop(self) -> None:
+        """Ask the host to stop (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    async def shutdown(self) -> bool:
+        """Stop intake and drain every service within the deadline; True when all drained in time."""
+        clean = True
+        try:
+            async with asyncio.timeout(self.config.drain_timeout_seconds):
+                await asyncio.gather(*(svc.stop() for svc in self.services))
+        except TimeoutError:
+            clean = False
+            log.error("drain deadline passed; exiting with work in flight",
+                      extra={"event.duration_s": self.config.drain_timeout_seconds})
+        if self._runner is not None:
+            await self._runner.cleanup()
+        return clean
+
+    async def serve(self) -> int:
+        """Run until SIGTERM/SIGINT, then drain; the exit code is 0 after a drain."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self.start()
+        await self._stop.wait()
+        log.info("stopping: draining services", extra={"event.timeout_s": self.config.drain_timeout_seconds})
+        await self.shutdown()
+        return 0

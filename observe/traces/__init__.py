@@ -1,0 +1,1 @@
+"""Traces from Jaeger: span model, Istio pairing, service graph, RED metrics."""

@@ -1,0 +1,1 @@
+"""Real peers for integration tests: each module installs, starts and stops one server."""

@@ -1,0 +1,68 @@
+"""`python -m tests.peers install [NAME ...]`: install every real peer (idempotent, cached by version)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from types import ModuleType
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+import tests.peers as peers_pkg
+from tests.peers.base import PeerError
+
+
+def peer_modules() -> dict[str, ModuleType]:
+    """Every module in tests.peers with an install() function, by name, in INSTALL_ORDER order."""
+    found: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(peers_pkg.__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        mod = importlib.import_module(f"tests.peers.{info.name}")
+        if callable(getattr(mod, "install", None)):
+            found[info.name] = mod
+    return dict(sorted(found.items(), key=lambda kv: (getattr(kv[1], "INSTALL_ORDER", 50), kv[0])))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.peers")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    inst = sub.add_parser("install", help="install peers (all by default)")
+    inst.add_argument("names", nargs="*")
+    sub.add_parser("list", help="list peers and versions")
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    mods = peer_modules()
+    if args.cmd == "list":
+        for name, mod in mods.items():
+            console.print(f"{name:16} {getattr(mod, 'VERSION', '?')}")
+        return 0
+    names = args.names or list(mods)
+    unknown = [n for n in names if n not in mods]
+    if unknown:
+        console.print(f"[red]unknown peer(s): {', '.join(unknown)}[/]; known: {', '.join(mods)}")
+        return 2
+    failed = 0
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+        for name in names:
+            mod = mods[name]
+            task = progress.add_task(f"{name} {getattr(mod, 'VERSION', '')}", total=1)
+            t0 = time.monotonic()
+            try:
+                mod.install()
+            except PeerError as exc:
+                failed += 1
+                progress.update(task, description=f"[red]{name} failed[/]")
+                console.print(f"[red]{name}: {exc}[/]")
+                continue
+            progress.update(task, completed=1,
+                            description=f"[green]{name} {getattr(mod, 'VERSION', '')} ready[/] ({time.monotonic() - t0:.0f}s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
