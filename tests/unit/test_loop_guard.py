@@ -1,0 +1,33 @@
+"""The loop guard in tests/conftest.py really fails a test that blocks the event loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = '''
+import asyncio, time
+
+async def test_blocks():
+    await asyncio.sleep(0)
+    time.sleep(0.3)
+
+async def test_yields():
+    await asyncio.sleep(0.3)
+'''
+
+
+def test_blocking_async_test_fails_and_yielding_one_passes(tmp_path: Path) -> None:
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(PROBE)
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
+            "-o", "asyncio_mode=auto", "-o", "asyncio_debug=true", str(probe)]
+    out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+    # The guard fails the blocking test at teardown (an error) and leaves the yielding one alone.
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "ERROR at teardown of test_blocks" in out.stdout
+    assert "event loop blocked" in out.stdout and "took 0.3" in out.stdout
+    assert "test_yields" not in out.stdout.split("short test summary info")[-1]
