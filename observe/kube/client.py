@@ -1,0 +1,185 @@
+"""A small async Kubernetes API client: credentials from kubeconfig or the pod's service account, JSON over aiohttp.
+
+kubernetes_asyncio loads the credentials (kubeconfig contexts, client certificates, exec plugins, the in-cluster
+service-account token and its rotation). Requests and watch streams go through aiohttp with orjson, because the
+generated client builds a model object per item, which costs more than the metrics need (see observe/kube/reflector.py).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
+
+from observe.config import KubeConfig
+
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+class KubeApiError(Exception):
+    """The API server answered with an error status (the body is the Kubernetes Status)."""
+
+    def __init__(self, status: int, message: str, path: str) -> None:
+        super().__init__(f"{path}: HTTP {status}: {message}")
+        self.status = status
+        self.path = path
+
+
+class KubeConfigError(Exception):
+    """No usable credentials: the message says where we looked."""
+
+
+class KubeClient:
+    """An authenticated HTTP session to one API server; TLS is always verified unless the kubeconfig says otherwise."""
+
+    def __init__(self, configuration: Configuration, reload: Any = None) -> None:
+        self._cfg = configuration
+        self._reload = reload
+        self.host: str = str(configuration.host).rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    async def from_config(cls, config: KubeConfig) -> KubeClient:
+        """Credentials from config.kubeconfig, else the in-cluster service account, else $KUBECONFIG or ~/.kube/config."""
+        cfg = await load_configuration(config.kubeconfig)
+
+        async def reload() -> Configuration:
+            return await load_configuration(config.kubeconfig)
+
+        return cls(cfg, reload)
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.host.startswith("https"):
+            return False
+        if not self._cfg.verify_ssl:
+            return False
+        ctx = ssl.create_default_context(cafile=self._cfg.ssl_ca_cert or None)
+        if self._cfg.cert_file:
+            ctx.load_cert_chain(self._cfg.cert_file, self._cfg.key_file or None)
+        return ctx
+
+    def session(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session (created on first use, inside the running loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=32)
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
+                timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=None),
+            )
+        return self._session
+
+    async def headers(self) -> dict[str, str]:
+        """Accept JSON, plus the bearer token (re-read when the service-account token rotates)."""
+        out = {"Accept": "application/json"}
+        token = await self._cfg.get_api_key_with_prefix("BearerToken")
+        if token:
+            out["Authorization"] = token if token.startswith("Bearer ") else f"Bearer {token}"
+        return out
+
+    async def refresh_credentials(self) -> None:
+        """Reload credentials after a 401 (an exec plugin's token may have expired)."""
+        if self._reload is not None:
+            self._cfg = await self._reload()
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                      body: Any = None, seconds: float = 30.0, content_type: str | None = None) -> Any:
+        """One call; returns the decoded JSON body or raises KubeApiError."""
+        headers = await self.headers()
+        data = None
+        if body is not None:
+            data = orjson.dumps(body)
+            headers["Content-Type"] = content_type or (
+                "application/merge-patch+json" if method == "PATCH" else "application/json")
+        async with self.session().request(method, self.host + path, params=params, data=data, headers=headers,
+                                          timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise KubeApiError(resp.status, _status_message(raw), path)
+            return orjson.loads(raw) if raw else None
+
+    async def get_bytes(self, path: str, *, params: Mapping[str, str] | None = None, seconds: float = 60.0) -> bytes:
+        """GET returning the raw body, so large lists can be decoded off the hot path."""
+        headers = await self.headers()
+        async with self.session().get(self.host + path, params=params, headers=headers,
+                                      timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise KubeApiError(resp.status, _status_message(raw), path)
+            return raw
+
+    async def stream_lines(self, path: str, *, params: Mapping[str, str], read_timeout: float) -> AsyncIterator[bytes]:
+        """A watch stream, one JSON document per yielded line; any line length (aiohttp's readline caps at 128 KiB)."""
+        headers = await self.headers()
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=read_timeout)
+        async with self.session().get(self.host + path, params=params, headers=headers, timeout=timeout) as resp:
+            if resp.status >= 400:
+                raise KubeApiError(resp.status, _status_message(await resp.read()), path)
+            buf = b""
+            async for chunk in resp.content.iter_any():
+                buf = buf + chunk if buf else chunk
+                if b"\n" not in chunk:
+                    continue
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if line:
+                        yield line
+            if buf.strip():
+                yield buf
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _status_message(raw: bytes) -> str:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:500].decode(errors="replace")
+    if isinstance(doc, dict):
+        return str(doc.get("message") or doc.get("reason") or doc)[:500]
+    return str(doc)[:500]
+
+
+def credential_source(kubeconfig: Path | None) -> Path | None:
+    """Which kubeconfig to load, or None for the in-cluster service account; raises when there is neither."""
+    if kubeconfig is not None:
+        if not kubeconfig.exists():
+            raise KubeConfigError(f"kube.kubeconfig: {kubeconfig} does not exist; expected a kubeconfig file")
+        return kubeconfig
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and IN_CLUSTER_TOKEN.exists():
+        return None
+    candidates = [Path(p) for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    candidates.append(Path("~/.kube/config").expanduser())
+    for path in candidates:
+        if path.exists():
+            return path
+    raise KubeConfigError("no Kubernetes credentials: set kube.kubeconfig, run in a pod with a service account, "
+                          "or set $KUBECONFIG")
+
+
+async def load_configuration(kubeconfig: Path | None) -> Configuration:
+    """Resolve credentials: explicit kubeconfig, in-cluster, $KUBECONFIG, ~/.kube/config (in that order)."""
+    cfg = Configuration()
+    path = credential_source(kubeconfig)
+    if path is None:
+        try:
+            load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except ConfigException as exc:
+            raise KubeConfigError(f"in-cluster service account is not usable: {exc}") from None
+        return cfg
+    try:
+        await load_kube_config(config_file=str(path), client_configuration=cfg, persist_config=False)
+    except (ConfigException, KeyError, ValueError, TypeError) as exc:
+        where = "kube.kubeconfig: " if kubeconfig is not None else "kubeconfig "
+        raise KubeConfigError(f"{where}{path} is not usable: {exc}") from None
+    return cfg
