@@ -1,0 +1,283 @@
+"""Parsers turn a message into document fields: JSON lines, nginx / ingress-nginx access logs, named-group regex.
+
+A parser never drops an event: when the text does not parse, the raw message is kept and the
+result carries the flag `parse_failed`. Fields come back nested, ready to merge into the document.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+PARSE_FAILED = "parse_failed"
+
+
+@dataclass
+class Parsed:
+    """What a parser made of one message."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None  # a replacement message, when the parser found one
+    flags: list[str] = field(default_factory=list)
+
+
+class Parser(Protocol):
+    """Turns one message into fields."""
+
+    name: str
+
+    def parse(self, message: str) -> Parsed:
+        """Fields from `message`; on failure, no fields and the flag `parse_failed`."""
+        ...
+
+
+def put(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in a nested dict, creating the objects on the way."""
+    *parents, leaf = dotted.split(".")
+    node = doc
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def merge(doc: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Deep-merge `extra` into `doc` (objects merge, scalars from `extra` win)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            merge(doc[key], value)
+        else:
+            doc[key] = value
+
+
+# JSON keys that have an ECS home. The first key found wins; the key leaves json.* so it is not
+# indexed twice under two types.
+_JSON_ECS: list[tuple[tuple[str, ...], str]] = [
+    (("level", "lvl", "severity", "loglevel", "log.level", "levelname"), "log.level"),
+    (("logger", "logger_name", "log.logger", "loggerName"), "log.logger"),
+    (("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id"), "trace.id"),
+    (("span_id", "spanId", "span.id", "spanid", "dd.span_id"), "span.id"),
+    (("stack_trace", "stacktrace", "stack", "exc_info"), "error.stack_trace"),
+    (("error.type", "exception_class", "exc_type"), "error.type"),
+]
+_JSON_MESSAGE = ("msg", "message", "log.message")
+
+
+class JsonParser:
+    """JSON lines: every key under `json.*`, well-known keys moved to their ECS field."""
+
+    name = "json"
+
+    def parse(self, message: str) -> Parsed:
+        text = message.strip()
+        if not text.startswith("{"):
+            return Parsed(flags=[PARSE_FAILED])
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return Parsed(flags=[PARSE_FAILED])
+        if not isinstance(obj, dict):
+            return Parsed(flags=[PARSE_FAILED])
+        out = Parsed()
+        for key in _JSON_MESSAGE:
+            value = obj.get(key)
+            if isinstance(value, str):
+                out.message = value
+                del obj[key]
+                break
+        for keys, target in _JSON_ECS:
+            for key in keys:
+                value = obj.get(key)
+                if isinstance(value, str | int) and not isinstance(value, bool):
+                    text_value = str(value)
+                    put(out.fields, target, text_value.lower() if target == "log.level" else text_value)
+                    del obj[key]
+                    break
+        if obj:
+            out.fields["json"] = obj
+        return out
+
+
+_Q = r'"((?:[^"\\]|\\.)*)"'
+_NGINX = re.compile(
+    r"^(?P<addr>\S+) - (?P<user>\S+) \[(?P<time>[^\]]+)\] " + _Q.replace("(", "(?P<request>", 1)
+    + r" (?P<status>\d{3}) (?P<bytes>\d+|-) " + _Q.replace("(", "(?P<referer>", 1) + " " + _Q.replace("(", "(?P<ua>", 1)
+    # ingress-nginx appends these to the combined format (its default log-format-upstream).
+    + r"(?: (?P<req_len>\d+|-) (?P<req_time>[\d.]+|-) \[(?P<up_name>[^\]]*)\] \[(?P<up_alt>[^\]]*)\]"
+    r" (?P<up_addr>\S+(?:, \S+)*) (?P<up_len>\S+(?:, \S+)*) (?P<up_time>\S+(?:, \S+)*)"
+    r" (?P<up_status>\S+(?:, \S+)*) (?P<req_id>\S+))?\s*$"
+)
+_REQUEST = re.compile(r"^(?P<method>[A-Z]+) (?P<target>\S+)(?: HTTP/(?P<version>[\d.]+))?$")
+
+
+def _dash(value: str | None) -> str | None:
+    return None if value in (None, "", "-") else value
+
+
+def _unescape(value: str) -> str:
+    # nginx escapes '"' and '\' as \x22 / \x5C by default, and some formats use backslash escapes.
+    return value.replace('\\"', '"').replace("\\\\", "\\")
+
+
+class NginxParser:
+    """nginx's default `combined` access log, and ingress-nginx's default upstream format, to ECS."""
+
+    name = "nginx"
+
+    def parse(self, message: str) -> Parsed:
+        m = _NGINX.match(message)
+        if not m:
+            return Parsed(flags=[PARSE_FAILED])
+        f: dict[str, Any] = {}
+        addr = m["addr"]
+        try:
+            ipaddress.ip_address(addr)
+            put(f, "source.ip", addr)
+        except ValueError:
+            put(f, "source.address", addr)
+        if (user := _dash(m["user"])) is not None:
+            put(f, "user.name", user)
+        request = _unescape(m["request"])
+        rm = _REQUEST.match(request)
+        if rm:
+            put(f, "http.request.method", rm["method"])
+            target = rm["target"]
+            put(f, "url.original", target)
+            path, _, query = target.partition("?")
+            put(f, "url.path", path)
+            if query:
+                put(f, "url.query", query)
+            if rm["version"]:
+                put(f, "http.version", rm["version"])
+        else:
+            put(f, "nginx.access.request", request)
+        put(f, "http.response.status_code", int(m["status"]))
+        if (size := _dash(m["bytes"])) is not None:
+            put(f, "http.response.body.bytes", int(size))
+        if (referer := _dash(m["referer"])) is not None:
+            put(f, "http.request.referrer", _unescape(referer))
+        if (ua := _dash(m["ua"])) is not None:
+            put(f, "user_agent.original", _unescape(ua))
+        put(f, "nginx.access.time", m["time"])
+        if m["req_id"] is not None:
+            if (req_len := _dash(m["req_len"])) is not None:
+                put(f, "http.request.bytes", int(req_len))
+            if (req_time := _dash(m["req_time"])) is not None:
+                put(f, "event.duration", round(float(req_time) * 1e9))  # ECS: nanoseconds
+            up = "nginx.ingress_controller.upstream."
+            for key, value in (("name", m["up_name"]), ("alternative_name", m["up_alt"])):
+                if (v := _dash(value)) is not None:
+                    put(f, up + key, v)
+            for key, value in (("address", m["up_addr"]), ("response.length", m["up_len"]),
+                               ("response.time", m["up_time"]), ("response.status_code", m["up_status"])):
+                # Retries list several upstreams, comma-separated; keep them all, as keywords.
+                items = [v for v in value.split(", ") if v != "-"]
+                if items:
+                    put(f, up + key, items)
+            if (req_id := _dash(m["req_id"])) is not None:
+                put(f, "http.request.id", req_id)
+        return Parsed(fields=f)
+
+
+# Roots the shipper owns: a user's regex must not overwrite where a line came from.
+_RESERVED = ("@timestamp", "kubernetes", "container", "host", "agent", "data_stream", "log.file", "log.offset", "event.original")
+
+
+class RegexParser:
+    """A regex with named groups; a group `a__b` becomes the field `a.b`, a group `message` replaces the message."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+        self.name = f"regex:{pattern}"
+        self.targets: dict[str, str] = {}
+        for group in self.pattern.groupindex:
+            target = group.replace("__", ".")
+            if any(target == r or target.startswith(r + ".") for r in _RESERVED):
+                raise ParserSpecError(f"group {group!r} would overwrite the shipper's field {target!r}")
+            self.targets[group] = target
+        if not self.targets:
+            raise ParserSpecError(f"pattern {pattern!r} has no named group (?P<name>...), so it would add no field")
+
+    def parse(self, message: str) -> Parsed:
+        m = self.pattern.search(message)
+        if not m:
+            return Parsed(flags=[PARSE_FAILED])
+        out = Parsed()
+        for group, target in self.targets.items():
+            value = m.group(group)
+            if value is None:
+                continue
+            if target == "message":
+                out.message = value
+            else:
+                put(out.fields, target, value.lower() if target == "log.level" else value)
+        return out
+
+
+class ParserSpecError(ValueError):
+    """A parser spec that is not json | nginx | regex:<pattern with named groups> | none."""
+
+
+def parser_for(spec: str) -> Parser | None:
+    """The parser for a spec: json | nginx | regex:<pattern> | none (or plain). None means keep the raw message."""
+    if spec in ("none", "plain"):
+        return None
+    if spec == "json":
+        return JsonParser()
+    if spec == "nginx":
+        return NginxParser()
+    if spec.startswith("regex:"):
+        pattern = spec.removeprefix("regex:")
+        try:
+            return RegexParser(pattern)
+        except re.error as exc:
+            raise ParserSpecError(f"invalid pattern {pattern!r}: {exc}") from None
+    raise ParserSpecError(f"got {spec!r}, expected one of json, nginx, regex:<pattern>, none")
+
+
+_JAVA_HEADER = re.compile(
+    r"^(?:Exception in thread \"[^\"]*\"\s+)?"
+    r"(?P<type>(?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)[\w$]*)"
+    r"(?::\s*(?P<message>.*))?$",
+    re.M,
+)
+_PY_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s*(?P<message>.*))?$")
+_GO_PANIC = re.compile(r"^(?P<type>panic|fatal error): (?P<message>.*)$", re.M)
+
+
+def error_fields(message: str) -> dict[str, Any]:
+    """ECS error.type / error.message / error.stack_trace from a merged Java, Python or Go trace; {} if none."""
+    if "\n" not in message:
+        return {}
+    out: dict[str, Any] = {}
+    tb = message.find("Traceback (most recent call last):")
+    if tb >= 0:
+        trace = message[tb:]
+        # The last unindented line after the final frame names the exception.
+        for line in reversed(trace.splitlines()):
+            if line and not line[0].isspace() and (m := _PY_LAST.match(line)):
+                put(out, "error.type", m["type"])
+                if m["message"]:
+                    put(out, "error.message", m["message"])
+                break
+        put(out, "error.stack_trace", trace)
+        return out
+    if (g := _GO_PANIC.search(message)) and "goroutine " in message:
+        put(out, "error.type", g["type"])
+        put(out, "error.message", g["message"])
+        put(out, "error.stack_trace", message[g.start():])
+        return out
+    j = _JAVA_HEADER.search(message)
+    if j and re.search(r"^\s+at\s", message[j.end():], re.M):
+        put(out, "error.type", j["type"])
+        if j["message"]:
+            put(out, "error.message", j["message"])
+        put(out, "error.stack_trace", message[j.start():])
+    return out

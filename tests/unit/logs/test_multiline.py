@@ -1,0 +1,123 @@
+"""Multiline merging on real-world traces, interleaved across streams."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from observe.logs.multiline import SPLIT_FLAG, Merger, MultilineSpecError, Record, rule_for
+from tests.unit.logs import traces
+
+INFO = "2024-05-14 09:12:45.002  INFO 1 --- [nio-8080-exec-4] c.e.orders.OrderController : GET /orders/7 200"
+
+
+def merge_all(mode: str, streams: dict[str, list[str]], *, order: str = "roundrobin", **kw: float) -> dict[str, list[str]]:
+    """Feed the streams' lines interleaved one by one; return each stream's merged messages."""
+    merger: Merger[str, int] = Merger(**kw)  # type: ignore[arg-type]
+    rule = rule_for(mode)
+    out: dict[str, list[Record[int]]] = {k: [] for k in streams}
+    feeds = [[(k, line) for line in lines] for k, lines in streams.items()]
+    seq = [x for x in itertools.chain.from_iterable(itertools.zip_longest(*feeds)) if x is not None]
+    for i, (key, line) in enumerate(seq):
+        out[key].extend(merger.feed(key, rule, line, i, now=float(i)))
+    for rec in merger.drain():
+        out[seq[rec.origins[0]][0]].append(rec)
+    return {k: [r.message for r in sorted(v, key=lambda r: r.origins[0])] for k, v in out.items()}
+
+
+@pytest.mark.parametrize(
+    ("mode", "trace"),
+    [
+        ("java", traces.SPRING_BOOT),
+        ("java", traces.SPRING_CAUSED_BY),
+        ("java", traces.DUBBO),
+        ("python", traces.PYTHON),
+        ("python", traces.PYTHON_UNCAUGHT),
+        ("go", traces.GO_PANIC),
+        ("auto", traces.SPRING_BOOT),
+        ("auto", traces.SPRING_CAUSED_BY),
+        ("auto", traces.DUBBO),
+        ("auto", traces.PYTHON),
+        ("auto", traces.PYTHON_UNCAUGHT),
+        ("auto", traces.GO_PANIC),
+    ],
+)
+def test_trace_becomes_one_event_between_plain_lines(mode: str, trace: str) -> None:
+    lines = [INFO, *trace.split("\n"), INFO, traces.GO_BEFORE]
+    merged = merge_all(mode, {"stdout": lines})["stdout"]
+    assert merged == [INFO, trace, INFO, traces.GO_BEFORE]
+
+
+def test_interleaved_stdout_and_stderr_never_mix() -> None:
+    stdout = [INFO, *traces.SPRING_CAUSED_BY.split("\n"), INFO]
+    stderr = [*traces.PYTHON.split("\n"), "plain stderr line"]
+    merged = merge_all("auto", {"stdout": stdout, "stderr": stderr})
+    assert merged["stdout"] == [INFO, traces.SPRING_CAUSED_BY, INFO]
+    assert merged["stderr"] == [traces.PYTHON, "plain stderr line"]
+
+
+def test_two_pods_with_the_same_trace_shape_stay_apart() -> None:
+    a = [*traces.GO_PANIC.split("\n")]
+    b = [traces.GO_BEFORE, *traces.GO_PANIC.split("\n")]
+    merged = merge_all("go", {"pod-a/stderr": a, "pod-b/stderr": b})
+    assert merged["pod-a/stderr"] == [traces.GO_PANIC]
+    assert merged["pod-b/stderr"] == [traces.GO_BEFORE, traces.GO_PANIC]
+
+
+def test_custom_start_pattern_merges_until_the_next_start() -> None:
+    lines = ["2024-05-14 a", "  detail 1", "detail 2", "2024-05-14 b", "2024-05-14 c", "x"]
+    merged = merge_all(r"regex:^\d{4}-\d{2}-\d{2}", {"s": lines})["s"]
+    assert merged == ["2024-05-14 a\n  detail 1\ndetail 2", "2024-05-14 b", "2024-05-14 c\nx"]
+
+
+def test_none_mode_passes_every_line_through() -> None:
+    lines = traces.PYTHON.split("\n")
+    assert merge_all("none", {"s": lines})["s"] == lines
+
+
+def test_flush_timeout_emits_a_quiet_record() -> None:
+    merger: Merger[str, int] = Merger(flush_seconds=2.0)
+    rule = rule_for("java")
+    lines = traces.DUBBO.split("\n")
+    for i, line in enumerate(lines):
+        assert merger.feed("s", rule, line, i, now=100.0) == []
+    assert merger.expired(now=101.9) == []
+    [record] = merger.expired(now=102.0)
+    assert record.message == traces.DUBBO
+    assert record.origins == list(range(len(lines)))
+    assert merger.pending() == 0
+
+
+def test_line_cap_splits_without_losing_a_line() -> None:
+    lines = traces.SPRING_CAUSED_BY.split("\n")
+    merged = merge_all("java", {"s": lines}, max_lines=5)["s"]
+    assert "\n".join(merged) == traces.SPRING_CAUSED_BY
+    assert all(m.count("\n") <= 4 for m in merged)
+    assert len(merged) == -(-len(lines) // 5)
+
+
+def test_byte_cap_splits_and_flags_the_parts() -> None:
+    merger: Merger[str, int] = Merger(max_bytes=300)
+    rule = rule_for("java")
+    out: list[Record[int]] = []
+    for i, line in enumerate(traces.DUBBO.split("\n")):
+        out.extend(merger.feed("s", rule, line, i, now=0.0))
+    out.extend(merger.drain())
+    assert len(out) > 1
+    assert all(SPLIT_FLAG in r.flags for r in out)
+    assert all(r.size <= 300 or len(r.lines) == 1 for r in out)
+    assert "\n".join(r.message for r in out) == traces.DUBBO
+
+
+@pytest.mark.parametrize("spec", ["javascript", "regex:", "regex:(unclosed"])
+def test_bad_spec_is_rejected_with_the_reason(spec: str) -> None:
+    with pytest.raises(MultilineSpecError):
+        rule_for(spec)
+
+
+def test_two_consecutive_java_traces_stay_two_events() -> None:
+    first = "java.lang.IllegalStateException: a\n\tat a.B.c(B.java:1)"
+    second = "java.lang.IllegalArgumentException: b\n\tat a.B.d(B.java:2)"
+    lines = [*first.split("\n"), *second.split("\n")]
+    assert merge_all("java", {"s": lines})["s"] == [first, second]
