@@ -34,6 +34,9 @@ test: peers lint typecheck pytest
 bench: $(STAMP) peers
 	$(PY) -m bench
 
+render: $(STAMP)
+	$(VENV)/bin/observe render --out helm/observe/files
+
 docs: $(STAMP)
 	$(VENV)/bin/observe config reference > docs/configuration.md
 

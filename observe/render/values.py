@@ -1,0 +1,226 @@
+"""Typed render values: the embedded defaults merged with the user's file, validated key by key."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from observe.config import ConfigError, format_errors
+
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"a Prometheus duration like 30s, 5m or 1h, got {value!r}")
+    return value
+
+
+class Jobs(_Strict):
+    """Prometheus job label of each scrape target."""
+
+    cluster_exporter: str
+    shipper: str
+    elasticsearch_exporter: str
+    probe_exporter: str
+    traces: str
+    kubelet: str
+    cadvisor: str
+    node_exporter: str
+    kube_scheduler: str
+    kube_controller_manager: str
+
+
+class Platform(_Strict):
+    """What the platform exposes; alert groups for what it hides are not rendered."""
+
+    managed_control_plane: bool
+    kubelet: bool
+    node_exporter: bool
+    provider_managed_nodes: bool
+    istio: bool
+
+
+class Grafana(_Strict):
+    """Grafana links, folder and datasource defaults."""
+
+    url: str
+    folder: str
+    datasource: str
+    traces_datasource_uid: str
+    uid_prefix: str
+
+
+class Kibana(_Strict):
+    """Where the Kibana links point."""
+
+    url: str
+    data_view_id: str
+    data_stream: str
+
+
+class Traces(_Strict):
+    """The trace UI that alert links open."""
+
+    url: str
+
+
+class Thresholds(_Strict):
+    """Alert thresholds."""
+
+    cpu_throttling_percent: float = Field(gt=0, le=100)
+    quota_almost_full_ratio: float = Field(gt=0, le=1)
+    pv_free_ratio: float = Field(gt=0, lt=1)
+    kubelet_pods_ratio: float = Field(gt=0, le=1)
+    shipper_lag_bytes: int = Field(gt=0)
+    checkpoint_age_seconds: float = Field(gt=0)
+    es_disk_free_ratio: float = Field(gt=0, lt=1)
+    es_heap_ratio: float = Field(gt=0, le=1)
+    probe_slow_seconds: float = Field(gt=0)
+    cert_expiry_days: float = Field(gt=0)
+    trace_slo_target: float = Field(gt=0, lt=1)
+    trace_latency_p99_seconds: float = Field(gt=0)
+
+
+class Rules(_Strict):
+    """Recording and alerting rules."""
+
+    extra_labels: dict[str, str]
+    disabled: list[str]
+    for_override: str | None
+    evaluation_interval: str
+    thresholds: Thresholds
+
+    _check_interval = field_validator("evaluation_interval")(_duration)
+
+    @field_validator("for_override")
+    @classmethod
+    def _check_for(cls, value: str | None) -> str | None:
+        return None if value is None else _duration(value)
+
+
+class Tls(_Strict):
+    """TLS towards the SMTP smarthost."""
+
+    ca_file: str | None
+    server_name: str | None
+    insecure_skip_verify: bool
+
+
+class Smtp(_Strict):
+    """The SMTP smarthost every email receiver uses."""
+
+    smarthost: str = Field(pattern=r"^[^:\s]+:[0-9]+$")
+    from_: str = Field(alias="from")
+    hello: str
+    auth_username: str | None
+    auth_password_file: str | None
+    require_tls: bool
+    tls: Tls
+
+
+class Heartbeat(_Strict):
+    """The receiver of the always-firing Watchdog alert."""
+
+    webhook_url: str | None = None
+    email: str | None = None
+    repeat_interval: str
+
+    _check_repeat = field_validator("repeat_interval")(_duration)
+
+
+class Team(_Strict):
+    """A team that owns namespaces and gets their alerts."""
+
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    namespaces: list[str] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"a DNS label (lowercase letters, digits, '-'), got {value!r}")
+        return value
+
+
+class Alertmanager(_Strict):
+    """Alertmanager routing and email."""
+
+    resolve_timeout: str
+    group_wait: str
+    group_interval: str
+    repeat_interval: str
+    smtp: Smtp
+    default_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    critical_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    heartbeat: Heartbeat
+    teams: list[Team]
+
+    _check_durations = field_validator("resolve_timeout", "group_wait", "group_interval", "repeat_interval")(_duration)
+
+
+class Values(_Strict):
+    """Everything the templates read."""
+
+    jobs: Jobs
+    platform: Platform
+    grafana: Grafana
+    kibana: Kibana
+    traces: Traces
+    runbook_base_url: str
+    rules: Rules
+    alertmanager: Alertmanager
+
+
+def default_values() -> dict[str, Any]:
+    """The embedded defaults as plain data."""
+    text = resources.files("observe.render").joinpath("values.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings; any other value (lists too) replaces."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_values(path: Path | None) -> tuple[Values, dict[str, Any]]:
+    """Defaults merged with `path`: the validated model and the plain data the templates see."""
+    data = default_values()
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            user = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"values file {path} does not exist; pass an existing YAML file") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"values file {path} is not valid YAML: {exc}") from None
+        if user is None:
+            user = {}
+        if not isinstance(user, dict):
+            raise ConfigError(f"values file {path}: the top level must be a mapping, got {type(user).__name__}")
+        data = merge(data, user)
+    try:
+        model = Values.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, source=source).replace("invalid config", "invalid render values")) from None
+    return model, model.model_dump(by_alias=True)
