@@ -1,0 +1,294 @@
+{{/* Names and labels. */}}
+{{- define "observe.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "observe.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels every object carries. */}}
+{{- define "observe.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "observe.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: observe
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one part; call with (dict "root" $ "part" "shipper"). */}}
+{{- define "observe.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "observe.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .part }}
+{{- end }}
+
+{{- define "observe.partLabels" -}}
+{{ include "observe.labels" .root }}
+app.kubernetes.io/component: {{ .part }}
+{{- end }}
+
+{{/*
+The parts of the suite: object name suffix -> Prometheus job name (what the rendered dashboards and
+rules select on, whatever the release is called), values key, CLI command, and whether it reads the
+Kubernetes API (then it gets a ServiceAccount token and RBAC). One table, so every loop agrees.
+*/}}
+{{- define "observe.partTable" -}}
+shipper:
+  job: observe-shipper
+  key: shipper
+  command: [observe, ship]
+  kubeApi: true
+cluster-exporter:
+  job: observe-cluster-exporter
+  key: clusterExporter
+  command: [observe, export, cluster]
+  kubeApi: true
+probe-exporter:
+  job: observe-probe-exporter
+  key: probeExporter
+  command: [observe, export, probe]
+  kubeApi: false
+elasticsearch-exporter:
+  job: observe-elasticsearch-exporter
+  key: elasticsearchExporter
+  command: [observe, export, elasticsearch]
+  kubeApi: false
+trace-puller:
+  job: observe-traces
+  key: tracePuller
+  command: [observe, traces, pull]
+  kubeApi: false
+{{- end }}
+
+{{/* The enabled parts only, as YAML (use with fromYaml). */}}
+{{- define "observe.enabledParts" -}}
+{{- $out := dict }}
+{{- range $part, $meta := (include "observe.partTable" . | fromYaml) }}
+{{- if (index $.Values $meta.key).enabled }}
+{{- $_ := set $out $part $meta }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{- define "observe.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* ServiceAccount name of one part; call with (dict "root" $ "part" "shipper"). */}}
+{{- define "observe.serviceAccountName" -}}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
+{{- $sa := (index .root.Values $meta.key).serviceAccount }}
+{{- if $sa.create }}
+{{- default (printf "%s-%s" (include "observe.fullname" .root) .part) $sa.name }}
+{{- else }}
+{{- default "default" $sa.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+THE values -> config mapping: the config file every part reads (observe/config.py's Config).
+Chart-owned keys first, then each part's `config:` block merged over them, so a user can set
+any key of docs/configuration.md. Secrets are not here: see observe.env and observe.commonMounts.
+*/}}
+{{- define "observe.config" -}}
+{{- $v := .Values }}
+{{- $service := dict "host" "0.0.0.0" "port" (int $v.service.port) "log_level" $v.service.logLevel "drain_timeout_seconds" $v.service.drainTimeoutSeconds }}
+{{- with $v.service.otlpEndpoint }}{{ $_ := set $service "otlp_endpoint" . }}{{ end }}
+{{- $es := dict "url" $v.elasticsearch.url "engine" $v.elasticsearch.engine "verify_certs" $v.elasticsearch.verifyCerts }}
+{{- with $v.elasticsearch.username }}{{ $_ := set $es "username" . }}{{ end }}
+{{- if $v.elasticsearch.caSecret.name }}{{ $_ := set $es "ca_file" (printf "/etc/observe/elasticsearch-ca/%s" $v.elasticsearch.caSecret.key) }}{{ end }}
+{{- $logs := mustMergeOverwrite (dict "paths" (list "/var/log/containers/*.log") "checkpoint_path" "/var/lib/observe/checkpoints/checkpoint.json") (deepCopy $v.shipper.config) }}
+{{- $traces := mustMergeOverwrite (dict "jaeger_url" $v.jaeger.queryUrl) (deepCopy $v.tracePuller.config) }}
+{{- $config := dict "service" $service "elasticsearch" $es "logs" $logs "traces" $traces }}
+{{- /* Exporter sections appear only when set, so the file stays valid for any version of their models. */}}
+{{- $exporters := dict }}
+{{- with $v.clusterExporter.config }}{{ $_ := set $exporters "cluster" (deepCopy .) }}{{ end }}
+{{- with $v.probeExporter.config }}{{ $_ := set $exporters "probe" (deepCopy .) }}{{ end }}
+{{- with $v.elasticsearchExporter.config }}{{ $_ := set $exporters "elasticsearch" (deepCopy .) }}{{ end }}
+{{- with $exporters }}{{ $_ := set $config "exporters" . }}{{ end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* OBSERVE_* variables from referenced Secrets, plus the pod's own identity. */}}
+{{- define "observe.env" -}}
+- name: OBSERVE_CONFIG
+  value: /etc/observe/config/config.yaml
+- name: OBSERVE_KUBE__NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- with .Values.elasticsearch.passwordSecret }}{{ if .name }}
+- name: OBSERVE_ES_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}{{ end }}
+{{- with .Values.elasticsearch.apiKeySecret }}{{ if .name }}
+- name: OBSERVE_ES_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}{{ end }}
+{{- with .Values.global.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes every part mounts: the config, a writable /tmp, the Elasticsearch CA when referenced. */}}
+{{- define "observe.commonVolumes" -}}
+- name: config
+  configMap:
+    name: {{ include "observe.fullname" . }}-config
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if .Values.elasticsearch.caSecret.name }}
+- name: elasticsearch-ca
+  secret:
+    secretName: {{ .Values.elasticsearch.caSecret.name }}
+    items:
+      - key: {{ .Values.elasticsearch.caSecret.key }}
+        path: {{ .Values.elasticsearch.caSecret.key }}
+{{- end }}
+{{- end }}
+
+{{- define "observe.commonMounts" -}}
+- name: config
+  mountPath: /etc/observe/config
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.elasticsearch.caSecret.name }}
+- name: elasticsearch-ca
+  mountPath: /etc/observe/elasticsearch-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* prometheus.io/* annotations for a plain Prometheus. */}}
+{{- define "observe.scrapeAnnotations" -}}
+{{- if .Values.prometheus.annotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.service.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/* Pod annotations of one part: scrape hints, a config checksum (so a config change rolls the pods), extras. */}}
+{{- define "observe.podAnnotations" -}}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
+checksum/config: {{ include "observe.config" .root | sha256sum }}
+{{- with include "observe.scrapeAnnotations" .root }}
+{{ . }}
+{{- end }}
+{{- with .root.Values.global.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- with (index .root.Values $meta.key).podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The container of one part: command, probes, ports, env, mounts; call with (dict "root" $ "part" "...") */}}
+{{- define "observe.container" -}}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
+{{- $pv := index .root.Values $meta.key }}
+- name: {{ .part }}
+  image: {{ include "observe.image" .root }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  command:
+    {{- toYaml $meta.command | nindent 4 }}
+    {{- with .extraArgs }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - name: http-metrics
+      containerPort: {{ .root.Values.service.port }}
+      protocol: TCP
+  env:
+    {{- include "observe.env" .root | nindent 4 }}
+    {{- with .extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: http-metrics
+    periodSeconds: 20
+    timeoutSeconds: 5
+    failureThreshold: 3
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: http-metrics
+    periodSeconds: 10
+    timeoutSeconds: 5
+    failureThreshold: 3
+  resources:
+    {{- toYaml $pv.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml (default .root.Values.global.containerSecurityContext $pv.containerSecurityContext) | nindent 4 }}
+  volumeMounts:
+    {{- include "observe.commonMounts" .root | nindent 4 }}
+    {{- with .extraMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
+
+{{/* Pod spec fields every part shares except containers and volumes. */}}
+{{- define "observe.podCommon" -}}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
+{{- $pv := index .root.Values $meta.key }}
+serviceAccountName: {{ include "observe.serviceAccountName" . }}
+automountServiceAccountToken: {{ $meta.kubeApi }}
+enableServiceLinks: false
+terminationGracePeriodSeconds: {{ add (int (ceil .root.Values.service.drainTimeoutSeconds)) 10 }}
+securityContext:
+  {{- toYaml (default .root.Values.global.podSecurityContext $pv.podSecurityContext) | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $pv.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $pv.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $pv.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
