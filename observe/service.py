@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 import orjson
@@ -19,6 +20,9 @@ from observe.config import ServiceConfig
 log = logging.getLogger("observe.service")
 
 OPENMETRICS_EOF = b"# EOF\n"
+
+# Prometheus' X-Prometheus-Scrape-Timeout-Seconds of the scrape being answered, for exposition() to budget its work.
+scrape_timeout: ContextVar[float | None] = ContextVar("scrape_timeout", default=None)
 
 
 @runtime_checkable
@@ -95,6 +99,10 @@ class ServiceHost:
     async def _metrics(self, request: web.Request) -> web.Response:
         for svc in self.services:
             self._ready.labels(svc.name).set(1 if svc.readiness()[0] else 0)
+        try:
+            scrape_timeout.set(float(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds", "")))
+        except ValueError:
+            scrape_timeout.set(None)
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         openmetrics = content_type.startswith("application/openmetrics-text")
         body = encoder(self.registry)

@@ -1,0 +1,120 @@
+"""What a metric family is, how an object becomes text for its families, and the options renderers share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from exporters.cluster import allowlist
+from exporters.cluster.text import labels, line
+from observe.kube.reflector import Resource
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: kube-state-metrics' name, type and help."""
+
+    name: str
+    type: str
+    help: str
+
+    def header(self, openmetrics: bool) -> bytes:
+        """The HELP and TYPE lines; OpenMetrics names a counter family without its _total suffix."""
+        name = self.name
+        if openmetrics and self.type == "counter" and name.endswith("_total"):
+            name = name[: -len("_total")]
+        text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        return f"# HELP {name} {text}\n# TYPE {name} {self.type}\n".encode()
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-resource render options: the allowlisted label and annotation keys."""
+
+    labels: list[str] = field(default_factory=list)
+    annotations: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A resource the exporter can watch: its API, its families, and its renderer."""
+
+    name: str
+    api: Resource
+    families: tuple[Family, ...]
+    render: Callable[[Obj, Options], dict[str, bytes]]
+
+
+class Out:
+    """Collects sample lines per family for one object, then hands back bytes per family."""
+
+    __slots__ = ("parts", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.parts: dict[str, list[str]] = {}
+
+    def add(self, family: str, value: float | None, extra: str = "") -> None:
+        """One sample (skipped when value is None, like KSM skips unset fields)."""
+        if value is None:
+            return
+        self.parts.setdefault(family, []).append(line(family, self.prefix, extra, value))
+
+    def bool3(self, family: str, status: str | None, label: str = "condition", before: str = "") -> None:
+        """KSM's condition triple: label=true|false|unknown, 1 for the current status, 0 for the others."""
+        s = (status or "").lower()
+        lead = before + "," if before else ""
+        for v in ("true", "false", "unknown"):
+            self.add(family, 1 if s == v else 0, f'{lead}{label}="{v}"')
+
+    def meta(self, kind: str, obj: Obj, opts: Options) -> None:
+        """kube_<kind>_labels / _annotations, emitted only when an allowlist names this resource (as KSM does)."""
+        md = obj.get("metadata") or {}
+        if opts.labels:
+            self.add(f"kube_{kind}_labels", 1, labels(allowlist.prometheus_pairs("label", md.get("labels"), opts.labels)))
+        if opts.annotations:
+            pairs = allowlist.prometheus_pairs("annotation", md.get("annotations"), opts.annotations)
+            self.add(f"kube_{kind}_annotations", 1, labels(pairs))
+
+    def result(self) -> dict[str, bytes]:
+        """Bytes per family."""
+        return {f: "".join(v).encode() for f, v in self.parts.items()}
+
+
+def meta_families(kind: str, noun: str) -> tuple[Family, Family]:
+    """The labels and annotations families of one kind."""
+    return (
+        Family(f"kube_{kind}_labels", "gauge", f"Kubernetes labels of the {noun} converted to Prometheus labels."),
+        Family(f"kube_{kind}_annotations", "gauge", f"Kubernetes annotations of the {noun} converted to Prometheus labels."),
+    )
+
+
+def timestamp(text: str | None) -> float | None:
+    """Unix seconds of an RFC 3339 time, or None."""
+    if not text:
+        return None
+    try:
+        return float(int(datetime.fromisoformat(text).timestamp()))
+    except ValueError:
+        return None
+
+
+def num(value: Any) -> float | None:
+    """A number from a JSON field, or None when absent."""
+    return None if value is None or isinstance(value, bool) else float(value)
+
+
+def owners(out: Out, family: str, obj: Obj, none: str) -> None:
+    """kube_*_owner: one series per ownerReference; `none` fills the labels when there is no owner."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    if not refs:
+        out.add(family, 1, f'owner_kind="{none}",owner_name="{none}",owner_is_controller="{none}"')
+        return
+    for ref in refs:
+        ctl = "true" if ref.get("controller") else "false"
+        out.add(family, 1, labels((("owner_kind", ref.get("kind", "")), ("owner_name", ref.get("name", "")),
+                                   ("owner_is_controller", ctl))))

@@ -1,0 +1,150 @@
+"""The cluster exporter service: one reflector per resource, text rendered per object on events, joined on scrape."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporters.cluster import allowlist
+from exporters.cluster.family import Family, Kind, Options
+from exporters.cluster.kinds import KINDS
+from exporters.cluster.shard import owns
+from exporters.cluster.store import FamilyStore
+from exporters.config import ClusterExporterConfig
+from observe.config import Config, KubeConfig
+from observe.kube import KubeClient, Reflector
+from observe.service import BaseService, scrape_timeout
+
+log = logging.getLogger("observe.exporters.cluster")
+
+Rendered = dict[str, bytes]
+# Answer this much before Prometheus' own timeout, for the network and the kit's part of /metrics.
+SCRAPE_MARGIN_SECONDS = 0.5
+
+
+class ClusterService(BaseService):
+    """Watches the configured resources and serves kube-state-metrics families from pre-rendered text."""
+
+    name = "cluster-exporter"
+
+    def __init__(self, config: ClusterExporterConfig, kube: KubeConfig, registry: CollectorRegistry,
+                 client: KubeClient | None = None) -> None:
+        self.config = config
+        self.kube = kube
+        self.client = client
+        self.kinds = [KINDS[name] for name in config.resources]
+        labels_allow = allowlist.parse(config.metric_labels_allowlist)
+        annotations_allow = allowlist.parse(config.metric_annotations_allowlist)
+        self.options = {k.name: Options(allowlist.for_resource(labels_allow, k.name),
+                                        allowlist.for_resource(annotations_allow, k.name)) for k in self.kinds}
+        self.dropped = Counter("observe_exporter_series_dropped", "Series not exported because the series budget was "
+                               "full, by family.", ["family"], registry=registry)
+        self.store = FamilyStore([f for k in self.kinds for f in k.families], config.series_budget,
+                                 on_drop=lambda fam, n: self.dropped.labels(fam).inc(n))
+        self.reflectors: dict[str, Reflector[Rendered]] = {}
+        registry.register(_ReflectorCollector(self))
+
+    def _transform(self, kind: Kind) -> Any:
+        opts = self.options[kind.name]
+        shard, total = self.config.shard, self.config.total_shards
+
+        def render(obj: Mapping[str, Any]) -> Rendered:
+            if total > 1 and not owns(str((obj.get("metadata") or {}).get("uid", "")), shard, total):
+                return {}
+            return kind.render(obj, opts)
+
+        return render
+
+    def _callbacks(self, kind: Kind) -> dict[str, Any]:
+        families: tuple[Family, ...] = kind.families
+        store = self.store
+
+        def upsert(key: str, rendered: Rendered) -> None:
+            store.put(key, families, rendered)
+
+        def delete(key: str, rendered: Rendered) -> None:
+            store.delete(key, families)
+
+        return {"on_add": upsert, "on_update": upsert, "on_delete": delete}
+
+    async def start(self) -> None:
+        """Connect and start one reflector per resource; readiness waits for their first LIST."""
+        if self.client is None:
+            self.client = await KubeClient.from_config(self.kube)
+        for kind in self.kinds:
+            r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
+                                               **self._callbacks(kind))
+            self.reflectors[kind.name] = r
+            r.start()
+        log.info("cluster exporter watching", extra={"kubernetes.resources": [k.name for k in self.kinds],
+                                                      "shard": self.config.shard, "total_shards": self.config.total_shards})
+
+    async def stop(self) -> None:
+        """Stop every watch and close the connection."""
+        for r in self.reflectors.values():
+            await r.stop()
+        if self.client is not None:
+            await self.client.close()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once every resource has been listed."""
+        waiting = [name for name, r in self.reflectors.items() if not r.synced.is_set()]
+        if not self.reflectors:
+            return False, "not started"
+        if waiting:
+            return False, f"waiting for the first list of {', '.join(waiting)}"
+        return True, "ok"
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        """The joined families, within the scrape timeout Prometheus announced."""
+        timeout = scrape_timeout.get()
+        deadline = time.monotonic() + max(timeout - SCRAPE_MARGIN_SECONDS, 0.1) if timeout else None
+        return self.store.exposition(openmetrics, deadline)
+
+    async def wait_synced(self, within: float) -> bool:
+        """True once every reflector has its first list (for tests and benchmarks)."""
+        for r in self.reflectors.values():
+            if not await r.wait_synced(within):
+                return False
+        return True
+
+
+class _ReflectorCollector(Collector):
+    """The exporter's own watch health, read from the reflectors at scrape time."""
+
+    def __init__(self, service: ClusterService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily("observe_exporter_watch_events", "Watch events received, by resource and type.",
+                                     labels=["resource", "type"])
+        relists = CounterMetricFamily("observe_exporter_relists", "Full relists after a 410 Gone (too old "
+                                      "resourceVersion), by resource.", labels=["resource"])
+        objects = GaugeMetricFamily("observe_exporter_objects", "Objects of this shard in the cache, by resource.",
+                                    labels=["resource"])
+        up = GaugeMetricFamily("observe_exporter_kube_api_up", "1 when the last call to the Kubernetes API "
+                               "succeeded, by resource.", labels=["resource"])
+        stale = CounterMetricFamily("observe_exporter_stale_family_serves", "Families served from their previous "
+                                    "join because the scrape timeout was near.")
+        for name, r in self.service.reflectors.items():
+            for kind, n in r.events.items():
+                events.add_metric([name, kind], n)
+            relists.add_metric([name], r.relists)
+            objects.add_metric([name], sum(1 for v in r.store.values() if v))
+            up.add_metric([name], 1 if r.up else 0)
+        stale.add_metric([], self.service.store.stale_serves)
+        yield from (events, relists, objects, up, stale)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+def build_service(config: Config, registry: CollectorRegistry) -> ClusterService:
+    """The cluster exporter for this config."""
+    return ClusterService(config.exporters.cluster, config.kube, registry)

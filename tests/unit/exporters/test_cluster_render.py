@@ -1,0 +1,250 @@
+"""Rendering kube-state-metrics families from API objects: names, labels and values as KSM gives them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from exporters.cluster import allowlist, cron, quantity
+from exporters.cluster.family import Options
+from exporters.cluster.kinds import KINDS
+from exporters.cluster.shard import fnv32a, owns
+from exporters.cluster.store import FamilyStore
+
+POD: dict[str, Any] = {
+    "metadata": {
+        "name": "web-1", "namespace": "shop", "uid": "u-1", "creationTimestamp": "2024-05-01T10:00:00Z",
+        "labels": {"app": "web", "app.kubernetes.io/name": "web"},
+        "ownerReferences": [{"kind": "ReplicaSet", "name": "web-abc", "controller": True}],
+    },
+    "spec": {
+        "nodeName": "node-a", "priorityClassName": "high",
+        "containers": [
+            {"name": "app", "image": "nginx:1.27", "resources": {
+                "requests": {"cpu": "250m", "memory": "128Mi", "nvidia.com/gpu": "1"},
+                "limits": {"memory": "1Gi", "ephemeral-storage": "2G"}}},
+            {"name": "side", "image": "busybox"},
+        ],
+    },
+    "status": {
+        "phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.1.0.5", "startTime": "2024-05-01T10:00:05Z",
+        "conditions": [{"type": "Ready", "status": "False"}, {"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": [
+            {"name": "app", "ready": True, "restartCount": 3, "image": "docker.io/library/nginx:1.27",
+             "imageID": "sha256:abc", "containerID": "containerd://c1", "state": {"running": {}},
+             "lastState": {"terminated": {"reason": "OOMKilled"}}},
+            {"name": "side", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "",
+             "containerID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+        ],
+    },
+}
+
+
+def text(kind: str, obj: dict[str, Any], opts: Options | None = None) -> str:
+    return b"".join(KINDS[kind].render(obj, opts or Options()).values()).decode()
+
+
+def test_pod_families_match_kube_state_metrics() -> None:
+    out = text("pods", POD)
+    ident = 'namespace="shop",pod="web-1",uid="u-1"'
+    assert (f'kube_pod_info{{{ident},host_ip="10.0.0.1",pod_ip="10.1.0.5",node="node-a",created_by_kind="ReplicaSet",'
+            'created_by_name="web-abc",priority_class="high",host_network="false"} 1') in out
+    assert f'kube_pod_owner{{{ident},owner_kind="ReplicaSet",owner_name="web-abc",owner_is_controller="true"}} 1' in out
+    for phase, v in (("Pending", 0), ("Succeeded", 0), ("Failed", 0), ("Unknown", 0), ("Running", 1)):
+        assert f'kube_pod_status_phase{{{ident},phase="{phase}"}} {v}\n' in out
+    assert f'kube_pod_status_ready{{{ident},condition="false"}} 1' in out
+    assert f'kube_pod_status_ready{{{ident},condition="true"}} 0' in out
+    assert f'kube_pod_status_scheduled{{{ident},condition="true"}} 1' in out
+    assert f"kube_pod_start_time{{{ident}}} 1714557605\n" in out
+    assert f"kube_pod_created{{{ident}}} 1714557600\n" in out
+    assert (f'kube_pod_container_info{{{ident},container="app",image_spec="nginx:1.27",'
+            'image="docker.io/library/nginx:1.27",image_id="sha256:abc",container_id="containerd://c1"} 1') in out
+    assert f'kube_pod_container_status_restarts_total{{{ident},container="app"}} 3' in out
+    assert f'kube_pod_container_status_ready{{{ident},container="side"}} 0' in out
+    assert f'kube_pod_container_status_waiting_reason{{{ident},container="side",reason="CrashLoopBackOff"}} 1' in out
+    assert f'kube_pod_container_status_last_terminated_reason{{{ident},container="app",reason="OOMKilled"}} 1' in out
+    assert "terminated_reason{" not in out.replace("last_terminated_reason{", "")
+    req = f'kube_pod_container_resource_requests{{{ident},container="app",node="node-a"'
+    assert f'{req},resource="cpu",unit="core"}} 0.25' in out
+    assert f'{req},resource="memory",unit="byte"}} 134217728' in out
+    assert f'{req},resource="nvidia_com_gpu",unit="integer"}} 1' in out
+    lim = f'kube_pod_container_resource_limits{{{ident},container="app",node="node-a"'
+    assert f'{lim},resource="ephemeral_storage",unit="byte"}} 2000000000' in out
+    assert "kube_pod_labels" not in out  # no allowlist, no family (as KSM v2.x)
+
+
+def test_pod_without_owner_uses_none_and_labels_follow_allowlist() -> None:
+    pod = {**POD, "metadata": {**POD["metadata"], "ownerReferences": []}}
+    opts = Options(labels=["app", "app.kubernetes.io/name", "missing"])
+    out = text("pods", pod, opts)
+    assert 'owner_kind="<none>",owner_name="<none>",owner_is_controller="<none>"} 1' in out
+    assert 'created_by_kind="<none>"' in out
+    assert ('kube_pod_labels{namespace="shop",pod="web-1",uid="u-1",label_app="web",'
+            'label_app_kubernetes_io_name="web"} 1') in out
+
+
+def test_node_families() -> None:
+    node = {"metadata": {"name": "n1", "uid": "x"}, "spec": {"unschedulable": True, "podCIDR": "10.2.0.0/24"},
+            "status": {"nodeInfo": {"kubeletVersion": "v1.37.2", "osImage": "Debian"},
+                       "addresses": [{"type": "InternalIP", "address": "192.168.1.5"}],
+                       "conditions": [{"type": "Ready", "status": "True"}, {"type": "DiskPressure", "status": "False"}],
+                       "allocatable": {"cpu": "3500m", "memory": "7Gi", "pods": "110"},
+                       "capacity": {"cpu": "4", "hugepages-2Mi": "0"}}}
+    out = text("nodes", node)
+    assert 'kubelet_version="v1.37.2"' in out and 'internal_ip="192.168.1.5"' in out
+    assert 'kube_node_spec_unschedulable{node="n1"} 1' in out
+    assert 'kube_node_status_condition{node="n1",condition="Ready",status="true"} 1' in out
+    assert 'kube_node_status_condition{node="n1",condition="Ready",status="unknown"} 0' in out
+    assert 'kube_node_status_condition{node="n1",condition="DiskPressure",status="false"} 1' in out
+    assert 'kube_node_status_allocatable{node="n1",resource="cpu",unit="core"} 3.5' in out
+    assert 'kube_node_status_allocatable{node="n1",resource="pods",unit="integer"} 110' in out
+    assert 'kube_node_status_capacity{node="n1",resource="hugepages_2Mi",unit="byte"} 0' in out
+
+
+def test_workload_families() -> None:
+    dep = {"metadata": {"name": "web", "namespace": "shop", "generation": 4},
+           "spec": {"replicas": 3}, "status": {"replicas": 3, "availableReplicas": 2, "updatedReplicas": 3,
+                                               "unavailableReplicas": 1, "observedGeneration": 3}}
+    out = text("deployments", dep)
+    for name, v in (("spec_replicas", 3), ("status_replicas_available", 2), ("status_replicas_unavailable", 1),
+                    ("status_observed_generation", 3), ("metadata_generation", 4)):
+        assert f'kube_deployment_{name}{{namespace="shop",deployment="web"}} {v}\n' in out
+    sts = {"metadata": {"name": "db", "namespace": "shop", "generation": 1},
+           "spec": {"replicas": 2}, "status": {"readyReplicas": 1, "currentRevision": "db-1", "updateRevision": "db-2"}}
+    out = text("statefulsets", sts)
+    assert 'kube_statefulset_replicas{namespace="shop",statefulset="db"} 2' in out
+    assert 'kube_statefulset_status_replicas_updated{namespace="shop",statefulset="db"} 0' in out
+    assert 'kube_statefulset_status_update_revision{namespace="shop",statefulset="db",revision="db-2"} 1' in out
+    rs = {"metadata": {"name": "web-abc", "namespace": "shop",
+                       "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}]}}
+    assert ('kube_replicaset_owner{namespace="shop",replicaset="web-abc",owner_kind="Deployment",owner_name="web",'
+            'owner_is_controller="true"} 1') in text("replicasets", rs)
+
+
+def test_job_failed_reasons_and_owner() -> None:
+    job = {"metadata": {"name": "j", "namespace": "b"}, "spec": {"completions": 1},
+           "status": {"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
+    out = text("jobs", job)
+    assert 'kube_job_status_failed{namespace="b",job_name="j",reason="BackoffLimitExceeded"} 1' in out
+    assert 'kube_job_status_failed{namespace="b",job_name="j",reason="Evicted"} 0' in out
+    assert 'kube_job_failed{namespace="b",job_name="j",condition="true"} 1' in out
+    assert 'kube_job_owner{namespace="b",job_name="j",owner_kind="",owner_name="",owner_is_controller=""} 1' in out
+    ok = text("jobs", {"metadata": {"name": "k", "namespace": "b"}, "status": {"succeeded": 1}})
+    assert 'kube_job_status_failed{namespace="b",job_name="k"} 0' in ok
+    assert "kube_job_spec_completions" not in ok
+
+
+def test_cronjob_next_schedule_after_last_schedule() -> None:
+    cj = {"metadata": {"name": "c", "namespace": "b", "creationTimestamp": "2024-05-01T10:00:00Z"},
+          "spec": {"schedule": "*/15 * * * *", "concurrencyPolicy": "Forbid"},
+          "status": {"lastScheduleTime": "2024-05-01T10:30:00Z"}}
+    out = text("cronjobs", cj)
+    assert 'kube_cronjob_info{namespace="b",cronjob="c",schedule="*/15 * * * *",concurrency_policy="Forbid"} 1' in out
+    nxt = int(datetime(2024, 5, 1, 10, 45, tzinfo=UTC).timestamp())
+    assert f'kube_cronjob_next_schedule_time{{namespace="b",cronjob="c"}} {nxt}\n' in out
+    assert 'kube_cronjob_status_last_schedule_time{namespace="b",cronjob="c"} 1714559400' in out
+
+
+def test_storage_policy_and_namespace_families() -> None:
+    pvc = {"metadata": {"name": "data", "namespace": "s"}, "status": {"phase": "Bound"},
+           "spec": {"storageClassName": "fast", "volumeName": "pv1", "resources": {"requests": {"storage": "10Gi"}}}}
+    out = text("persistentvolumeclaims", pvc)
+    assert 'kube_persistentvolumeclaim_status_phase{namespace="s",persistentvolumeclaim="data",phase="Bound"} 1' in out
+    assert 'storageclass="fast",volumename="pv1",volumemode=""' in out
+    assert 'kube_persistentvolumeclaim_resource_requests_storage_bytes{namespace="s",persistentvolumeclaim="data"} 10737418240' in out
+    pv = {"metadata": {"name": "pv1"}, "spec": {"capacity": {"storage": "10Gi"}}, "status": {"phase": "Released"}}
+    out = text("persistentvolumes", pv)
+    assert 'kube_persistentvolume_status_phase{persistentvolume="pv1",phase="Released"} 1' in out
+    assert 'kube_persistentvolume_capacity_bytes{persistentvolume="pv1"} 10737418240' in out
+    rq = {"metadata": {"name": "q", "namespace": "s"},
+          "status": {"hard": {"requests.cpu": "2", "pods": "10"}, "used": {"requests.cpu": "500m"}}}
+    out = text("resourcequotas", rq)
+    assert 'kube_resourcequota{namespace="s",resourcequota="q",resource="requests.cpu",type="used"} 0.5' in out
+    assert 'kube_resourcequota{namespace="s",resourcequota="q",resource="pods",type="hard"} 10' in out
+    ns = {"metadata": {"name": "s", "labels": {"team": "x"}}, "status": {"phase": "Terminating"}}
+    out = text("namespaces", ns, Options(labels=["*"]))
+    assert 'kube_namespace_status_phase{namespace="s",phase="Terminating"} 1' in out
+    assert 'kube_namespace_labels{namespace="s",label_team="x"} 1' in out
+    hpa = {"metadata": {"name": "h", "namespace": "s"}, "spec": {"maxReplicas": 5},
+           "status": {"currentReplicas": 2, "desiredReplicas": 3}}
+    out = text("horizontalpodautoscalers", hpa)
+    assert 'kube_horizontalpodautoscaler_spec_min_replicas{namespace="s",horizontalpodautoscaler="h"} 1' in out
+    assert 'kube_horizontalpodautoscaler_status_desired_replicas{namespace="s",horizontalpodautoscaler="h"} 3' in out
+    svc = {"metadata": {"name": "web", "namespace": "s", "uid": "su"}, "spec": {"clusterIP": "10.0.0.10"}}
+    assert ('kube_service_info{namespace="s",service="web",uid="su",cluster_ip="10.0.0.10",external_name="",'
+            'load_balancer_ip=""} 1') in text("services", svc)
+
+
+def test_label_values_are_escaped() -> None:
+    pod = {"metadata": {"name": 'we"ird\\', "namespace": "n", "uid": "u"}, "status": {"phase": "Pending"}}
+    assert 'pod="we\\"ird\\\\"' in text("pods", pod)
+
+
+def test_quantities() -> None:
+    assert quantity.cores("100m") == 0.1 and quantity.cores("2") == 2
+    assert quantity.value("1Ki") == 1024 and quantity.value("1.5G") == 1.5e9 and quantity.value("1e3") == 1000
+    assert quantity.value("100m") == 1  # Value() rounds up
+    assert quantity.parse("bogus") is None
+
+
+def test_allowlist_syntax() -> None:
+    assert allowlist.parse("pods=[app,team],namespaces=[*]") == {"pods": ["app", "team"], "namespaces": ["*"]}
+    assert allowlist.parse("") == {}
+    with pytest.raises(ValueError, match="resource=\\[key1"):
+        allowlist.parse("pods=app")
+    assert allowlist.prometheus_pairs("label", {"a.b": "1", "a_b": "2"}, ["*"]) == [
+        ("label_a_b", "1"), ("label_a_b_conflict1", "2")]
+
+
+def test_cron_schedules() -> None:
+    t = datetime(2024, 5, 1, 10, 7, tzinfo=UTC)  # a Wednesday
+    assert cron.parse("@hourly").next_after(t) == datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
+    assert cron.parse("30 2 * * 1-5").next_after(t) == datetime(2024, 5, 2, 2, 30, tzinfo=UTC)
+    assert cron.parse("0 0 1 1 *").next_after(t) == datetime(2025, 1, 1, tzinfo=UTC)
+    assert cron.parse("0 9 * * SUN").next_after(t) == datetime(2024, 5, 5, 9, 0, tzinfo=UTC)
+    with pytest.raises(cron.CronError):
+        cron.parse("61 * * * *")
+
+
+def test_sharding_is_fnv32a_of_uid() -> None:
+    assert fnv32a(b"") == 0x811C9DC5 and fnv32a(b"a") == 0xE40C292C
+    uids = [f"uid-{i}" for i in range(1000)]
+    split = [sum(owns(u, s, 3) for u in uids) for s in range(3)]
+    assert sum(split) == 1000 and min(split) > 250
+
+
+def test_store_replaces_deletes_and_counts_budget_drops() -> None:
+    kind = KINDS["deployments"]
+    drops: list[tuple[str, int]] = []
+    store = FamilyStore(kind.families, budget=9, on_drop=lambda f, n: drops.append((f, n)))
+    d = {"metadata": {"name": "a", "namespace": "n"}, "spec": {"replicas": 1}}
+    store.put("n/a", kind.families, kind.render(d, Options()))
+    assert store.series == 7
+    store.put("n/b", kind.families, kind.render({**d, "metadata": {"name": "b", "namespace": "n"}}, Options()))
+    assert store.series == 9 and len(drops) == 5  # two families fit, five were refused
+    body = store.exposition(False).decode()
+    assert "# TYPE kube_deployment_spec_replicas gauge" in body and 'deployment="b"' in body
+    store.delete("n/a", kind.families)
+    store.delete("n/b", kind.families)
+    assert store.series == 0 and store.exposition(False) == b""
+
+
+def test_openmetrics_counter_header_drops_total() -> None:
+    fam = next(f for f in KINDS["pods"].families if f.name == "kube_pod_container_status_restarts_total")
+    assert fam.header(True).endswith(b"# TYPE kube_pod_container_status_restarts counter\n")
+    assert fam.header(False).endswith(b"# TYPE kube_pod_container_status_restarts_total counter\n")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) is not installed")
+def test_promtool_accepts_every_family() -> None:
+    store = FamilyStore([f for k in KINDS.values() for f in k.families])
+    for kind in KINDS.values():
+        store.put("x", kind.families, kind.render(POD if kind.name == "pods" else {"metadata": {"name": "x"}},
+                                                  Options(labels=["*"], annotations=["*"])))
+    body = store.exposition(False)
+    res = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
