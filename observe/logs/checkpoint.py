@@ -1,0 +1,76 @@
+"""Checkpoints: each file's acknowledged offset, written atomically (temp, fsync, rename, fsync the folder)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+log = logging.getLogger("observe.logs.checkpoint")
+
+VERSION = 1
+
+
+@dataclass
+class FileCheckpoint:
+    """One file's resume point and what is needed to find it again after a restart or rotation."""
+
+    path: str
+    real_path: str
+    dev: int
+    ino: int
+    fingerprint: str  # hex
+    offset: int  # everything before it is acknowledged (delivered or dead-lettered)
+    size: int  # last size seen, to count bytes that rotate away while the shipper is down
+    closed: bool = False  # read to its end and fully acknowledged; kept so it is never shipped again
+
+
+class CheckpointStore:
+    """The checkpoint file. `write` is blocking (fsync): call it from a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, FileCheckpoint]:
+        """The saved checkpoints by file key; empty when there is no file yet."""
+        try:
+            raw = orjson.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, orjson.JSONDecodeError) as exc:
+            # Starting over would duplicate nothing (deterministic ids), so warn and re-read rather than refuse to run.
+            log.error("checkpoint unreadable; files will be re-read from the start (duplicates are absorbed by _id)",
+                      extra={"file.path": str(self.path), "error.message": str(exc)})
+            return {}
+        files = raw.get("files", {}) if isinstance(raw, dict) else {}
+        out: dict[str, FileCheckpoint] = {}
+        for key, entry in files.items():
+            try:
+                out[key] = FileCheckpoint(**entry)
+            except TypeError:
+                log.warning("skipping malformed checkpoint entry", extra={"file.path": str(self.path), "labels.key": key})
+        return out
+
+    def write(self, entries: dict[str, FileCheckpoint]) -> None:
+        """Replace the checkpoint atomically and durably; raises OSError on failure (the old file stays)."""
+        data = orjson.dumps({"version": VERSION, "files": {k: asdict(v) for k, v in entries.items()}})
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{self.path.name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)

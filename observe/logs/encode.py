@@ -1,0 +1,126 @@
+"""Encoding: records to bulk items (an action line and an ECS document line, as bytes).
+
+The per-file constant part of every document (file path, container, kubernetes, host) is encoded once when
+the file is opened; each line then costs one `bytes %` format and one orjson call for its message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from observe.logs.context import FileContext
+from observe.logs.decode import STREAMS, TIMESTAMP, CriDecoder
+from observe.logs.record import FLAG_INVALID_UTF8, FLAG_NAMES, Record
+
+
+def _esc(raw: bytes) -> bytes:
+    """Escape `%` so constant bytes can sit inside a `bytes %` template."""
+    return raw.replace(b"%", b"%%")
+
+
+def doc_id(file_key: str, offset: int) -> str:
+    """The deterministic document _id: file identity and the event's start offset."""
+    return f"{file_key}-{offset:x}"
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `extra` over `base` (processors' fields over the file's constants)."""
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        out[key] = merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+class Encoder:
+    """Encodes the records of one file into bulk items for one data stream."""
+
+    def __init__(self, context: FileContext, file_key: str, index: str) -> None:
+        self.context = context
+        self.file_key = file_key
+        self.index = index
+        self.flagged: dict[str, int] = {}
+        self.action = b'{"create":{"_index":' + _esc(orjson.dumps(index)) + b',"_id":"' + _esc(file_key.encode()) + b'-%x"}}\n'
+        path_part = b',"file":{"path":' + orjson.dumps(context.path) + b"}}"
+        rest = orjson.dumps(context.fields)[1:-1]
+        self.suffix = path_part + (b"," + rest if rest else b"") + b"}\n"
+        head = self.action + b'{"@timestamp":"%s","message":%s,"log":{"offset":%d'
+        self.tmpl = head + b',"iostream":"%s"' + _esc(self.suffix)
+        self.tmpl_nostream = head + _esc(self.suffix)
+
+    def _flags(self, flags: int) -> bytes:
+        names = [name for bit, name in FLAG_NAMES.items() if flags & bit]
+        for name in names:
+            self.flagged[name] = self.flagged.get(name, 0) + 1
+        return b',"flags":' + orjson.dumps(names)
+
+    def encode(self, records: list[Record], out: list[bytes]) -> None:
+        """Append one item per record to `out`."""
+        dumps = orjson.dumps
+        for offset, ts, stream, msg, flags, fields in records:
+            try:
+                text = msg.decode()
+            except UnicodeDecodeError:
+                text = msg.decode(errors="replace")
+                flags |= FLAG_INVALID_UTF8
+            if fields is not None:
+                out.append(self._encode_dict(offset, ts, stream, text, flags, fields))
+            elif flags:
+                stream_part = b',"iostream":"' + stream + b'"' if stream else b""
+                out.append(
+                    self.action % offset
+                    + b'{"@timestamp":"' + ts + b'","message":' + dumps(text) + b',"log":{"offset":' + str(offset).encode()
+                    + stream_part + self._flags(flags) + self.suffix
+                )
+            elif stream:
+                out.append(self.tmpl % (offset, ts, dumps(text), offset, stream))
+            else:
+                out.append(self.tmpl_nostream % (offset, ts, dumps(text), offset))
+
+    def _encode_dict(self, offset: int, ts: bytes, stream: bytes, text: str, flags: int, fields: dict[str, Any]) -> bytes:
+        log: dict[str, Any] = {"offset": offset}
+        if stream:
+            log["iostream"] = stream.decode()
+        if flags:
+            log["flags"] = orjson.loads(self._flags(flags)[len(b',"flags":'):])
+        log["file"] = {"path": self.context.path}
+        doc = merge({"@timestamp": ts.decode(), "message": text, "log": log, **self.context.fields}, fields)
+        return self.action % offset + orjson.dumps(doc) + b"\n"
+
+    def encode_cri(self, lines: list[bytes], offset: int, now: bytes, decoder: CriDecoder, out: list[bytes]) -> None:
+        """The hot path for CRI files without processors: whole `F` lines are encoded inline, the rest via the decoder."""
+        tmpl = self.tmpl
+        dumps = orjson.dumps
+        ts_ok = TIMESTAMP
+        limit = decoder.max_event_bytes
+        partial = decoder.partial
+        slow: list[Record] = []
+        for line in lines:
+            p = line.split(b" ", 3)
+            if (
+                not partial and len(p) == 4 and p[2] == b"F" and p[1] in STREAMS
+                and len(p[3]) <= limit and ts_ok(p[0])
+            ):
+                try:
+                    out.append(tmpl % (offset, p[0], dumps(p[3].decode()), offset, p[1]))
+                except UnicodeDecodeError:
+                    self.encode([(offset, p[0], p[1], p[3], 0, None)], out)
+            else:
+                decoder.decode_line(line, offset, now, slow)
+                if slow:
+                    self.encode(slow, out)
+                    slow.clear()
+            offset += len(line) + 1
+
+
+def source_of(item: bytes) -> bytes:
+    """The document line of a bulk item (without its newline)."""
+    return item[item.index(b"\n") + 1 : -1]
+
+
+def action_id(item: bytes) -> str:
+    """The _id in a bulk item's action line."""
+    action = orjson.loads(item[: item.index(b"\n")])
+    return str(next(iter(action.values())).get("_id", ""))

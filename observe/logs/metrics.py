@@ -1,0 +1,61 @@
+"""The shipper's self-metrics, with exactly the names dashboards and alerts are written against."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ShipperMetrics:
+    """Every observe_shipper_* family, registered on the given registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.lines_read = Counter("observe_shipper_lines_read", "Lines read from log files.", ["namespace"], registry=r)
+        self.bytes_read = Counter("observe_shipper_bytes_read", "Bytes read from log files.", ["namespace"], registry=r)
+        self.events_shipped = Counter(
+            "observe_shipper_events_shipped", "Events sent in a bulk request (first attempt).", ["namespace"], registry=r
+        )
+        self.events_acked = Counter(
+            "observe_shipper_events_acked", "Events with a final outcome: delivered, duplicate or deadlettered.",
+            ["outcome"], registry=r,
+        )
+        self.events_retried = Counter(
+            "observe_shipper_events_retried", "Event sends retried, by reason (429, 5xx, timeout, connection).",
+            ["reason"], registry=r,
+        )
+        self.events_dropped = Counter(
+            "observe_shipper_events_dropped", "Events dropped, by reason, and whether by intent (config) or not.",
+            ["reason", "intentional"], registry=r,
+        )
+        self.events_deadlettered = Counter(
+            "observe_shipper_events_deadlettered", "Events written to the dead-letter data stream, by reason.",
+            ["reason"], registry=r,
+        )
+        self.lost_bytes = Counter(
+            "observe_shipper_lost_bytes", "Bytes never shipped: rotated away unread, or cut from truncated events.",
+            ["reason"], registry=r,
+        )
+        self.events_flagged = Counter(
+            "observe_shipper_events_flagged", "Events shipped with a log.flags entry.", ["flag"], registry=r
+        )
+        self.file_lag_bytes = Gauge(
+            "observe_shipper_file_lag_bytes", "Bytes of a file not yet acknowledged.", ["file"], registry=r
+        )
+        self.lag_bytes = Gauge("observe_shipper_lag_bytes", "Bytes of all files not yet acknowledged.", registry=r)
+        self.checkpoint_age = Gauge(
+            "observe_shipper_checkpoint_age_seconds", "Age of the oldest acknowledgement not yet written to disk.",
+            registry=r,
+        )
+        self.checkpoint_write_failures = Counter(
+            "observe_shipper_checkpoint_write_failures", "Checkpoint writes that failed (the old one stays).", registry=r
+        )
+        self.bulk_duration = Histogram(
+            "observe_shipper_bulk_duration_seconds", "Duration of one bulk request.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=r,
+        )
+        self.bulk_items = Counter(
+            "observe_shipper_bulk_items", "Bulk items by the HTTP status the server gave each.", ["status"], registry=r
+        )
+        self.files_open = Gauge("observe_shipper_files_open", "Log files held open.", registry=r)
+        for outcome in ("delivered", "duplicate", "deadlettered"):
+            self.events_acked.labels(outcome)

@@ -1,0 +1,186 @@
+"""One open log file: read a chunk, split lines, decode, process, encode, and hand back a segment."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from observe.logs.batch import FileAcks, Segment
+from observe.logs.context import FileContext
+from observe.logs.decode import CriDecoder, Decoder, detect, make_decoder
+from observe.logs.encode import Encoder
+from observe.logs.identity import FileIdentity
+from observe.logs.metrics import ShipperMetrics
+from observe.logs.record import FLAG_TRUNCATED, Record
+
+# Room for the CRI/docker framing around a message of max_event_bytes before a physical line counts as overlong.
+LINE_SLACK = 4096
+
+
+def now_timestamp() -> bytes:
+    """The read time as RFC 3339 bytes (the timestamp of plain-text events)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+
+
+class FileReader:
+    """Reads one file from an offset; owns its decoder state and its acknowledgement order."""
+
+    def __init__(self, fd: int, identity: FileIdentity, real_path: str, offset: int, context: FileContext,
+                 index: str, metrics: ShipperMetrics, *, read_bytes: int, max_event_bytes: int,
+                 on_advance: Callable[[], None]) -> None:
+        self.fd = fd
+        self.identity = identity
+        self.key = identity.key
+        self.path = context.path
+        self.real_path = real_path
+        self.context = context
+        self.namespace = context.namespace
+        self.read_pos = offset
+        self.size = os.fstat(fd).st_size
+        self.carry = b""
+        self.skip_from: int | None = None
+        self.read_bytes = read_bytes
+        self.max_event_bytes = max_event_bytes
+        self.max_line = max_event_bytes + LINE_SLACK
+        self.decoder: Decoder | None = None if context.format == "auto" else make_decoder(context.format, max_event_bytes)
+        self.encoder = Encoder(context, self.key, index)
+        self.acks = FileAcks(offset, on_advance)
+        self.metrics = metrics
+        self._lines = metrics.lines_read.labels(self.namespace)
+        self._bytes = metrics.bytes_read.labels(self.namespace)
+        self._lost_truncated = metrics.lost_bytes.labels("truncated")
+        now = time.monotonic()
+        self.last_growth = now
+        self.detached_since: float | None = None  # renamed away or deleted: read to the end, then close
+        self.truncated = False  # copytruncate seen: stop reading this identity
+        self.finished = False  # no more reads; waiting for the last acknowledgements
+
+    # AckTarget
+    def segment_done(self) -> None:
+        """Advance the acknowledged offset across completed segments."""
+        self.acks.advance()
+
+    @property
+    def acked_offset(self) -> int:
+        """Everything before this offset is acknowledged."""
+        return self.acks.acked_offset
+
+    def _safe_offset(self) -> int:
+        safe = self.read_pos - len(self.carry)
+        if self.skip_from is not None:
+            safe = min(safe, self.skip_from)
+        if self.decoder is not None:
+            pending = self.decoder.pending_offset()
+            if pending is not None:
+                safe = min(safe, pending)
+        for proc in self.context.processors:
+            held = proc.pending_offset()
+            if held is not None:
+                safe = min(safe, held)
+        return safe
+
+    def _encode(self, lines: list[bytes], offset: int, now: bytes, out: list[bytes], flags: int = 0) -> None:
+        if self.decoder is None:
+            self.decoder = make_decoder(detect(lines[0]), self.max_event_bytes)
+        dec = self.decoder
+        if not flags and not self.context.processors and isinstance(dec, CriDecoder):
+            self.encoder.encode_cri(lines, offset, now, dec, out)
+            return
+        records: list[Record] = []
+        dec.decode(lines, offset, now, records, flags)
+        for proc in self.context.processors:
+            records = proc.process(records)
+        self.encoder.encode(records, out)
+
+    def _segment(self, items: list[bytes]) -> Segment:
+        enc = self.encoder
+        if enc.flagged:
+            for name, n in enc.flagged.items():
+                self.metrics.events_flagged.labels(name).inc(n)
+            enc.flagged.clear()
+        dec = self.decoder
+        if dec is not None and dec.skipped_bytes:
+            self._lost_truncated.inc(dec.skipped_bytes)
+            dec.skipped_bytes = 0
+        seg = Segment(self, items, self._safe_offset())
+        self.acks.register(seg)
+        return seg
+
+    def read(self) -> Segment | None:
+        """Read the next chunk; None at the end of the file."""
+        data = os.pread(self.fd, self.read_bytes, self.read_pos)
+        if not data:
+            return None
+        self.last_growth = time.monotonic()
+        self._bytes.inc(len(data))
+        buf = self.carry + data if self.carry else data
+        base = self.read_pos - len(self.carry)
+        self.read_pos += len(data)
+        self.carry = b""
+        out: list[bytes] = []
+        now = now_timestamp()
+        if self.skip_from is not None:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self._lost_truncated.inc(len(buf))
+                return self._segment(out)
+            self._lost_truncated.inc(nl)
+            buf = buf[nl + 1 :]
+            base += nl + 1
+            self.skip_from = None
+        lines = buf.split(b"\n")
+        carry = lines.pop()
+        if lines:
+            self._lines.inc(len(lines))
+            self._encode(lines, base, now, out)
+        if len(carry) > self.max_line:
+            # An overlong physical line: ship its head flagged truncated, skip the rest up to its newline.
+            start = base + len(buf) - len(carry)
+            self._lines.inc()
+            self._encode([carry[: self.max_line]], start, now, out, FLAG_TRUNCATED)
+            self._lost_truncated.inc(len(carry) - self.max_line)
+            self.skip_from = start
+            carry = b""
+        self.carry = carry
+        return self._segment(out)
+
+    def tick(self, now: float) -> Segment | None:
+        """Release records the processors held past their timeout."""
+        if not self.context.processors:
+            return None
+        records: list[Record] = []
+        for proc in self.context.processors:
+            records = proc.process(records) + proc.flush(now, False)
+        if not records:
+            return None
+        out: list[bytes] = []
+        self.encoder.encode(records, out)
+        return self._segment(out)
+
+    def finish(self) -> Segment:
+        """The file is closing: ship whatever is still held (a last line without newline included)."""
+        self.finished = True
+        now = now_timestamp()
+        records: list[Record] = []
+        if self.carry and self.skip_from is None:
+            if self.decoder is None:
+                self.decoder = make_decoder(detect(self.carry), self.max_event_bytes)
+            self._lines.inc()
+            self.decoder.decode([self.carry], self.read_pos - len(self.carry), now, records)
+        self.carry = b""
+        self.skip_from = None
+        if self.decoder is not None:
+            self.decoder.flush(records)
+        for proc in self.context.processors:
+            records = proc.process(records) + proc.flush(time.monotonic(), True)
+        out: list[bytes] = []
+        self.encoder.encode(records, out)
+        return self._segment(out)
+
+    def close(self) -> None:
+        """Release the file descriptor."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

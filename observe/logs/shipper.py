@@ -1,0 +1,91 @@
+"""The shipper: tailer -> segments -> batcher -> sink workers -> acks -> checkpoint, joined by bounded queues."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from observe.logs.batch import Batch, Batcher, Segment
+from observe.logs.config import LogsConfig
+from observe.logs.context import MetadataProvider
+from observe.logs.metrics import ShipperMetrics
+from observe.logs.sink import Sink
+from observe.logs.tailer import Tailer
+
+log = logging.getLogger("observe.logs.shipper")
+
+
+class Shipper:
+    """Runs the pipeline's tasks; `stop` stops reading, drains what was read, and writes a last checkpoint."""
+
+    def __init__(self, config: LogsConfig, sink: Sink, metrics: ShipperMetrics, *,
+                 provider: MetadataProvider | None = None, host_name: str | None = None,
+                 node_name: str | None = None) -> None:
+        self.config = config
+        self.sink = sink
+        self.metrics = metrics
+        self.segments: asyncio.Queue[Segment | None] = asyncio.Queue(config.queue_segments)
+        self.batches: asyncio.Queue[Batch | None] = asyncio.Queue(config.max_in_flight)
+        self.tailer = Tailer(config, metrics, self.segments, provider=provider, host_name=host_name, node_name=node_name)
+        self.batcher = Batcher(self.segments, self.batches, max_bytes=config.batch_max_bytes,
+                               max_events=config.batch_max_events, linger=config.linger_ms / 1000)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[asyncio.Task[None]] = []
+        self._shipped: dict[str, object] = {}
+
+    async def start(self) -> None:
+        """Load checkpoints, start the sink and every stage."""
+        self.tailer.load()
+        await self.sink.start()
+        await self.tailer.poll()
+        self._tasks = [
+            asyncio.create_task(self.tailer.discovery_loop(), name="logs-discovery"),
+            asyncio.create_task(self.tailer.checkpoint_loop(), name="logs-checkpoint"),
+        ]
+        self._reader = asyncio.create_task(self.tailer.read_loop(), name="logs-reader")
+        self._batcher = asyncio.create_task(self.batcher.run(), name="logs-batcher")
+        self._workers = [asyncio.create_task(self._worker(), name=f"logs-sink-{i}") for i in range(self.config.max_in_flight)]
+
+    async def _worker(self) -> None:
+        while True:
+            batch = await self.batches.get()
+            if batch is None:
+                await self.batches.put(None)  # let the other workers see the end too
+                return
+            self._count_shipped(batch)
+            await self.sink.send(batch)
+            batch.complete()
+
+    def _count_shipped(self, batch: Batch) -> None:
+        counts: dict[str, int] = {}
+        for seg, start, end in batch.slices:
+            ns = seg.owner.namespace
+            counts[ns] = counts.get(ns, 0) + end - start
+        for ns, n in counts.items():
+            self.metrics.events_shipped.labels(ns).inc(n)
+
+    async def stop(self) -> None:
+        """Stop reading, deliver what is in flight, write the checkpoint (also when the drain is cut short)."""
+        try:
+            self.tailer.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            await self.segments.put(None)
+            await self._batcher
+            await asyncio.gather(*self._workers)
+        finally:
+            for task in [*self._tasks, self._reader, self._batcher, *self._workers]:
+                task.cancel()
+            self.tailer.save_now()
+            self.tailer.close_all()
+            await self.sink.close()
+
+    async def drained(self) -> None:
+        """Wait until every segment read so far is acknowledged (tests and benchmarks)."""
+        while True:
+            busy = any(r.acks.segments for r in self.tailer.files.values()) or any(
+                r.acks.segments for r in self.tailer.finishing.values())
+            if not busy and self.segments.empty():
+                return
+            await asyncio.sleep(0.05)

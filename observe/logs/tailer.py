@@ -1,0 +1,360 @@
+"""Finds log files, follows them through rotation, reads them into segments, and keeps their checkpoints.
+
+Discovery polls the globs (at most every second): a new file is opened at once, so rotation cannot take its
+bytes away before they are read. A renamed or deleted file is read to its end and closed after a grace
+period; a truncated one (copytruncate) is finished and reopened from offset 0 as a new identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import glob
+import logging
+import os
+import socket
+import time
+
+from observe.logs.batch import Segment
+from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
+from observe.logs.config import LogsConfig
+from observe.logs.context import MetadataProvider, PathMetadata, path_context
+from observe.logs.identity import FileIdentity, identify, read_fingerprint
+from observe.logs.metrics import ShipperMetrics
+from observe.logs.reader import FileReader
+
+log = logging.getLogger("observe.logs.tailer")
+
+Inode = tuple[int, int]
+
+
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
+
+
+class Tailer:
+    """Discovery, reading and checkpointing for every matched file."""
+
+    def __init__(self, config: LogsConfig, metrics: ShipperMetrics, outbox: asyncio.Queue[Segment | None], *,
+                 provider: MetadataProvider | None = None, host_name: str | None = None,
+                 node_name: str | None = None) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.outbox = outbox
+        self.provider: MetadataProvider = provider or PathMetadata()
+        self.host_name = host_name or config.host_name or node_name or socket.gethostname()
+        self.node_name = node_name
+        self.store = CheckpointStore(config.checkpoint_path)
+        self.saved: dict[str, FileCheckpoint] = {}
+        self.files: dict[Inode, FileReader] = {}  # open and being read
+        self.finishing: dict[str, FileReader] = {}  # read to the end, waiting for acknowledgements
+        self.closed: dict[str, FileCheckpoint] = {}  # done; kept while the inode is still discovered
+        self.young: dict[Inode, tuple[int, str]] = {}  # opened but too short to fingerprint yet
+        self._wake = asyncio.Event()
+        self._dirty_since: float | None = None
+        self._first_poll = True
+        self._stopping = False
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _advanced(self) -> None:
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+
+    def snapshot(self) -> dict[str, FileCheckpoint]:
+        """Every checkpoint to persist now."""
+        out: dict[str, FileCheckpoint] = dict(self.saved)
+        out.update(self.closed)
+        for reader in [*self.files.values(), *self.finishing.values()]:
+            ident = reader.identity
+            done = reader.finished and not reader.acks.segments
+            out[reader.key] = FileCheckpoint(
+                path=reader.path, real_path=reader.real_path, dev=ident.dev, ino=ident.ino,
+                fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=done,
+            )
+        return out
+
+    async def checkpoint_loop(self) -> None:
+        """Write the checkpoint at most every checkpoint_interval_ms, when something advanced."""
+        interval = self.config.checkpoint_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            self._retire_finished()
+            if self._dirty_since is None:
+                self.metrics.checkpoint_age.set(0)
+                continue
+            await self.save()
+
+    async def save(self) -> bool:
+        """Persist the checkpoint now; False (and a metric) when the write failed."""
+        since = self._dirty_since
+        self._dirty_since = None
+        entries = self.snapshot()
+        try:
+            await asyncio.to_thread(self.store.write, entries)
+        except OSError as exc:
+            self.metrics.checkpoint_write_failures.inc()
+            if since is not None and (self._dirty_since is None or since < self._dirty_since):
+                self._dirty_since = since
+            self.metrics.checkpoint_age.set(time.monotonic() - since if since else 0)
+            log.error("checkpoint write failed; keeping the previous one",
+                      extra={"file.path": str(self.store.path), "error.message": str(exc)})
+            return False
+        self.metrics.checkpoint_age.set(0 if self._dirty_since is None else time.monotonic() - self._dirty_since)
+        return True
+
+    def save_now(self) -> None:
+        """A last blocking write (at shutdown, even when cancelled)."""
+        self._retire_finished()
+        try:
+            self.store.write(self.snapshot())
+        except OSError as exc:
+            self.metrics.checkpoint_write_failures.inc()
+            log.error("final checkpoint write failed", extra={"error.message": str(exc)})
+
+    def _retire_finished(self) -> None:
+        for key, reader in list(self.finishing.items()):
+            if not reader.acks.segments:
+                ident = reader.identity
+                self.closed[key] = FileCheckpoint(
+                    path=reader.path, real_path=reader.real_path, dev=ident.dev, ino=ident.ino,
+                    fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=True,
+                )
+                del self.finishing[key]
+                if not any(r.path == reader.path for r in self.files.values()):
+                    try:
+                        self.metrics.file_lag_bytes.remove(reader.path)
+                    except KeyError:
+                        pass
+                self._advanced()
+
+    # ---- discovery ---------------------------------------------------------------------------
+    def _discover(self) -> dict[str, os.stat_result]:
+        found: dict[str, os.stat_result] = {}
+        for pattern in self.config.paths:
+            for path in glob.glob(pattern):
+                if any(fnmatch.fnmatch(path, ex) for ex in self.config.exclude_paths):
+                    continue
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # a dangling symlink: the target is gone
+                if not os.path.isfile(path):
+                    continue
+                found[path] = st
+        return found
+
+    async def _open(self, fd: int, ident: FileIdentity, path: str, real_path: str, *, offset: int | None = None,
+                    detached: bool = False) -> None:
+        key = ident.key
+        if offset is None:
+            saved = self.saved.pop(key, None)
+            if saved is not None and saved.closed:
+                self.closed[key] = saved
+                os.close(fd)
+                return
+            offset = saved.offset if saved is not None else 0
+            if key in self.closed:
+                os.close(fd)
+                return
+        size = os.fstat(fd).st_size
+        if offset > size:
+            log.warning("file is shorter than its checkpoint; reading it from the start",
+                        extra={"file.path": path, "log.offset": offset})
+            offset = 0
+        ctx = path_context(path, real_path, host_name=self.host_name, node_name=self.node_name, fmt=self.config.format)
+        ctx = await self.provider.resolve(ctx)
+        reader = FileReader(
+            fd, ident, real_path, offset, ctx, ctx.data_stream or self.config.data_stream, self.metrics,
+            read_bytes=self.config.read_bytes, max_event_bytes=self.config.max_event_bytes, on_advance=self._advanced,
+        )
+        if detached:
+            reader.detached_since = time.monotonic()
+        self.files[(ident.dev, ident.ino)] = reader
+        log.info("tailing file", extra={"file.path": path, "log.offset": offset, "file.inode": str(ident.ino)})
+        self._wake.set()
+
+    async def poll(self) -> None:
+        """One discovery pass: open new files, notice rotation, deletion and truncation."""
+        found = self._discover()
+        by_inode: dict[Inode, str] = {}
+        for path, st in found.items():
+            by_inode.setdefault((st.st_dev, st.st_ino), path)
+        limit = self.config.fingerprint_bytes
+        for inode, path in by_inode.items():
+            if inode in self.files or inode in self.young:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != inode:
+                os.close(fd)
+                continue
+            self.young[inode] = (fd, path)
+        for inode, (fd, path) in list(self.young.items()):
+            ident = identify(fd, limit)
+            if ident is None:
+                if inode not in by_inode and os.fstat(fd).st_nlink == 0:
+                    del self.young[inode]
+                    os.close(fd)
+                continue
+            del self.young[inode]
+            await self._open(fd, ident, path, _realpath(path))
+        if self._first_poll:
+            self._first_poll = False
+            await self._resume_rotated()
+        # Closed entries are kept while their inode is still discovered, so a rotated name that matches too is not re-read.
+        for key, entry in list(self.closed.items()):
+            if (entry.dev, entry.ino) not in by_inode:
+                del self.closed[key]
+                self._advanced()
+        now = time.monotonic()
+        lag_total = 0
+        for inode, reader in list(self.files.items()):
+            try:
+                st = os.fstat(reader.fd)
+            except OSError:
+                continue
+            if by_inode.get(inode) is None or st.st_nlink == 0:
+                if reader.detached_since is None:
+                    reader.detached_since = now
+                    log.info("file rotated or deleted; reading it to its end",
+                             extra={"file.path": reader.path, "file.inode": str(inode[1])})
+            shrunk = st.st_size < reader.size or st.st_size < reader.read_pos
+            if shrunk or read_fingerprint(reader.fd, limit) != reader.identity.fingerprint:
+                if not reader.truncated:
+                    reader.truncated = True
+                    lost = max(0, reader.size - reader.read_pos)
+                    if lost:
+                        self.metrics.lost_bytes.labels("rotated_away").inc(lost)
+                    log.warning("file truncated (copytruncate); restarting it at offset 0",
+                                extra={"file.path": reader.path, "log.offset": reader.read_pos})
+                    self._wake.set()
+            else:
+                reader.size = st.st_size
+            lag = max(0, reader.size - reader.acked_offset)
+            lag_total += lag
+            self.metrics.file_lag_bytes.labels(reader.path).set(lag)
+            if reader.size > reader.read_pos:
+                self._wake.set()
+        for reader in self.finishing.values():
+            lag_total += max(0, reader.size - reader.acked_offset)
+        self.metrics.lag_bytes.set(lag_total)
+        self.metrics.files_open.set(len(self.files) + len(self.young))
+
+    async def _resume_rotated(self) -> None:
+        """After a restart: find files rotated away while we were down (by inode), or count their bytes as lost."""
+        for key, entry in list(self.saved.items()):
+            if entry.closed:
+                self.closed[key] = entry
+                del self.saved[key]
+                continue
+            found = self._find_inode(entry)
+            del self.saved[key]
+            if found is None:
+                lost = max(0, entry.size - entry.offset)
+                if lost:
+                    self.metrics.lost_bytes.labels("rotated_away").inc(lost)
+                log.warning("file rotated away while the shipper was down", extra={
+                    "file.path": entry.path, "log.offset": entry.offset, "event.reason": "rotated_away",
+                    "observe.lost_bytes": lost})
+                self._advanced()
+                continue
+            fd, path = found
+            ident = identify(fd, self.config.fingerprint_bytes)
+            if ident is None or ident.key != key:
+                os.close(fd)
+                continue
+            await self._open(fd, ident, entry.path, path, offset=entry.offset, detached=True)
+
+    def _find_inode(self, entry: FileCheckpoint) -> tuple[int, str] | None:
+        folder = os.path.dirname(entry.real_path)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return None
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (entry.dev, entry.ino):
+                try:
+                    return os.open(path, os.O_RDONLY | os.O_CLOEXEC), path
+                except OSError:
+                    return None
+        return None
+
+    async def discovery_loop(self) -> None:
+        """Poll forever."""
+        while True:
+            try:
+                await self.poll()
+            except Exception:
+                log.exception("discovery pass failed; retrying")
+            await asyncio.sleep(self.config.poll_interval_seconds)
+
+    # ---- reading -----------------------------------------------------------------------------
+    async def _emit(self, seg: Segment) -> None:
+        if seg.items:
+            await self.outbox.put(seg)
+
+    async def read_loop(self) -> None:
+        """Round-robin over open files, one chunk each per turn; a full queue holds the loop."""
+        grace = self.config.rotate_grace_seconds
+        while not self._stopping:
+            progressed = False
+            for inode, reader in list(self.files.items()):
+                if self._stopping:
+                    break
+                if reader.truncated:
+                    await self._close(inode, reader)
+                    continue
+                seg = reader.read()
+                if seg is not None:
+                    progressed = True
+                    await self._emit(seg)
+                    continue
+                now = time.monotonic()
+                if reader.detached_since is not None and now - max(reader.detached_since, reader.last_growth) >= grace:
+                    await self._close(inode, reader)
+                    continue
+                tick = reader.tick(now)
+                if tick is not None:
+                    await self._emit(tick)
+            if not progressed:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_seconds)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(0)  # let the batcher and the sink run between turns
+
+    async def _close(self, inode: Inode, reader: FileReader) -> None:
+        seg = reader.finish()
+        reader.close()
+        del self.files[inode]
+        self.finishing[reader.key] = reader
+        log.info("closed file", extra={"file.path": reader.path, "log.offset": reader.read_pos})
+        await self._emit(seg)
+
+    def load(self) -> None:
+        """Read the saved checkpoints (before the first poll)."""
+        self.saved = self.store.load()
+
+    def stop(self) -> None:
+        """Stop reading (the reader loop exits at its next turn)."""
+        self._stopping = True
+        self._wake.set()
+
+    def close_all(self) -> None:
+        """Release every descriptor."""
+        for reader in self.files.values():
+            reader.close()
+        for fd, _ in self.young.values():
+            os.close(fd)
+        self.young.clear()
+

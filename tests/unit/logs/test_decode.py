@@ -1,0 +1,88 @@
+"""Decoders: CRI partial lines, docker splits, plain, auto-detection, truncation and undecodable lines."""
+
+from observe.logs.decode import CriDecoder, DockerDecoder, PlainDecoder, detect
+from observe.logs.record import FLAG_TRUNCATED, FLAG_UNDECODABLE, Record
+
+NOW = b"2030-01-01T00:00:00.000000Z"
+
+
+def cri(lines: list[bytes], max_event: int = 1024) -> tuple[list[Record], CriDecoder]:
+    dec = CriDecoder(max_event)
+    out: list[Record] = []
+    dec.decode(lines, 0, NOW, out)
+    return out, dec
+
+
+def test_cri_full_line() -> None:
+    out, dec = cri([b"2024-05-01T12:34:56.123456789Z stdout F hello world"])
+    assert out == [(0, b"2024-05-01T12:34:56.123456789Z", b"stdout", b"hello world", 0, None)]
+    assert dec.pending_offset() is None
+
+
+def test_cri_empty_message_with_and_without_space() -> None:
+    out, _ = cri([b"2024-05-01T12:34:56Z stdout F ", b"2024-05-01T12:34:56Z stdout F"])
+    assert [r[3] for r in out] == [b"", b""]
+    assert out[1][0] == len(b"2024-05-01T12:34:56Z stdout F ") + 1
+
+
+def test_cri_partials_join_per_stream_and_hold_the_offset() -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout P ab", b"2024-01-01T00:00:01Z stderr F err", b"2024-01-01T00:00:02Z stdout P cd"]
+    out, dec = cri(lines)
+    assert [r[3] for r in out] == [b"err"]
+    assert dec.pending_offset() == 0
+    more: list[Record] = []
+    off = sum(len(x) + 1 for x in lines)
+    dec.decode([b"2024-01-01T00:00:03Z stdout F ef"], off, NOW, more)
+    assert more == [(0, b"2024-01-01T00:00:00Z", b"stdout", b"abcdef", 0, None)]
+    assert dec.pending_offset() is None
+
+
+def test_cri_partial_past_max_is_truncated_once_and_rest_skipped() -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout P " + b"a" * 6] * 4 + [b"2024-01-01T00:00:00Z stdout F end"]
+    out, dec = cri(lines, max_event=10)
+    assert len(out) == 1
+    assert out[0][3] == b"a" * 10 and out[0][4] == FLAG_TRUNCATED
+    assert dec.skipped_bytes == 24 + 3 - 10
+    assert dec.pending_offset() is None
+
+
+def test_cri_truncation_keeps_checkpoint_at_event_start_until_final_line() -> None:
+    out, dec = cri([b"x" * 0 + b"2024-01-01T00:00:00Z stdout P " + b"a" * 20], max_event=10)
+    assert len(out) == 1 and out[0][4] & FLAG_TRUNCATED
+    assert dec.pending_offset() == 0
+
+
+def test_cri_garbage_is_shipped_flagged_undecodable() -> None:
+    out, _ = cri([b'not cri at all', b'2024-01-01T00:00:00Z stdin F x', b'2024"01 stdout F x'])
+    assert all(r[4] == FLAG_UNDECODABLE and r[1] == NOW for r in out)
+    assert [r[3] for r in out] == [b"not cri at all", b"2024-01-01T00:00:00Z stdin F x", b'2024"01 stdout F x']
+
+
+def test_cri_flush_emits_held_partial() -> None:
+    _, dec = cri([b"2024-01-01T00:00:00Z stdout P abc"])
+    out: list[Record] = []
+    dec.flush(out)
+    assert out == [(0, b"2024-01-01T00:00:00Z", b"stdout", b"abc", 0, None)]
+
+
+def test_docker_rejoins_splits() -> None:
+    dec = DockerDecoder(1024)
+    out: list[Record] = []
+    dec.decode([b'{"log":"par","stream":"stdout","time":"2024-01-01T00:00:00Z"}',
+                b'{"log":"tial\\n","stream":"stdout","time":"2024-01-01T00:00:01Z"}',
+                b'{"log":"x\\n","stream":"bogus","time":"2024-01-01T00:00:01Z"}'], 0, NOW, out)
+    assert out[0] == (0, b"2024-01-01T00:00:00Z", b"stdout", b"partial", 0, None)
+    assert out[1][4] == FLAG_UNDECODABLE
+
+
+def test_plain_uses_read_time() -> None:
+    out: list[Record] = []
+    PlainDecoder().decode([b"a", b"bc"], 10, NOW, out)
+    assert out == [(10, NOW, b"", b"a", 0, None), (12, NOW, b"", b"bc", 0, None)]
+
+
+def test_detect() -> None:
+    assert detect(b"2024-01-01T00:00:00.1Z stderr F x") == "cri"
+    assert detect(b'{"log":"x\\n","stream":"stdout","time":"2024-01-01T00:00:00Z"}') == "docker"
+    assert detect(b'{"level":"info"}') == "plain"
+    assert detect(b"hello") == "plain"

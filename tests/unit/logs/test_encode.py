@@ -1,0 +1,72 @@
+"""Encoding: the CRI fast path and the general path give the same bytes; flags; deterministic ids."""
+
+import orjson
+
+from observe.logs.context import path_context
+from observe.logs.decode import CriDecoder
+from observe.logs.encode import Encoder, action_id, source_of
+from observe.logs.record import FLAG_TRUNCATED, Record
+
+NOW = b"2030-01-01T00:00:00.000000Z"
+PATH = "/var/log/pods/ns1_web-0_u-1/app/0.log"
+
+
+def encoder() -> Encoder:
+    ctx = path_context(PATH, PATH, host_name="node-a", node_name="node-a", fmt="cri")
+    return Encoder(ctx, "abc123", "logs-x-default")
+
+
+def test_fast_and_general_paths_agree() -> None:
+    lines = [b'2024-01-01T00:00:00.5Z stdout F he said "hi" \\ 100%', b"2024-01-01T00:00:01Z stderr F \xff bad",
+             b"2024-01-01T00:00:02Z stdout P a", b"2024-01-01T00:00:03Z stdout F b", b"junk line %s"]
+    fast: list[bytes] = []
+    encoder().encode_cri(lines, 7, NOW, CriDecoder(1024), fast)
+    records: list[Record] = []
+    CriDecoder(1024).decode(lines, 7, NOW, records)
+    slow: list[bytes] = []
+    encoder().encode(records, slow)
+    assert fast == slow
+    assert len(fast) == 4
+    for item in fast:
+        orjson.loads(source_of(item))
+
+
+def test_document_shape() -> None:
+    out: list[bytes] = []
+    enc = encoder()
+    enc.encode([(16, b"2024-01-01T00:00:00Z", b"stdout", b"m", FLAG_TRUNCATED, None)], out)
+    action = orjson.loads(out[0].split(b"\n")[0])
+    assert action == {"create": {"_index": "logs-x-default", "_id": "abc123-10"}}
+    assert action_id(out[0]) == "abc123-10"
+    doc = orjson.loads(source_of(out[0]))
+    assert doc == {
+        "@timestamp": "2024-01-01T00:00:00Z", "message": "m",
+        "log": {"offset": 16, "iostream": "stdout", "flags": ["truncated"], "file": {"path": PATH}},
+        "container": {"name": "app"},
+        "kubernetes": {"namespace": "ns1", "pod": {"name": "web-0", "uid": "u-1"}, "node": {"name": "node-a"}},
+        "host": {"name": "node-a"},
+    }
+    assert enc.flagged == {"truncated": 1}
+
+
+def test_processor_fields_are_merged() -> None:
+    out: list[bytes] = []
+    encoder().encode([(0, b"2024-01-01T00:00:00Z", b"stdout", b"m", 0, {"log": {"level": "error"}, "message": "x"})], out)
+    doc = orjson.loads(source_of(out[0]))
+    assert doc["log"] == {"offset": 0, "iostream": "stdout", "file": {"path": PATH}, "level": "error"}
+    assert doc["message"] == "x"
+
+
+def test_percent_in_path_and_index_is_safe() -> None:
+    ctx = path_context("/tmp/a%d.log", "/tmp/a%d.log", host_name="h%s", node_name=None, fmt="cri")
+    out: list[bytes] = []
+    Encoder(ctx, "k", "logs-%x").encode_cri([b"2024-01-01T00:00:00Z stdout F x"], 0, NOW, CriDecoder(10), out)
+    doc = orjson.loads(source_of(out[0]))
+    assert doc["log"]["file"]["path"] == "/tmp/a%d.log" and doc["host"]["name"] == "h%s"
+
+
+def test_container_link_name_gives_container_id() -> None:
+    cid = "a" * 64
+    ctx = path_context(f"/var/log/containers/web-0_ns1_app-{cid}.log", PATH, host_name="h", node_name=None, fmt="auto")
+    assert ctx.fields["container"] == {"name": "app", "id": cid}
+    assert ctx.namespace == "ns1" and ctx.pod == "web-0"
