@@ -155,7 +155,8 @@ def test_storage_policy_and_namespace_families() -> None:
     out = text("persistentvolumeclaims", pvc)
     assert 'kube_persistentvolumeclaim_status_phase{namespace="s",persistentvolumeclaim="data",phase="Bound"} 1' in out
     assert 'storageclass="fast",volumename="pv1",volumemode=""' in out
-    assert 'kube_persistentvolumeclaim_resource_requests_storage_bytes{namespace="s",persistentvolumeclaim="data"} 10737418240' in out
+    assert ('kube_persistentvolumeclaim_resource_requests_storage_bytes{namespace="s",persistentvolumeclaim="data"} '
+            '10737418240') in out
     pv = {"metadata": {"name": "pv1"}, "spec": {"capacity": {"storage": "10Gi"}}, "status": {"phase": "Released"}}
     out = text("persistentvolumes", pv)
     assert 'kube_persistentvolume_status_phase{persistentvolume="pv1",phase="Released"} 1' in out
