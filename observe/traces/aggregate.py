@@ -1,0 +1,204 @@
+"""RED aggregation of paired spans: servicegraph and spanmetrics series, with exemplars and a series budget.
+
+The families are kept in plain dicts rather than prometheus_client metrics: the hot path adds
+sampling weights (float counts), keeps one exemplar per bucket, and costs one dict lookup per
+span; exposition.py renders them at scrape time.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+
+from observe.traces.model import KIND_CLIENT, KIND_LABELS, KIND_SERVER, STATUS_ERROR, STATUS_LABELS, Span
+
+# Tempo's servicegraph and the OpenTelemetry spanmetrics connector defaults, in seconds.
+SERVICE_GRAPH_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
+SPAN_METRICS_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0)
+WINDOW_BUCKET_S = 10  # time resolution of the graph's rates
+
+Exemplar = tuple[str, float, float]  # trace id, value, unix time
+
+
+class Histogram:
+    """Bucket counts (not cumulative; the last is +Inf), their sum, and the latest exemplar per bucket."""
+
+    __slots__ = ("bounds", "counts", "exemplars", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = bounds
+        self.counts = [0.0] * (len(bounds) + 1)
+        self.exemplars: list[Exemplar | None] = [None] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float, weight: float, trace_id: str, at: float) -> None:
+        """Add one observation of `value` seconds counting `weight` requests."""
+        i = bisect_left(self.bounds, value)  # `le` is inclusive: value == bound lands in that bucket
+        self.counts[i] += weight
+        self.sum += value * weight
+        self.exemplars[i] = (trace_id, value, at)
+
+    @property
+    def count(self) -> float:
+        return sum(self.counts)
+
+
+def quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float | None:
+    """The q-quantile from bucket counts, interpolated inside the bucket like histogram_quantile()."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    for i, c in enumerate(counts):
+        if seen + c >= rank and c > 0:
+            if i == len(bounds):
+                return bounds[-1] if bounds else None  # in +Inf: the highest finite bound, as Prometheus does
+            lower = bounds[i - 1] if i > 0 else 0.0
+            return lower + (bounds[i] - lower) * ((rank - seen) / c)
+        seen += c
+    return bounds[-1] if bounds else None
+
+
+class EdgeSeries:
+    """One servicegraph series: requests, failures, and server and client latency."""
+
+    __slots__ = ("client", "failed", "server", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.total = 0.0
+        self.failed = 0.0
+        self.server = Histogram(bounds)
+        self.client = Histogram(bounds)
+
+
+class Window:
+    """Recent requests, errors and latency bucket counts in 10 s slots, for rates on the graph page."""
+
+    __slots__ = ("bounds", "slots")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = bounds
+        self.slots: dict[int, list[float]] = {}  # slot -> [requests, errors, bucket counts...]
+
+    def add(self, start_s: float, value: float, weight: float, error: bool) -> None:
+        slot = int(start_s) // WINDOW_BUCKET_S
+        row = self.slots.get(slot)
+        if row is None:
+            row = self.slots[slot] = [0.0] * (len(self.bounds) + 3)
+        row[0] += weight
+        if error:
+            row[1] += weight
+        row[2 + bisect_left(self.bounds, value)] += weight
+
+    def totals(self, since_s: float, until_s: float) -> list[float]:
+        """Requests, errors and bucket counts of the slots in [since_s, until_s)."""
+        lo, hi = int(since_s) // WINDOW_BUCKET_S, int(until_s) // WINDOW_BUCKET_S
+        out = [0.0] * (len(self.bounds) + 3)
+        for slot, row in self.slots.items():
+            if lo <= slot < hi:
+                for i, v in enumerate(row):
+                    out[i] += v
+        return out
+
+    def prune(self, before_s: float) -> None:
+        limit = int(before_s) // WINDOW_BUCKET_S
+        for slot in [s for s in self.slots if s < limit]:
+            del self.slots[slot]
+
+
+EdgeKey = tuple[str, str, str]  # client, server, connection_type
+SpanKey = tuple[str, str, str, str]  # service_name, span_name, span_kind, status_code
+
+
+class RedAggregates:
+    """A pairing sink that keeps the servicegraph and spanmetrics families and the graph windows."""
+
+    def __init__(self, max_series: int = 10_000, graph_bounds: Sequence[float] = SERVICE_GRAPH_BUCKETS,
+                 span_bounds: Sequence[float] = SPAN_METRICS_BUCKETS) -> None:
+        self.max_series = max_series
+        self.graph_bounds = tuple(graph_bounds)
+        self.span_bounds = tuple(span_bounds)
+        self.edges: dict[EdgeKey, EdgeSeries] = {}
+        self.spans: dict[SpanKey, Histogram] = {}
+        self.unpaired_spans: dict[tuple[str, str], float] = {}
+        self.series_dropped: dict[str, int] = {}
+        self.edge_windows: dict[tuple[str, str], Window] = {}
+        self.node_windows: dict[str, Window] = {}
+        self.jaeger_services: set[str] = set()
+        self.generation = 0  # bumped on every change, so rendered text can be cached
+
+    def _drop(self, family: str) -> None:
+        self.series_dropped[family] = self.series_dropped.get(family, 0) + 1
+
+    def span(self, span: Span) -> None:
+        """spanmetrics for every span; node stats for spans that answered a request."""
+        self.generation += 1
+        key = (span.service, span.name, KIND_LABELS[span.kind], STATUS_LABELS[span.status])
+        hist = self.spans.get(key)
+        if hist is None:
+            if len(self.spans) >= self.max_series:
+                self._drop("traces_span_metrics")
+                hist = None
+            else:
+                hist = self.spans[key] = Histogram(self.span_bounds)
+        seconds = span.duration_us / 1e6
+        end_s = (span.start_us + span.duration_us) / 1e6
+        if hist is not None:
+            hist.observe(seconds, span.weight, span.trace_id, end_s)
+        # Requests a service answered: its server spans, and gateway client spans that start a trace.
+        if span.kind == KIND_SERVER or (span.kind == KIND_CLIENT and not span.parent_id):
+            self._node(span, seconds)
+
+    def _node(self, span: Span, seconds: float) -> None:
+        window = self.node_windows.get(span.service)
+        if window is None:
+            if len(self.node_windows) >= self.max_series:
+                self._drop("graph_nodes")
+                return
+            window = self.node_windows[span.service] = Window(self.span_bounds)
+            self.jaeger_services.add(span.service)
+        window.add(span.start_us / 1e6, seconds, span.weight, span.status == STATUS_ERROR)
+
+    def pair(self, client: Span, server: Span) -> None:
+        """One request between two services."""
+        self.generation += 1
+        key = (client.service, server.service, "")
+        series = self.edges.get(key)
+        if series is None:
+            if len(self.edges) >= self.max_series:
+                self._drop("traces_service_graph")
+                return
+            series = self.edges[key] = EdgeSeries(self.graph_bounds)
+        weight = client.weight
+        failed = client.status == STATUS_ERROR or server.status == STATUS_ERROR
+        series.total += weight
+        if failed:
+            series.failed += weight
+        end_s = (client.start_us + client.duration_us) / 1e6
+        server_s = server.duration_us / 1e6
+        client_s = client.duration_us / 1e6
+        series.server.observe(server_s, weight, server.trace_id, end_s)
+        series.client.observe(client_s, weight, client.trace_id, end_s)
+        wkey = (client.service, server.service)
+        window = self.edge_windows.get(wkey)
+        if window is None:
+            window = self.edge_windows[wkey] = Window(self.graph_bounds)
+        window.add(client.start_us / 1e6, client_s, weight, failed)
+        if server.kind == KIND_CLIENT and server.parent_id:
+            self._node(server, server_s)  # a gateway reached by a traced caller answered this request
+
+    def unpaired(self, span: Span) -> None:
+        """A span whose partner never came, by its side."""
+        self.generation += 1
+        key = (span.service, "") if span.kind == KIND_CLIENT else ("", span.service)
+        if key not in self.unpaired_spans and len(self.unpaired_spans) >= self.max_series:
+            self._drop("traces_service_graph_unpaired")
+            return
+        self.unpaired_spans[key] = self.unpaired_spans.get(key, 0.0) + span.weight
+
+    def prune(self, before_s: float) -> None:
+        """Forget graph-window slots older than before_s."""
+        for windows in (self.edge_windows, self.node_windows):
+            for w in windows.values():
+                w.prune(before_s)

@@ -1,0 +1,262 @@
+"""The span model: Jaeger `/api/traces` JSON decoded into compact span records.
+
+Decoding is the hot path (see docs/traces.md). Three things keep it fast:
+- typed msgspec Structs that hold only the fields we use, so the rest is skipped, not built;
+- a trace's spans stay raw bytes until we know the trace is new or changed (the same trace comes back
+  once per service it touches, and again in every overlap window);
+- a span's tags stay raw bytes too: the handful we need are found by byte search in Jaeger's compact
+  layout (`{"key":K,"type":T,"value":V}`), with a full typed decode of the tags as the fallback for
+  any other layout (pretty-printed exports, reordered fields, escaped strings).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+# Span kinds as small ints (the record is kept for every span in the window).
+KIND_UNSPECIFIED, KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER = range(6)
+_KINDS = {"internal": KIND_INTERNAL, "server": KIND_SERVER, "client": KIND_CLIENT,
+          "producer": KIND_PRODUCER, "consumer": KIND_CONSUMER}
+# spanmetrics-connector label values for span_kind, indexed by kind.
+KIND_LABELS = ("SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT",
+               "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER")
+
+STATUS_UNSET, STATUS_OK, STATUS_ERROR = range(3)
+STATUS_LABELS = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
+
+
+class Tag(msgspec.Struct, gc=False):
+    """One Jaeger key/value tag (the `type` field is skipped)."""
+
+    key: str
+    value: Any = None
+
+
+class Reference(msgspec.Struct, gc=False):
+    """A span reference; CHILD_OF names the parent."""
+
+    spanID: str
+    refType: str = "CHILD_OF"
+
+
+class Process(msgspec.Struct, gc=False):
+    """The process a span came from; only its service name matters here."""
+
+    serviceName: str = ""
+
+
+class JaegerSpan(msgspec.Struct, gc=False):
+    """A span as the Jaeger query API returns it, with the fields we use."""
+
+    spanID: str
+    operationName: str = ""
+    references: list[Reference] = []
+    startTime: int = 0
+    duration: int = 0
+    tags: msgspec.Raw = msgspec.Raw(b"[]")
+    processID: str = ""
+    process: Process | None = None
+
+
+class RawTrace(msgspec.Struct, gc=False):
+    """A trace whose spans and processes are still undecoded bytes."""
+
+    traceID: str
+    spans: msgspec.Raw = msgspec.Raw(b"[]")
+    processes: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class TracesResponse(msgspec.Struct, gc=False):
+    """The `{"data": [trace, ...]}` body of /api/traces (and of a Jaeger JSON export)."""
+
+    data: list[RawTrace] | None = None
+    errors: Any = None
+
+
+class ServicesResponse(msgspec.Struct):
+    """The body of /api/services."""
+
+    data: list[str] | None = None
+
+
+class Span(msgspec.Struct, gc=False, array_like=True):
+    """A span reduced to what pairing and aggregation need; array_like keeps the state file small."""
+
+    span_id: str
+    parent_id: str
+    trace_id: str
+    service: str
+    name: str
+    kind: int
+    start_us: int
+    duration_us: int
+    status: int
+    weight: float
+
+
+_response = msgspec.json.Decoder(TracesResponse)
+_spans = msgspec.json.Decoder(list[JaegerSpan])
+_processes = msgspec.json.Decoder(dict[str, Process])
+_tags = msgspec.json.Decoder(list[Tag])
+_value = msgspec.json.Decoder()
+
+
+class gc_paused:
+    """Pause the cyclic GC while building many short-lived objects.
+
+    Decoding builds millions of containers; every allocation burst would otherwise trigger collections
+    that walk the whole long-lived span window. None of these objects form cycles.
+    """
+
+    def __enter__(self) -> None:
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was:
+            gc.enable()
+
+
+def decode_response(body: bytes) -> list[RawTrace]:
+    """The traces of an /api/traces body, spans still raw; raises msgspec.DecodeError on bad JSON."""
+    return _response.decode(body).data or []
+
+
+def decode_services(body: bytes) -> list[str]:
+    """The service names of an /api/services body."""
+    return msgspec.json.decode(body, type=ServicesResponse).data or []
+
+
+class TagValues:
+    """The tags pairing and aggregation read, found in one span's raw tag bytes."""
+
+    __slots__ = ("error", "http_status", "kind", "otel_status", "sampler_param", "sampler_type")
+
+    def __init__(self) -> None:
+        self.kind: str | None = None
+        self.http_status: Any = None
+        self.error: Any = None
+        self.otel_status: Any = None
+        self.sampler_type: Any = None
+        self.sampler_param: Any = None
+
+
+_WANTED = (("kind", b'"key":"span.kind"'), ("http_status", b'"key":"http.status_code"'),
+           ("error", b'"key":"error"'), ("otel_status", b'"key":"otel.status_code"'),
+           ("sampler_type", b'"key":"sampler.type"'), ("sampler_param", b'"key":"sampler.param"'))
+_TAG_KEYS = {"span.kind": "kind", "http.status_code": "http_status", "error": "error",
+             "otel.status_code": "otel_status", "sampler.type": "sampler_type", "sampler.param": "sampler_param"}
+_COMPACT_START = b'[{"key":"'
+_TYPE = b',"type":"'
+_VALUE = b',"value":'
+
+
+class _Layout(Exception):
+    """The raw tags are not in Jaeger's compact layout; decode them fully instead."""
+
+
+def _find_value(raw: bytes, start: int) -> Any:
+    # After `"key":K` Jaeger writes `,"type":"T","value":V}`; anything else means another layout.
+    if not raw.startswith(_TYPE, start):
+        raise _Layout
+    end_type = raw.find(b'"', start + len(_TYPE))
+    if end_type < 0 or not raw.startswith(_VALUE, end_type + 1):
+        raise _Layout
+    v = end_type + 1 + len(_VALUE)
+    if raw[v:v + 1] == b'"':
+        end = raw.find(b'"', v + 1)
+        if end < 0:
+            raise _Layout
+        if raw.find(b"\\", v + 1, end) >= 0:
+            raise _Layout  # escapes: let the full decoder handle them
+        return raw[v + 1:end].decode()
+    end = raw.find(b"}", v)
+    if end < 0:
+        raise _Layout
+    return _value.decode(raw[v:end])
+
+
+def read_tags(raw_tags: msgspec.Raw) -> TagValues:
+    """The wanted tags of one span, by byte search, or by a full decode when the layout is unusual."""
+    out = TagValues()
+    raw = bytes(raw_tags)
+    if raw.startswith(_COMPACT_START):
+        try:
+            for attr, needle in _WANTED:
+                i = raw.find(needle)
+                if i >= 0:
+                    setattr(out, attr, _find_value(raw, i + len(needle)))
+            return out
+        except (_Layout, msgspec.DecodeError, UnicodeDecodeError):
+            out = TagValues()
+    for tag in _tags.decode(raw):
+        field = _TAG_KEYS.get(tag.key)
+        if field is not None:
+            setattr(out, field, tag.value)
+    return out
+
+
+def _status(tags: TagValues) -> int:
+    if tags.error is True or tags.error == "true" or tags.otel_status == "ERROR":
+        return STATUS_ERROR
+    code = tags.http_status
+    if code is not None:
+        try:
+            if int(code) >= 500:
+                return STATUS_ERROR
+        except (TypeError, ValueError):
+            pass
+    return STATUS_OK if tags.otel_status == "OK" else STATUS_UNSET
+
+
+def _sampling_rate(tags: TagValues) -> float | None:
+    if tags.sampler_type != "probabilistic" or tags.sampler_param is None:
+        return None
+    try:
+        rate = float(tags.sampler_param)
+    except (TypeError, ValueError):
+        return None
+    return rate if 0.0 < rate <= 1.0 else None
+
+
+def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> list[Span]:
+    """Every span of a raw trace as a Span record.
+
+    The weight corrects counts for sampling: 1 / rate, where the rate comes from the root span's
+    probabilistic sampler tags, else from the configured default. `name_of` normalises operation names.
+    """
+    jspans = _spans.decode(trace.spans)
+    processes = _processes.decode(trace.processes)
+    services = {pid: p.serviceName for pid, p in processes.items()}
+    trace_id = trace.traceID
+    out: list[Span] = []
+    root_rate: float | None = None
+    for js in jspans:
+        tags = read_tags(js.tags)
+        parent = ""
+        for ref in js.references:
+            if ref.refType == "CHILD_OF" or not parent:
+                parent = ref.spanID
+                if ref.refType == "CHILD_OF":
+                    break
+        if not parent:
+            root_rate = _sampling_rate(tags) or root_rate
+        service = services.get(js.processID) or (js.process.serviceName if js.process else "") or "unknown"
+        name = name_of(js.operationName) if name_of is not None else js.operationName
+        kind = _KINDS.get(tags.kind, KIND_UNSPECIFIED) if tags.kind else KIND_UNSPECIFIED
+        out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration,
+                        _status(tags), 0.0))
+    weight = 1.0 / (root_rate or default_rate)
+    for span in out:
+        span.weight = weight
+    return out
+
+
+def iter_spans(body: bytes, default_rate: float = 1.0, name_of: Any = None) -> Iterator[Span]:
+    """Every span of an /api/traces body (no dedupe); for offline analysis and tests."""
+    for trace in decode_response(body):
+        yield from decode_spans(trace, default_rate, name_of)
