@@ -104,10 +104,12 @@ def kibana_query(pairs: dict[str, str]) -> str:
 
 
 def _layout(panels: list[dict[str, Any]]) -> None:
-    """Give every panel a unique id and a grid position: left to right, wrapping at 24 columns."""
+    """Give every panel a unique id, its targets refIds, and a grid position: left to right, wrapping at 24 columns."""
     x = y = row_h = 0
     for number, panel in enumerate(panels, start=1):
         panel["id"] = number
+        for index, target in enumerate(panel.get("targets", [])):
+            target["refId"] = chr(ord("A") + index)
         w, h = panel.pop("_w", 24 if panel["type"] == "row" else 12), panel.pop("_h", 1 if panel["type"] == "row" else 8)
         if panel["type"] == "row" or x + w > 24:
             x, y, row_h = 0, y + row_h, 0
