@@ -164,7 +164,7 @@ async def test_tcp_open_tls_and_closed_port(exporter: tuple[str, ProbeService], 
 
 async def test_target_outside_allowlist_is_refused_and_counted(exporter: tuple[str, ProbeService],
                                                                targets: tuple[int, int]) -> None:
-    base, svc = exporter
+    base = exporter[0]
     status, _ = await probe(base, "http://169.254.169.254/latest/meta-data/", "http_2xx")
     assert status == 403
     status, _ = await probe(base, "http://10.0.0.1:80/", "http_2xx")
