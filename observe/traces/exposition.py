@@ -1,0 +1,99 @@
+"""Renders the servicegraph and spanmetrics families as Prometheus text or OpenMetrics (with exemplars)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from observe.traces.aggregate import Histogram, RedAggregates
+
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+
+
+def _labels(names: Sequence[str], values: Sequence[str]) -> str:
+    return ",".join(f'{n}="{v.translate(_ESCAPES)}"' for n, v in zip(names, values, strict=True))
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _header(out: list[str], name: str, kind: str, help_text: str, openmetrics: bool) -> None:
+    # OpenMetrics names a counter family without its _total suffix.
+    family = name[: -len("_total")] if openmetrics and kind == "counter" else name
+    out.append(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
+
+
+def _counter(out: list[str], name: str, help_text: str, label_names: Sequence[str],
+             series: Iterable[tuple[Sequence[str], float]], openmetrics: bool) -> None:
+    rows = [f"{name}{{{_labels(label_names, values)}}} {_num(v)}\n" for values, v in series]
+    if rows:
+        _header(out, name, "counter", help_text, openmetrics)
+        out.extend(rows)
+
+
+def _histogram(out: list[str], name: str, help_text: str, label_names: Sequence[str],
+               series: Iterable[tuple[Sequence[str], Histogram]], openmetrics: bool) -> None:
+    header_done = False
+    for values, hist in series:
+        if not header_done:
+            _header(out, name, "histogram", help_text, openmetrics)
+            header_done = True
+        base = _labels(label_names, values)
+        cumulative = 0.0
+        les = [*(_num(b) for b in hist.bounds), "+Inf"]
+        for le, count, exemplar in zip(les, hist.counts, hist.exemplars, strict=True):
+            cumulative += count
+            line = f'{name}_bucket{{{base},le="{le}"}} {_num(cumulative)}'
+            if openmetrics and exemplar is not None:
+                trace_id, value, at = exemplar
+                line += f' # {{trace_id="{trace_id.translate(_ESCAPES)}"}} {_num(value)} {at:.3f}'
+            out.append(line + "\n")
+        out.append(f"{name}_count{{{base}}} {_num(cumulative)}\n{name}_sum{{{base}}} {_num(hist.sum)}\n")
+
+
+EDGE = ("client", "server", "connection_type")
+UNPAIRED = ("client", "server")
+SPAN = ("service_name", "span_name", "span_kind", "status_code")
+
+
+def render(agg: RedAggregates, openmetrics: bool) -> bytes:
+    """Every family with at least one series, in the requested format (without the OpenMetrics # EOF)."""
+    out: list[str] = []
+    edges = sorted(agg.edges.items())
+    _counter(out, "traces_service_graph_request_total", "Requests between two services, from paired spans.",
+             EDGE, ((k, s.total) for k, s in edges), openmetrics)
+    _counter(out, "traces_service_graph_request_failed_total",
+             "Failed requests between two services (either side's span is an error).",
+             EDGE, ((k, s.failed) for k, s in edges), openmetrics)
+    _histogram(out, "traces_service_graph_request_server_seconds", "Request time seen by the server's proxy.",
+               EDGE, ((k, s.server) for k, s in edges), openmetrics)
+    _histogram(out, "traces_service_graph_request_client_seconds", "Request time seen by the client's proxy.",
+               EDGE, ((k, s.client) for k, s in edges), openmetrics)
+    _counter(out, "traces_service_graph_unpaired_spans_total",
+             "Client or server spans whose partner did not arrive within the overlap window.",
+             UNPAIRED, sorted(agg.unpaired_spans.items()), openmetrics)
+    spans = sorted(agg.spans.items())
+    _counter(out, "traces_span_metrics_calls_total", "Spans by service, normalised name, kind and status.",
+             SPAN, ((k, h.count) for k, h in spans), openmetrics)
+    _histogram(out, "traces_span_metrics_duration_seconds", "Span durations by service, name, kind and status.",
+               SPAN, spans, openmetrics)
+    _counter(out, "observe_traces_series_dropped_total", "Series not created because the family's budget was full.",
+             ("family",), (((f,), float(n)) for f, n in sorted(agg.series_dropped.items())), openmetrics)
+    return "".join(out).encode()
+
+
+class CachedExposition:
+    """Re-renders only when the aggregates changed since the last scrape."""
+
+    def __init__(self, agg: RedAggregates) -> None:
+        self.agg = agg
+        self._cache: dict[bool, tuple[int, bytes]] = {}
+
+    def __call__(self, openmetrics: bool) -> bytes:
+        """The rendered families for this format."""
+        hit = self._cache.get(openmetrics)
+        if hit is not None and hit[0] == self.agg.generation:
+            return hit[1]
+        body = render(self.agg, openmetrics)
+        self._cache[openmetrics] = (self.agg.generation, body)
+        return body
