@@ -253,7 +253,11 @@ _GO_PANIC = re.compile(r"^(?P<type>panic|fatal error): (?P<message>.*)$", re.M)
 
 
 def error_fields(message: str) -> dict[str, Any]:
-    """ECS error.type / error.message / error.stack_trace from a merged Java, Python or Go trace; {} if none."""
+    """ECS error.type / error.message / error.stack_trace from a merged Java, Python or Go trace; {} if none.
+
+    The trace's kind goes into ECS `tags` (java_exception, python_exception, go_panic), so a saved search
+    can find Java traces with `tags:java_exception`.
+    """
     if "\n" not in message:
         return {}
     out: dict[str, Any] = {}
@@ -268,11 +272,13 @@ def error_fields(message: str) -> dict[str, Any]:
                     put(out, "error.message", m["message"])
                 break
         put(out, "error.stack_trace", trace)
+        out["tags"] = ["python_exception"]
         return out
     if (g := _GO_PANIC.search(message)) and "goroutine " in message:
         put(out, "error.type", g["type"])
         put(out, "error.message", g["message"])
         put(out, "error.stack_trace", message[g.start():])
+        out["tags"] = ["go_panic"]
         return out
     j = _JAVA_HEADER.search(message)
     if j and re.search(r"^\s+at\s", message[j.end():], re.M):
@@ -280,4 +286,44 @@ def error_fields(message: str) -> dict[str, Any]:
         if j["message"]:
             put(out, "error.message", j["message"])
         put(out, "error.stack_trace", message[j.start():])
+        out["tags"] = ["java_exception"]
     return out
+
+
+def _kw() -> dict[str, Any]:
+    return {"type": "keyword", "ignore_above": 1024}
+
+
+# Index mappings for the fields the parsers write (merged into the shipper's index template), so searches
+# and Kibana's saved searches see numbers as numbers and never a text/keyword split.
+PROPERTIES: dict[str, Any] = {
+    "tags": _kw(),
+    "log": {"properties": {"level": _kw(), "logger": _kw()}},
+    "trace": {"properties": {"id": _kw()}},
+    "span": {"properties": {"id": _kw()}},
+    "error": {"properties": {"type": _kw(), "message": {"type": "text"}, "stack_trace": {"type": "text"}}},
+    "http": {"properties": {
+        "version": _kw(),
+        "request": {"properties": {"method": _kw(), "bytes": {"type": "long"}, "id": _kw(), "referrer": _kw()}},
+        "response": {"properties": {"status_code": {"type": "long"}, "body": {"properties": {"bytes": {"type": "long"}}}}},
+    }},
+    "url": {"properties": {"original": _kw(), "path": _kw(), "query": _kw()}},
+    "source": {"properties": {"ip": {"type": "ip"}, "address": _kw()}},
+    "user": {"properties": {"name": _kw()}},
+    "user_agent": {"properties": {"original": _kw()}},
+    "event": {"properties": {"duration": {"type": "long"}}},
+    "nginx": {"properties": {
+        "access": {"properties": {"time": _kw(), "request": _kw()}},
+        "ingress_controller": {"properties": {"upstream": {"properties": {
+            "name": _kw(), "alternative_name": _kw(), "address": _kw(),
+            "response": {"properties": {"length": _kw(), "time": _kw(), "status_code": _kw()}},
+        }}}},
+    }},
+}
+
+# json.* holds whatever applications log: every scalar is a keyword, so `{"status": 200}` from one app and
+# `{"status": "ok"}` from another never conflict (an object against a scalar still can; that one dead-letters).
+JSON_TEMPLATES: list[dict[str, Any]] = [
+    {f"json_{kind}": {"path_match": "json.*", "match_mapping_type": kind, "mapping": _kw()}}
+    for kind in ("string", "long", "double", "boolean")
+]

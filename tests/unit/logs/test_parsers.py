@@ -100,6 +100,7 @@ def test_none_and_plain_mean_no_parser() -> None:
 
 
 def test_error_fields_from_java_trace() -> None:
+    assert error_fields(traces.DUBBO)["tags"] == ["java_exception"]
     f = error_fields(traces.DUBBO)["error"]
     assert f["type"] == "org.apache.dubbo.rpc.RpcException"
     assert f["message"].startswith("Failed to invoke the method sayHello")
@@ -113,6 +114,7 @@ def test_error_fields_from_spring_root_cause() -> None:
 
 
 def test_error_fields_from_python_chain_names_the_last_exception() -> None:
+    assert error_fields(traces.PYTHON)["tags"] == ["python_exception"]
     f = error_fields(traces.PYTHON)["error"]
     assert f["type"] == "httpx.ConnectTimeout"
     assert f["message"] == "timed out"
@@ -120,6 +122,7 @@ def test_error_fields_from_python_chain_names_the_last_exception() -> None:
 
 
 def test_error_fields_from_go_panic() -> None:
+    assert error_fields(traces.GO_PANIC)["tags"] == ["go_panic"]
     f = error_fields(traces.GO_PANIC)["error"]
     assert f["type"] == "panic"
     assert f["message"] == "runtime error: invalid memory address or nil pointer dereference"
