@@ -1,52 +1,174 @@
-"""`observe up`: every service in one process on this machine, on embedded defaults."""
+"""`observe up`: every service in one process on this machine, on embedded defaults.
+
+Each part is planned from the config and what this machine has (a log folder, a kubeconfig, an
+Elasticsearch URL, a Jaeger URL). Parts that cannot run here are listed with the reason, never hidden.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.table import Table
 
-from observe.config import Config
+from observe.config import Config, ConfigError
 from observe.ecs_logging import setup_logging
 from observe.service import Service, ServiceHost
 from observe.tracing import setup_tracing
+
+log = logging.getLogger("observe.up")
+
+DEFAULT_LOGS = Path("/var/log/containers")
+
+
+@dataclass
+class Part:
+    """One row of the plan: a part of the suite, the service that runs it (None: off), and where or why."""
+
+    name: str
+    service: Service | None
+    where: str
+    routes: tuple[str, ...] = ()
+    done: bool = False  # a one-shot part that ran (render)
+
+
+def _factory(module: str) -> Callable[[Config, CollectorRegistry], Service]:
+    """A component's `build_service`, imported only when the part is planned to run."""
+    build: Callable[[Config, CollectorRegistry], Service] = importlib.import_module(module).build_service
+    return build
+
+
+def _logs_part(config: Config, registry: CollectorRegistry, logs_dir: Path | None) -> tuple[Config, Part]:
+    if logs_dir is None and "paths" not in config.logs.model_fields_set:
+        if not DEFAULT_LOGS.is_dir():
+            return config, Part("logs", None, f"no --logs DIR given and {DEFAULT_LOGS} does not exist")
+        logs_dir = DEFAULT_LOGS
+    if logs_dir is not None:
+        if not logs_dir.is_dir():
+            raise ConfigError(f"--logs: {logs_dir} is not a folder; expected a folder of container log files")
+        logs = config.logs.model_copy(update={"paths": [str(logs_dir / "*.log")]})
+        config = config.model_copy(update={"logs": logs})
+    service = _factory("observe.logs.service")(config, registry)
+    sink = config.logs.sink
+    if sink == "auto":
+        sink = "elasticsearch" if config.elasticsearch.url else "spool"
+    target = {
+        "elasticsearch": f"to {config.elasticsearch.url} ({config.logs.data_stream})",
+        "spool": f"to the spool {config.logs.spool_dir}/ (no elasticsearch.url; `observe ship --replay` delivers it)",
+        "null": "to nowhere (logs.sink=null)",
+    }[sink]
+    where = f"{', '.join(config.logs.paths)} {target}; checkpoints in {config.logs.checkpoint_path}"
+    return config, Part("logs", service, where)
+
+
+def _cluster_part(config: Config, registry: CollectorRegistry) -> Part:
+    if not config.exporters.cluster.enabled:
+        return Part("cluster exporter", None, "exporters.cluster.enabled is false")
+    from observe.kube.client import KubeConfigError, credential_source
+
+    try:
+        source = credential_source(config.kube.kubeconfig)
+    except KubeConfigError as exc:
+        return Part("cluster exporter", None, str(exc))
+    service = _factory("exporters.cluster.service")(config, registry)
+    return Part("cluster exporter", service, f"kube_* from {source or 'the in-cluster service account'}")
+
+
+def _probe_part(config: Config, registry: CollectorRegistry) -> Part:
+    service = _factory("exporters.probe.service")(config, registry)
+    return Part("probe exporter", service, "probes allowlisted targets", ("/probe?target=&module=", "/targets"))
+
+
+def _elasticsearch_part(config: Config, registry: CollectorRegistry) -> Part:
+    if not config.elasticsearch.url:
+        return Part("elasticsearch exporter", None, "no elasticsearch.url configured")
+    service = _factory("exporters.elasticsearch.service")(config, registry)
+    return Part("elasticsearch exporter", service, f"watches {config.elasticsearch.url}")
+
+
+def _traces_part(config: Config, registry: CollectorRegistry) -> Part:
+    if not config.traces.jaeger_url:
+        return Part("trace puller", None, "no traces.jaeger_url configured")
+    service = _factory("observe.traces.service")(config, registry)
+    return Part("trace puller", service, f"pulls {config.traces.jaeger_url}", ("/graph",))
+
+
+def render_here(config: Config) -> Part:
+    """Render dashboards, rules and the Alertmanager config into render.out_dir (a one-shot, not a service)."""
+    from observe.render.renderer import render, templates_root, write
+
+    root = templates_root()
+    if not (root / "dashboards").is_dir() or not (root / "alerts").is_dir():
+        return Part("render", None, f"no dashboards/ and alerts/ templates next to the package ({root})")
+    outputs = render(config.render.values, root)
+    write(outputs, config.render.out_dir)
+    return Part("render", None, f"wrote {len(outputs)} files to {config.render.out_dir}/", done=True)
 
 
 def plan_services(
     config: Config, registry: CollectorRegistry, logs_dir: Path | None
 ) -> list[tuple[str, Service | None, str]]:
-    """(name, service or None, where it runs or why it is off) for every part of the suite."""
-    return []
+    """(name, service or None, where it runs or why it is off) for every long-running part of the suite."""
+    return [(p.name, p.service, p.where) for p in plan_parts(config, registry, logs_dir)]
+
+
+def plan_parts(config: Config, registry: CollectorRegistry, logs_dir: Path | None) -> list[Part]:
+    """Every part, in the order of the table."""
+    config, logs = _logs_part(config, registry, logs_dir)
+    parts = [logs]
+    for name, planner in (("cluster exporter", _cluster_part), ("probe exporter", _probe_part),
+                          ("elasticsearch exporter", _elasticsearch_part), ("trace puller", _traces_part)):
+        try:
+            parts.append(planner(config, registry))
+        except ImportError as exc:  # a component missing from this installation: say so, run the rest
+            parts.append(Part(name, None, f"not installed: {exc}"))
+    return parts
+
+
+def table(parts: list[Part], base: str) -> Table:
+    """The table printed at start: what runs, where, and what is off and why."""
+    out = Table(title="observe up", title_justify="left")
+    out.add_column("part")
+    out.add_column("state")
+    out.add_column("where / why", overflow="fold")
+    out.add_row("http", "[green]on[/]", f"{base}/metrics  {base}/healthz  {base}/readyz")
+    for part in parts:
+        on = part.service is not None or part.done
+        where = part.where
+        if part.service is not None and part.routes:
+            where += "  " + "  ".join(f"{base}{r}" for r in part.routes)
+        out.add_row(part.name, "[green]on[/]" if on else "[yellow]off[/]", where)
+    return out
 
 
 def run_up(config: Config, logs_dir: Path | None = None) -> int:
-    """Start what can run here, print a table of it, and serve until Ctrl-C."""
+    """Start what can run here, print a table of it, and serve until Ctrl-C (exit 0 after a clean drain)."""
     setup_logging(config.service.log_level, "observe-up")
     setup_tracing(config.service.otlp_endpoint, "observe-up")
     registry = CollectorRegistry()
-    planned = plan_services(config, registry, logs_dir)
-    services = [svc for _, svc, _ in planned if svc is not None]
-    host = ServiceHost(config.service, services, registry)
+    try:
+        parts = [*plan_parts(config, registry, logs_dir), render_here(config)]
+    except ConfigError as exc:
+        Console(stderr=True).print(f"observe: {exc}", markup=False)
+        return 2
+    host = ServiceHost(config.service, [p.service for p in parts if p.service is not None], registry)
 
     async def main() -> int:
-        loop_task = asyncio.create_task(host.serve())
+        serving = asyncio.create_task(host.serve())
         started = asyncio.create_task(host.started.wait())
-        await asyncio.wait([loop_task, started], return_when=asyncio.FIRST_COMPLETED)
-        if loop_task.done():
+        await asyncio.wait([serving, started], return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
             started.cancel()
-            return loop_task.result()
+            return serving.result()
         base = f"http://{config.service.host}:{host.port}"
-        table = Table(title="observe up")
-        table.add_column("part")
-        table.add_column("state")
-        table.add_column("where / why")
-        table.add_row("kit", "[green]on[/]", f"{base}/metrics  {base}/healthz  {base}/readyz")
-        for name, svc, where in planned:
-            table.add_row(name, "[green]on[/]" if svc is not None else "[yellow]off[/]", where)
-        Console(stderr=True).print(table)
-        return await loop_task
+        Console(stderr=True, width=160).print(table(parts, base))
+        Console(stderr=True).print("Ctrl-C stops every part; checkpoints are kept, so the next run resumes.")
+        return await serving
 
     return asyncio.run(main())
