@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from observe.logs import enrich
+from observe.logs import templates
 from observe.logs.annotations import dedot
 from observe.logs.kibana import load_objects, saved_objects_dir
 from observe.logs.multiline import Merger, rule_for
@@ -82,18 +82,12 @@ def corpus(elasticsearch: base.Peer) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     app, ingress = f"logs-kt{tag}.app-default", f"logs-kt{tag}.ingress-default"
     dead = f"logs-observe.deadletter-kt{tag}"
-    additions = enrich.mapping_additions()
-    for name, patterns in ((f"kt{tag}", [f"logs-kt{tag}.*"]), (f"kt{tag}-dead", [dead])):
+    # The shipper's own mappings (observe/logs/templates.py, which folds in enrichment and parser fields).
+    for name, patterns, mappings in ((f"kt{tag}", [f"logs-kt{tag}.*"], templates.log_mappings()),
+                                     (f"kt{tag}-dead", [dead], templates.deadletter_mappings())):
         es(elasticsearch, "PUT", f"/_index_template/{name}", {
             "index_patterns": patterns, "data_stream": {}, "priority": 900,
-            "template": {"settings": {"number_of_replicas": 0}, "mappings": {
-                "dynamic_templates": additions["dynamic_templates"],
-                "properties": {**additions["properties"], "@timestamp": {"type": "date"}, "message": {"type": "text"},
-                               "log": {"properties": {**additions["properties"]["log"]["properties"],
-                                                      "offset": {"type": "long"}, "iostream": {"type": "keyword"},
-                                                      "flags": {"type": "keyword"},
-                                                      "file": {"properties": {"path": {"type": "keyword"}}}}}},
-            }},
+            "template": {"settings": {"number_of_replicas": 0}, "mappings": mappings},
         })
     # Two namespaces whose labels clash before dedotting: `app` (a string) and `app.kubernetes.io/name` (which
     # would make `app` an object), plus a numeric-looking value next to a word.
@@ -116,8 +110,9 @@ def corpus(elasticsearch: base.Peer) -> dict[str, Any]:
         "n-200": (ingress, doc(nginx, traces.INGRESS_5XX.replace("502 150", "200 150"), offset=10, parser=NginxParser())),
         "n-combined-500": (ingress, doc(nginx, traces.NGINX_COMBINED.replace(" 200 ", " 500 "), offset=11, parser=NginxParser())),
         "dead-1": (dead, {"@timestamp": "2024-05-14T09:20:00Z", "message": "raw line",
-                          "error": {"type": "mapping", "message": "mapper_parsing_exception"},
-                          "event": {"original": "raw line"}}),
+                          "error": {"type": "mapper_parsing_exception", "message": "failed to parse field [json.a]"},
+                          "event": {"original": "raw line"}, "log": {"offset": 12, "file": {"path": "/var/log/x.log"}},
+                          "observe": {"deadletter": {"data_stream": app, "status": 400, "reason": "mapping"}}}),
     }
     lines = b""
     for doc_id, (index, body) in docs.items():
@@ -190,7 +185,7 @@ def test_each_saved_search_returns_its_expected_events(elasticsearch: base.Peer,
 def test_every_field_a_saved_object_names_exists_with_its_type(elasticsearch: base.Peer, corpus: dict[str, Any]) -> None:
     caps = es(elasticsearch, "GET", f"/{','.join(corpus['indices'])}/_field_caps?fields=*")["fields"]
     expected_types = {"http.response.status_code": "long", "event.duration": "long", "source.ip": "ip",
-                      "@timestamp": "date", "log.offset": "long", "message": "text"}
+                      "@timestamp": "date_nanos", "log.offset": "long", "message": "text"}
     views, searches = saved()
     for view in views.values():
         assert view["attributes"]["timeFieldName"] in caps
