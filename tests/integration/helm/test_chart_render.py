@@ -176,8 +176,9 @@ def test_sharded_cluster_exporter_takes_its_shard_from_the_pod_index(rendered: d
     assert sts["spec"]["replicas"] == 3
     container = sts["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["OBSERVE_SHARD"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
-    assert container["command"][-4:] == ["--shard", "$(OBSERVE_SHARD)", "--total-shards", "3"]
+    shard = env["OBSERVE_EXPORTERS__CLUSTER__SHARD"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert shard == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert env["OBSERVE_EXPORTERS__CLUSTER__TOTAL_SHARDS"]["value"] == "3"
     service = by_kind(rendered["sharding"], "Service")["observe-cluster-exporter"]
     assert service["spec"]["clusterIP"] == "None"
 
