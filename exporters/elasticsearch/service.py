@@ -1,0 +1,153 @@
+"""The Elasticsearch exporter service: fetch stats every interval, render them once, serve the cached text."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporters.config import ElasticsearchExporterConfig
+from exporters.elasticsearch import render
+from observe.config import Config, ElasticsearchConfig
+from observe.service import BaseService
+
+log = logging.getLogger("observe.exporters.elasticsearch")
+
+NODE_METRICS = "jvm,thread_pool,indices,fs,breaker"
+
+
+class ElasticsearchService(BaseService):
+    """Scrapes read the last rendered stats; a background task refreshes them every interval."""
+
+    name = "elasticsearch-exporter"
+
+    def __init__(self, config: ElasticsearchExporterConfig, es: ElasticsearchConfig, registry: CollectorRegistry) -> None:
+        if not es.url:
+            raise ValueError("elasticsearch.url: got nothing, expected the base URL of Elasticsearch or OpenSearch")
+        self.config = config
+        self.es = es
+        self.url = es.url.rstrip("/")
+        self.errors = Counter("observe_elasticsearch_fetch_errors", "Failed stats requests, by endpoint.",
+                              ["endpoint"], registry=registry)
+        self.body = {False: b"", True: b""}
+        self.up = False
+        self.fetched_at: float | None = None  # monotonic time of the last complete fetch
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        registry.register(_FreshnessCollector(self))
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        api_key = self.es.api_key()
+        password = self.es.password()
+        if api_key:
+            headers["Authorization"] = f"ApiKey {api_key}"
+        elif self.es.username:
+            token = base64.b64encode(f"{self.es.username}:{password or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        return headers
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.url.startswith("https"):
+            return False
+        ctx = ssl.create_default_context(cafile=str(self.es.ca_file) if self.es.ca_file else None)
+        if not self.es.verify_certs:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    async def _get(self, endpoint: str, path: str, params: dict[str, str] | None = None) -> Any:
+        assert self._session is not None
+        try:
+            async with self._session.get(self.url + path, params=params) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                                      message=raw[:300].decode(errors="replace"))
+                return orjson.loads(raw)
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+            self.errors.labels(endpoint).inc()
+            raise
+
+    async def fetch(self) -> None:
+        """One round of stats; on success the rendered text and its time replace the previous ones."""
+        text = render.Text()
+        render.health(text, await self._get("cluster_health", "/_cluster/health"))
+        render.nodes(text, await self._get("nodes_stats", f"/_nodes/stats/{NODE_METRICS}"))
+        if self.config.data_streams:
+            doc = await self._get("data_streams", "/.ds-*/_stats/docs,store",
+                                  {"level": "indices", "expand_wildcards": "all", "ignore_unavailable": "true",
+                                   "allow_no_indices": "true"})
+            render.data_streams(text, doc)
+        self.body = {om: text.render(om) for om in (False, True)}
+        self.fetched_at = time.monotonic()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.fetch()
+                self.up = True
+            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+                self.up = False
+                log.warning("elasticsearch stats fetch failed", extra={"error.message": f"{type(exc).__name__}: {exc}",
+                                                                      "url.full": self.url})
+            await asyncio.sleep(self.config.interval_seconds)
+
+    async def start(self) -> None:
+        """Open the connection and start the refresh loop."""
+        self._session = aiohttp.ClientSession(
+            headers=self._headers(), connector=aiohttp.TCPConnector(ssl=self._ssl()),
+            timeout=aiohttp.ClientTimeout(total=self.es.request_timeout_seconds))
+        self._task = asyncio.create_task(self._loop(), name="elasticsearch-stats")
+
+    async def stop(self) -> None:
+        """Stop refreshing and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._session is not None:
+            await self._session.close()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once one fetch has completed (elasticsearch_up tells whether the latest one did)."""
+        return (True, "ok") if self.fetched_at is not None else (False, "no stats fetched yet")
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        """The cached stats text (the freshness metrics come from the registry)."""
+        return self.body[openmetrics]
+
+
+class _FreshnessCollector(Collector):
+    """elasticsearch_up and the age of the cached stats, computed at scrape time."""
+
+    def __init__(self, service: ElasticsearchService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("elasticsearch_up", "1 when the last stats fetch from the cluster succeeded.",
+                                value=1 if self.service.up else 0)
+        fetched = self.service.fetched_at
+        if fetched is not None:
+            yield GaugeMetricFamily("observe_elasticsearch_stats_age_seconds", "Seconds since the served stats were "
+                                    "fetched.", value=time.monotonic() - fetched)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+def build_service(config: Config, registry: CollectorRegistry) -> ElasticsearchService:
+    """The Elasticsearch exporter for this config."""
+    return ElasticsearchService(config.exporters.elasticsearch, config.elasticsearch, registry)
