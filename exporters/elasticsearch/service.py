@@ -139,10 +139,11 @@ class _FreshnessCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("elasticsearch_up", "1 when the last stats fetch from the cluster succeeded.",
                                 value=1 if self.service.up else 0)
-        fetched = self.service.fetched_at
-        if fetched is not None:
-            yield GaugeMetricFamily("observe_elasticsearch_stats_age_seconds", "Seconds since the served stats were "
-                                    "fetched.", value=time.monotonic() - fetched)
+        age = GaugeMetricFamily("observe_elasticsearch_stats_age_seconds", "Seconds since the served stats were "
+                                "fetched (no sample before the first fetch).")
+        if self.service.fetched_at is not None:
+            age.add_metric([], time.monotonic() - self.service.fetched_at)
+        yield age
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
