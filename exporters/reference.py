@@ -29,7 +29,7 @@ def _cell(text: str) -> str:
 def _table(rows: Iterable[Row]) -> list[str]:
     out = ["| metric | type | labels | help |", "|---|---|---|---|"]
     out += [f"| `{n}` | {t} | {_cell(lbl)} | {_cell(h)} |" for n, t, lbl, h in sorted(set(rows))]
-    return out + [""]
+    return [*out, ""]
 
 
 def registry_rows(registry: CollectorRegistry) -> list[Row]:
