@@ -134,6 +134,8 @@ def _start_apiserver(workdir: Path, etcd: Peer) -> Peer:
         f"--service-account-key-file={sa_key}", f"--service-account-signing-key-file={sa_key}",
         "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24",
         "--disable-admission-plugins=ServiceAccount", "--profiling=false",
+        # No kubernetes Service endpoints: the reconciler refuses a loopback advertise address.
+        "--endpoint-reconciler-type=none",
     ]
     peer = start_process("kube-apiserver", argv, workdir)
     peer.url = f"https://127.0.0.1:{port}"
