@@ -108,7 +108,8 @@ def _links(board: dict[str, Any]) -> list[str]:
 def test_pod_and_namespace_panels_link_to_kibana_and_latency_to_traces() -> None:
     boards = dashboards()
     for name in ("pod", "namespace", "workload", "log-pipeline"):
-        assert any("/app/discover#/" in u and "kubernetes.namespace" in u for u in _links(boards[f"dashboards/{name}.json"])), name
+        urls = _links(boards[f"dashboards/{name}.json"])
+        assert any("/app/discover#/" in u and "kubernetes.namespace" in u for u in urls), name
     assert any("kubernetes.pod.name" in u for u in _links(boards["dashboards/pod.json"]))
     assert any("/search?service=" in u for u in _links(boards["dashboards/service-mesh.json"]))
 

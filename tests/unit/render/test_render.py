@@ -80,7 +80,8 @@ def test_render_command_writes_the_layout_the_chart_reads(tmp_path: Path) -> Non
         "elasticsearch.json", "probes.json", "service-mesh.json", "service-graph.json"}
     assert (out / "alertmanager" / "alertmanager.yaml").is_file()
     assert (out / "alertmanager" / "templates" / "email.tmpl").is_file()
-    assert sorted(p.name for p in (out / "rules").glob("*.yaml")) == sorted(p.name for p in (out / "prometheusrule").glob("*.yaml"))
+    rules = sorted(p.name for p in (out / "rules").glob("*.yaml"))
+    assert rules == sorted(p.name for p in (out / "prometheusrule").glob("*.yaml"))
     check = CliRunner().invoke(cli, ["render", "--out", str(out), "--check"])
     assert check.exit_code == 0, check.output
 
