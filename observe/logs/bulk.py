@@ -87,6 +87,7 @@ class BulkSink:
         self._state = "not started"
         self._failing_since: float | None = None
         self._acked = {o: metrics.events_acked.labels(o) for o in ("delivered", "duplicate", "deadlettered")}
+        self._streams: set[str] = set()  # more data streams pods chose by annotation (observe/logs/enrich.py)
 
     # ---- HTTP --------------------------------------------------------------------------------
     def session(self) -> aiohttp.ClientSession:
@@ -162,9 +163,27 @@ class BulkSink:
             cfg.data_stream, [templates.COMPONENT_SETTINGS, templates.COMPONENT_MAPPINGS]))
         await self._put(f"/_index_template/{templates.template_name(cfg.deadletter_data_stream)}", templates.index_template(
             cfg.deadletter_data_stream, [templates.COMPONENT_SETTINGS, templates.COMPONENT_DEADLETTER]))
+        for name in sorted(self._streams - {cfg.data_stream}):
+            await self._put(f"/_index_template/{templates.template_name(name)}",
+                            templates.index_template(name, [templates.COMPONENT_SETTINGS, templates.COMPONENT_MAPPINGS]))
         log.info("data stream templates installed", extra={
             "url.full": self.base, "observe.engine": self.engine, "observe.lifecycle": self.lifecycle or "none",
             "observe.data_stream": cfg.data_stream})
+
+    async def ensure_data_stream(self, name: str) -> None:
+        """Install the index template of a data stream chosen by a pod annotation, once, before its first write."""
+        if name in self._streams or name == self.logs.data_stream or not self.logs.install_templates:
+            return
+        self._streams.add(name)
+        if not self._setup_done.is_set():
+            return  # setup() installs it with the others
+        try:
+            await self._put(f"/_index_template/{templates.template_name(name)}",
+                            templates.index_template(name, [templates.COMPONENT_SETTINGS, templates.COMPONENT_MAPPINGS]))
+        except (aiohttp.ClientError, OSError, TimeoutError, HttpError) as exc:
+            self._streams.discard(name)  # try again when the next file names it
+            log.warning("cannot install the template of an annotated data stream", extra={
+                "observe.data_stream": name, "error.message": str(exc)})
 
     async def _install_lifecycle(self) -> str | None:
         if self.engine == "opensearch":

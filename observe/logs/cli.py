@@ -31,6 +31,26 @@ def ship(config_path: Path | None) -> None:
     sys.exit(asyncio.run(ServiceHost(cfg.service, [svc], registry).serve()))
 
 
+def _multiline_spec(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from observe.logs.multiline import MultilineSpecError, rule_for
+
+    try:
+        rule_for(value)
+    except MultilineSpecError as exc:
+        raise click.BadParameter(f"got {value!r}, expected {exc}") from None
+    return value
+
+
+def _parser_spec(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from observe.logs.parsers import ParserSpecError, parser_for
+
+    try:
+        parser_for(value)
+    except ParserSpecError as exc:
+        raise click.BadParameter(f"got {value!r}, expected {exc}") from None
+    return value
+
+
 @click.group("logs")
 def logs() -> None:
     """Offline tools for log files."""
@@ -40,17 +60,36 @@ def logs() -> None:
 @click.option("--format", "fmt", type=click.Choice(["auto", "cri", "docker", "plain"]), default="auto",
               show_default=True, help="Line format of the files.")
 @click.option("--max-event-bytes", type=int, default=1024 * 1024, show_default=True, help="Longest event before truncation.")
+@click.option("--multiline", default="none", show_default=True, callback=_multiline_spec,
+              help="Merge multiline events: none|auto|java|python|go|regex:<start pattern>.")
+@click.option("--parser", default="none", show_default=True, callback=_parser_spec,
+              help="Parse messages: json|nginx|regex:<pattern with named groups>|none.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def parse(fmt: str, max_event_bytes: int, files: tuple[Path, ...]) -> None:
+def parse(fmt: str, max_event_bytes: int, multiline: str, parser: str, files: tuple[Path, ...]) -> None:
     """Print, one JSON object per line, exactly the documents FILES would be shipped as."""
+    import os
+    import socket
+
+    from observe.logs.context import path_context
     from observe.logs.parse import parse_file
+    from observe.logs.process import PlanProcessor, Settings
 
     out = sys.stdout.buffer
+    settings = Settings(multiline=multiline, parser=parser)
     for path in files:
-        for doc in parse_file(path, fmt=fmt, max_event_bytes=max_event_bytes):
+        ctx = path_context(str(path), os.path.realpath(path), host_name=socket.gethostname(), node_name=None, fmt=fmt)
+        if settings != Settings():
+            ctx.processors.append(PlanProcessor(lambda: settings))
+        for doc in parse_file(path, fmt=fmt, max_event_bytes=max_event_bytes, context=ctx):
             out.write(doc)
             out.write(b"\n")
     out.flush()
 
 
-commands: list[click.Command] = [ship, logs]
+def _kibana() -> click.Group:
+    from observe.logs.kibana import kibana_group
+
+    return kibana_group
+
+
+commands: list[click.Command] = [ship, logs, _kibana()]

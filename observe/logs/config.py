@@ -3,9 +3,11 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from observe.config_section import Section
+from observe.logs.multiline import MultilineSpecError, rule_for
+from observe.logs.parsers import ParserSpecError, parser_for
 
 
 class LifecycleConfig(Section):
@@ -15,6 +17,38 @@ class LifecycleConfig(Section):
     rollover_max_age: str = Field("1d", description="Roll the backing index over after this age (ES/OS time unit).")
     rollover_max_size: str = Field("50gb", description="Roll the backing index over at this primary shard size.")
     delete_after: str = Field("7d", description="Delete backing indices this long after rollover.")
+
+
+class KubernetesLogsConfig(Section):
+    """Pod metadata and per-pod annotation config from the Kubernetes API (observe/logs/enrich.py)."""
+
+    enabled: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: on when Kubernetes credentials are found (in a pod, or kube.kubeconfig / $KUBECONFIG).")
+    kubelet_root: str = Field(
+        "/var/lib/kubelet", description="The kubelet's root dir on the node; files declared inside emptyDir volumes are "
+        "read under <kubelet_root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<volume>/.")
+    deleted_pod_grace_seconds: float = Field(
+        300.0, ge=0, description="A deleted pod's metadata is kept this long, so its last lines are still enriched.")
+    resolve_wait_seconds: float = Field(
+        2.0, ge=0, description="How long a newly opened file waits for its pod to appear in the watch cache.")
+
+
+class MultilineConfig(Section):
+    """Default multiline merging (a pod's observe.io/logs.<name>.multiline annotation overrides it)."""
+
+    mode: str = Field("none", description="none | auto | java | python | go | regex:<start-of-record pattern>.")
+    flush_seconds: float = Field(2.0, gt=0, description="An open multiline event is shipped after its stream is quiet this long.")
+    max_lines: int = Field(500, ge=2, description="Most lines in one event; a longer trace continues in a new event, flagged.")
+    max_bytes: int = Field(1024 * 1024, ge=1024, description="Most bytes in one event; a bigger trace continues in a new event.")
+
+    @field_validator("mode")
+    @classmethod
+    def _valid_mode(cls, value: str) -> str:
+        try:
+            rule_for(value)
+        except MultilineSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class LogsConfig(Section):
@@ -42,6 +76,19 @@ class LogsConfig(Section):
     install_templates: bool = Field(True, description="Install the component and index templates on start (idempotent).")
     number_of_replicas: int = Field(0, ge=0, description="Replicas of the data streams' backing indices.")
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)  # type: ignore[arg-type]
+    kubernetes: KubernetesLogsConfig = Field(default_factory=KubernetesLogsConfig)  # type: ignore[arg-type]
+    multiline: MultilineConfig = Field(default_factory=MultilineConfig)  # type: ignore[arg-type]
+    parser: str = Field("none", description="Default parser: none | json | nginx | regex:<pattern with named groups>; "
+                        "a pod's observe.io/logs.<name>.format annotation overrides it.")
+
+    @field_validator("parser")
+    @classmethod
+    def _valid_parser(cls, value: str) -> str:
+        try:
+            parser_for(value)
+        except ParserSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return value
     host_name: str | None = Field(None, description="host.name of every event; default kube.node_name, else the hostname.")
     checkpoint_path: Path = Field(
         Path("var/shipper/checkpoint.json"), description="File holding each log file's acknowledged offset."

@@ -52,6 +52,7 @@ class FileContext:
     format: str = "auto"
     data_stream: str | None = None  # None: the configured default
     processors: list[RecordProcessor] = field(default_factory=list)
+    revision: int = 0  # bumped by a provider that changed fields/data_stream of an open file (re-encodes from then on)
 
 
 class MetadataProvider(Protocol):
@@ -61,12 +62,19 @@ class MetadataProvider(Protocol):
         """Return the context to use (may await the Kubernetes API; should bound its own wait)."""
         ...
 
+    def extra_paths(self) -> list[str]:
+        """More globs to tail (files pods declare inside emptyDir volumes)."""
+        ...
+
 
 class PathMetadata:
     """The default provider: the path-derived context, unchanged."""
 
     async def resolve(self, context: FileContext) -> FileContext:
         return context
+
+    def extra_paths(self) -> list[str]:
+        return []
 
 
 def path_context(path: str, real_path: str, *, host_name: str, node_name: str | None, fmt: str) -> FileContext:

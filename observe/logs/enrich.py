@@ -1,10 +1,120 @@
-"""Pod metadata for log events, from the Kubernetes API through observe/kube watch caches."""
+"""Pod metadata for log events, from the Kubernetes API through observe/kube watch caches.
+
+The shipper's MetadataProvider: when a file opens, its path-derived context (namespace, pod, container)
+becomes the full one: pod uid, node, dedotted labels and namespace labels, the owning workload (through the
+ReplicaSet to its Deployment, through the Job to its CronJob), container image and id, and the pod's log plan
+from its annotations (exclusion, data stream, tags, parser, multiline). A file's binding follows its pod: a
+changed annotation re-plans open files without a restart. A deleted pod stays resolvable for a grace period
+so its last lines are still enriched. When the API is unreachable, files ship with path-derived metadata and
+observe_shipper_kube_api_up / readiness say so.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import fnmatch
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from observe.kube.client import KubeApiError, KubeClient
+from observe.kube.reflector import NAMESPACES, PODS, Reflector, Resource
 from observe.logs import parsers
+from observe.logs.annotations import ContainerSpec, Mount, Plan, Stream, build_plan, dedot
+from observe.logs.context import FileContext
+from observe.logs.process import PlanProcessor, Settings
+
+log = logging.getLogger("observe.logs.enrich")
+
+JOBS = Resource("batch", "v1", "jobs")
+REPLICASETS = Resource("apps", "v1", "replicasets")
+_ENV = re.compile(r"^aliyun[_.]logs[_.]")
+_EMPTY_DIR = re.compile(r"/pods/(?P<uid>[0-9a-fA-F-]{36})/volumes/kubernetes\.io~empty-dir/")
+WORKLOADS = ("deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob")
+
+
+@dataclass
+class PodMeta:
+    """Only what we ship of a pod (memory stays proportional to that)."""
+
+    uid: str
+    name: str
+    namespace: str
+    node: str
+    labels: dict[str, str]
+    annotations: dict[str, str]  # only observe.io/logs*
+    owner: tuple[str, str] | None  # the controller ownerReference: (kind, name)
+    images: dict[str, str]  # container -> image
+    container_ids: dict[str, str]  # container -> runtime id (without the runtime:// prefix)
+    containers: list[ContainerSpec]
+    empty_dirs: set[str]
+    deleted_at: float | None = None
+
+
+def pod_meta(obj: dict[str, Any]) -> PodMeta:
+    """The slim pod from an API object."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    owner = next(((o.get("kind", ""), o.get("name", "")) for o in meta.get("ownerReferences") or () if o.get("controller")), None)
+    containers: list[ContainerSpec] = []
+    images: dict[str, str] = {}
+    for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
+        images[c["name"]] = c.get("image", "")
+        mounts = tuple(Mount(m.get("mountPath", ""), m.get("name", ""), m.get("subPath", ""))
+                       for m in c.get("volumeMounts") or ())
+        # Only literal values: valueFrom would need Secrets/ConfigMaps, which log-pilot never read either.
+        env = tuple((e["name"], str(e["value"])) for e in c.get("env") or ()
+                    if _ENV.match(e.get("name", "")) and "value" in e)
+        containers.append(ContainerSpec(c["name"], mounts, env))
+    ids: dict[str, str] = {}
+    for cs in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
+        cid = cs.get("containerID") or ""
+        if cid:
+            ids[cs["name"]] = cid.split("://", 1)[-1]
+        if cs.get("image") and cs["name"] not in images:
+            images[cs["name"]] = cs["image"]
+    annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items() if k.startswith("observe.io/logs")}
+    return PodMeta(
+        uid=meta.get("uid", ""), name=meta.get("name", ""), namespace=meta.get("namespace", ""),
+        node=spec.get("nodeName", ""), labels=dict(meta.get("labels") or {}), annotations=annotations, owner=owner,
+        images=images, container_ids=ids, containers=containers,
+        empty_dirs={v["name"] for v in spec.get("volumes") or () if "emptyDir" in v},
+    )
+
+
+def namespace_labels(obj: dict[str, Any]) -> dict[str, str]:
+    """A namespace's labels."""
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+class EnrichMetrics:
+    """observe_shipper_kube_api_up and observe_shipper_annotation_errors_total."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.api_up = Gauge("observe_shipper_kube_api_up", "1 when the Kubernetes API answered the last list/watch call.",
+                            registry=registry)
+        self.annotation_errors = Counter(
+            "observe_shipper_annotation_errors", "Invalid observe.io/logs* annotations or aliyun_logs_* env entries.",
+            ["namespace", "pod", "key"], registry=registry,
+        )
+
+
+@dataclass
+class Binding:
+    """One open file tied to its pod: what it is (a container's output or a declared file) and its live settings."""
+
+    context: FileContext
+    base_fields: dict[str, Any]
+    container: str
+    file_glob: str | None = None  # the declared file stream's host glob, for files inside an emptyDir
+    stream: Stream | None = field(default_factory=Stream)  # None: excluded
+    revision: int = 0
 
 
 def _kw() -> dict[str, Any]:
@@ -38,3 +148,332 @@ def mapping_additions() -> dict[str, Any]:
     props = dict(PROPERTIES)
     props.update(parsers.PROPERTIES)
     return {"dynamic_templates": [*LABEL_TEMPLATES, *parsers.JSON_TEMPLATES], "properties": props}
+
+
+def _deep(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        out[key] = _deep(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+class KubeEnricher:
+    """The shipper's MetadataProvider backed by watch caches of this node's pods and of namespaces."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Awaitable[KubeClient]] | None,
+        registry: CollectorRegistry,
+        *,
+        node_name: str | None,
+        kubelet_root: str = "/var/lib/kubelet",
+        deleted_grace_seconds: float = 300.0,
+        resolve_wait_seconds: float = 2.0,
+        default_multiline: str = "none",
+        default_parser: str = "none",
+        multiline_flush_seconds: float = 2.0,
+        multiline_max_lines: int = 500,
+        multiline_max_bytes: int = 1 << 20,
+        dropped: Counter | None = None,
+        ensure_data_stream: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.client_factory = client_factory
+        self.client: KubeClient | None = None
+        self.node_name = node_name
+        self.kubelet_root = kubelet_root.rstrip("/") or "/"
+        self.grace = deleted_grace_seconds
+        self.resolve_wait = resolve_wait_seconds
+        self.default_multiline = default_multiline
+        self.default_parser = default_parser
+        self.ml = (multiline_flush_seconds, multiline_max_lines, multiline_max_bytes)
+        self.dropped = dropped
+        self.ensure_data_stream = ensure_data_stream
+        self.metrics = EnrichMetrics(registry)
+        self.metrics.api_up.set_function(lambda: 1.0 if self.api_up() else 0.0)
+        self.pods: Reflector[PodMeta] | None = None
+        self.namespaces: Reflector[dict[str, str]] | None = None
+        self.by_uid: dict[str, PodMeta] = {}
+        self.deleted: dict[str, PodMeta] = {}  # uid -> pod deleted a moment ago
+        self.plans: dict[str, Plan] = {}
+        self.owners: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        self.bindings: dict[str, list[Binding]] = {}  # pod uid -> open files
+        self.unresolved: dict[str, list[Binding]] = {}  # "ns/name" -> files opened before their pod was known
+        self._reported: set[tuple[str, str, str]] = set()
+        self._seen = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.start_error = ""
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect and start the watches; never blocks shipping on the API (waits at most resolve_wait for a sync)."""
+        if self.client_factory is None:
+            return
+        try:
+            self.client = await self.client_factory()
+        except Exception as exc:  # no credentials: ship with path metadata, and say so
+            self.start_error = f"{type(exc).__name__}: {exc}"
+            log.error("kubernetes metadata unavailable; shipping with path-derived metadata",
+                      extra={"error.message": self.start_error})
+            return
+        selector = f"spec.nodeName={self.node_name}" if self.node_name else None
+        self.pods = Reflector(self.client, PODS, transform=pod_meta, field_selector=selector,
+                              on_add=self._pod_added, on_update=self._pod_added, on_delete=self._pod_deleted)
+        self.namespaces = Reflector(self.client, NAMESPACES, transform=namespace_labels,
+                                    on_add=self._ns_changed, on_update=self._ns_changed)
+        self.pods.start()
+        self.namespaces.start()
+        await asyncio.gather(self.pods.wait_synced(self.resolve_wait), self.namespaces.wait_synced(self.resolve_wait))
+
+    async def stop(self) -> None:
+        """Stop the watches and close the client."""
+        for r in (self.pods, self.namespaces):
+            if r is not None:
+                await r.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.client is not None:
+            await self.client.close()
+
+    def api_up(self) -> bool:
+        """Whether both watches reached the API on their last call."""
+        return bool(self.pods and self.namespaces and self.pods.up and self.namespaces.up)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready when the API answers; otherwise the reason (shipping goes on with path-derived metadata)."""
+        if self.client_factory is None:
+            return True, "kubernetes metadata off"
+        if self.api_up():
+            return True, "kubernetes API up"
+        why = self.start_error or (self.pods.last_error if self.pods and self.pods.last_error else "not synced yet")
+        return False, f"kubernetes API unreachable ({why}); shipping with path-derived metadata"
+
+    def extra_paths(self) -> list[str]:
+        """Host globs of files declared inside emptyDir volumes by this node's pods."""
+        return sorted({f.host_glob for plan in self.plans.values() for f in plan.files})
+
+    # ---- watch callbacks (on the loop, quick) --------------------------------------------------
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _pod_added(self, key: str, pod: PodMeta) -> None:
+        old = self.by_uid.get(pod.uid)
+        self.by_uid[pod.uid] = pod
+        self.deleted.pop(pod.uid, None)
+        self._seen.set()
+        plan_changed = old is None or old.annotations != pod.annotations or old.containers != pod.containers
+        if plan_changed or pod.uid not in self.plans:
+            self.plans[pod.uid] = self._plan(pod)
+        waiting = self.unresolved.pop(key, [])
+        if waiting or (old is not None and (plan_changed or old.labels != pod.labels or old.container_ids != pod.container_ids)):
+            self.bindings.setdefault(pod.uid, []).extend(waiting)
+            self._spawn(self._rebind(pod.uid))
+
+    def _pod_deleted(self, key: str, pod: PodMeta) -> None:
+        # Its files are still being read to their end: keep the metadata for the grace period.
+        pod.deleted_at = time.monotonic()
+        self.deleted[pod.uid] = pod
+        self.by_uid.pop(pod.uid, None)
+        self._expire()
+
+    def _ns_changed(self, key: str, labels: dict[str, str]) -> None:
+        uids = [uid for uid, pod in self.by_uid.items() if pod.namespace == key and uid in self.bindings]
+        for uid in uids:
+            self._spawn(self._rebind(uid))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for uid, pod in list(self.deleted.items()):
+            if pod.deleted_at is not None and now - pod.deleted_at > self.grace:
+                del self.deleted[uid]
+                self.plans.pop(uid, None)
+                self.bindings.pop(uid, None)
+
+    def _plan(self, pod: PodMeta) -> Plan:
+        plan = build_plan(uid=pod.uid, annotations=pod.annotations, containers=pod.containers,
+                          empty_dirs=pod.empty_dirs, kubelet_root=self.kubelet_root)
+        for err in plan.errors:
+            seen = (pod.uid, err.key, err.value)
+            if seen in self._reported:
+                continue
+            self._reported.add(seen)
+            self.metrics.annotation_errors.labels(pod.namespace, pod.name, err.key).inc()
+            log.warning("invalid log annotation; the stream ships with defaults", extra={
+                "kubernetes.namespace": pod.namespace, "kubernetes.pod.name": pod.name, "labels.key": err.key,
+                "labels.value": err.value, "error.message": err.reason})
+        return plan
+
+    # ---- lookups -----------------------------------------------------------------------------
+    def _find(self, uid: str, namespace: str, name: str) -> PodMeta | None:
+        if uid:
+            pod = self.by_uid.get(uid) or self.deleted.get(uid)
+            if pod is not None:
+                return pod
+        if self.pods is not None and namespace and name:
+            pod = self.pods.store.get(f"{namespace}/{name}")
+            if pod is not None:
+                return pod
+            for gone in self.deleted.values():
+                if gone.namespace == namespace and gone.name == name:
+                    return gone
+        return None
+
+    async def _owner_of(self, namespace: str, kind: str, name: str) -> tuple[str, str] | None:
+        """The controller of a ReplicaSet or a Job (cached; one GET per new object)."""
+        key = (namespace, kind, name)
+        if key in self.owners:
+            return self.owners[key]
+        if self.client is None:
+            return None
+        resource = REPLICASETS if kind == "ReplicaSet" else JOBS
+        try:
+            obj = await self.client.request("GET", f"{resource.path(namespace)}/{name}", seconds=5)
+        except KubeApiError as exc:
+            owner = None
+            if exc.status != 404:
+                return None  # try again next time
+        except (OSError, TimeoutError, Exception):
+            return None
+        else:
+            refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+            owner = next(((o.get("kind", ""), o.get("name", "")) for o in refs if o.get("controller")), None)
+        if len(self.owners) > 50_000:
+            self.owners.clear()
+        self.owners[key] = owner
+        return owner
+
+    async def _workload(self, pod: PodMeta) -> dict[str, Any]:
+        if pod.owner is None:
+            return {}
+        kind, name = pod.owner
+        out: dict[str, Any] = {}
+        if kind in ("ReplicaSet", "Job"):
+            out[kind.lower()] = {"name": name}
+            parent = await self._owner_of(pod.namespace, kind, name)
+            if parent is None and kind == "ReplicaSet" and "pod-template-hash" in pod.labels:
+                # The ReplicaSet is unreadable: its name is the Deployment's plus the pod-template-hash.
+                suffix = "-" + pod.labels["pod-template-hash"]
+                if name.endswith(suffix):
+                    parent = ("Deployment", name[: -len(suffix)])
+            if parent is not None and parent[0] in ("Deployment", "CronJob"):
+                out[parent[0].lower()] = {"name": parent[1]}
+        elif kind in ("StatefulSet", "DaemonSet"):
+            out[kind.lower()] = {"name": name}
+        return out
+
+    # ---- MetadataProvider ----------------------------------------------------------------------
+    async def resolve(self, context: FileContext) -> FileContext:
+        """The enriched context of a newly opened file (path-derived when the pod cannot be found)."""
+        if self.client_factory is None:
+            return self._default_only(context)
+        kube = context.fields.get("kubernetes") or {}
+        uid = str((kube.get("pod") or {}).get("uid") or "")
+        container = str((context.fields.get("container") or {}).get("name") or "")
+        file_glob: str | None = None
+        m = _EMPTY_DIR.search(context.path)
+        if m and context.path.startswith(self.kubelet_root + "/"):
+            uid = m["uid"]
+        pod = self._find(uid, context.namespace, context.pod)
+        if pod is None and self.api_up():
+            # The file can appear a moment before the watch event for its pod.
+            deadline = time.monotonic() + self.resolve_wait
+            while pod is None and time.monotonic() < deadline:
+                self._seen.clear()
+                try:
+                    await asyncio.wait_for(self._seen.wait(), max(0.01, deadline - time.monotonic()))
+                except TimeoutError:
+                    pass
+                pod = self._find(uid, context.namespace, context.pod)
+        if m and pod is not None:
+            plan = self.plans.get(pod.uid) or self._plan(pod)
+            match = next((f for f in plan.files if fnmatch.fnmatch(context.path, f.host_glob)), None)
+            file_glob = match.host_glob if match else None
+            container = match.container if match else container
+        binding = Binding(context=context, base_fields=context.fields, container=container, file_glob=file_glob)
+        if pod is None:
+            if context.namespace and context.pod:
+                self.unresolved.setdefault(f"{context.namespace}/{context.pod}", []).append(binding)
+            log.info("no pod metadata for file; shipping with path-derived metadata",
+                     extra={"file.path": context.path, "kubernetes.namespace": context.namespace,
+                            "kubernetes.pod.name": context.pod})
+            self._attach(binding, Stream())
+            return context
+        self.bindings.setdefault(pod.uid, []).append(binding)
+        await self._bind(binding, pod)
+        return context
+
+    def _default_only(self, context: FileContext) -> FileContext:
+        binding = Binding(context=context, base_fields=context.fields, container="")
+        self._attach(binding, Stream())
+        return context
+
+    async def _rebind(self, uid: str) -> None:
+        pod = self.by_uid.get(uid) or self.deleted.get(uid)
+        if pod is None:
+            return
+        for binding in list(self.bindings.get(uid, [])):
+            await self._bind(binding, pod)
+
+    async def _bind(self, binding: Binding, pod: PodMeta) -> None:
+        """Apply the pod's current metadata and plan to one open file."""
+        plan = self.plans.get(pod.uid) or self._plan(pod)
+        self.plans[pod.uid] = plan
+        if binding.file_glob is not None:
+            match = next((f for f in plan.files if f.host_glob == binding.file_glob), None)
+            stream: Stream | None = match.stream if match else Stream()
+            if plan.excluded:
+                stream = None
+        else:
+            stream = plan.output_stream(binding.container)
+        ns_labels = self.namespaces.store.get(pod.namespace, {}) if self.namespaces else {}
+        kube: dict[str, Any] = {
+            "namespace": pod.namespace,
+            "pod": {"name": pod.name, "uid": pod.uid},
+            "labels": {dedot(k): v for k, v in pod.labels.items()},
+            "namespace_labels": {dedot(k): v for k, v in ns_labels.items()},
+            **await self._workload(pod),
+        }
+        if pod.node:
+            kube["node"] = {"name": pod.node}
+        fields = _deep(binding.base_fields, {"kubernetes": kube})
+        # The path's labels are from the file name; the API's are authoritative (a label may have been removed).
+        fields["kubernetes"]["labels"] = kube["labels"]
+        fields["kubernetes"]["namespace_labels"] = kube["namespace_labels"]
+        container: dict[str, Any] = {"name": binding.container} if binding.container else {}
+        if binding.container in pod.container_ids:
+            container["id"] = pod.container_ids[binding.container]
+        if binding.container in pod.images:
+            container["image"] = {"name": pod.images[binding.container]}
+        if container:
+            fields = _deep(fields, {"container": container})
+        if stream is not None and stream.tags:
+            fields = _deep(fields, {"labels": dict(stream.tags)})
+        index = stream.index if stream is not None else None
+        if index and self.ensure_data_stream is not None:
+            await self.ensure_data_stream(index)
+        ctx = binding.context
+        ctx.fields = fields
+        ctx.namespace = pod.namespace
+        ctx.pod = pod.name
+        ctx.data_stream = index
+        ctx.revision += 1
+        self._attach(binding, stream)
+
+    def _attach(self, binding: Binding, stream: Stream | None) -> None:
+        """Record the live stream settings; add the processor the first time they need one."""
+        binding.stream = stream
+        binding.revision += 1
+        settings = self._settings(binding)
+        if binding.context.processors or settings == Settings():
+            return
+        flush, lines, size = self.ml
+        binding.context.processors.append(PlanProcessor(lambda: self._settings(binding), dropped=self.dropped,
+                                                        flush_seconds=flush, max_lines=lines, max_bytes=size))
+
+    def _settings(self, binding: Binding) -> Settings:
+        stream = binding.stream
+        if stream is None:
+            return Settings(excluded=True)
+        return Settings(multiline=stream.multiline or self.default_multiline, parser=stream.format or self.default_parser)

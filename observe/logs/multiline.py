@@ -220,8 +220,8 @@ def rule_for(spec: str) -> Rule | None:
         try:
             return StartRule(pattern)
         except re.error as exc:
-            raise MultilineSpecError(f"invalid start pattern {pattern!r}: {exc}") from None
-    raise MultilineSpecError(f"got {spec!r}, expected one of none, auto, java, python, go or regex:<start pattern>")
+            raise MultilineSpecError(f"a valid regex:<start pattern> ({pattern!r}: {exc})") from None
+    raise MultilineSpecError("one of none, auto, java, python, go or regex:<start pattern>")
 
 
 K = TypeVar("K", bound=Hashable)
@@ -282,6 +282,10 @@ class Merger(Generic[K, T]):
         """Emit every open record (shutdown)."""
         while self._open:
             yield self._open.popitem()[1][1]
+
+    def open_records(self) -> list[Record[T]]:
+        """The records still open (their first origin bounds the checkpoint)."""
+        return [r for _, r in self._open.values()]
 
     def pending(self) -> int:
         """How many streams have an open record."""

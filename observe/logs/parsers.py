@@ -238,8 +238,8 @@ def parser_for(spec: str) -> Parser | None:
         try:
             return RegexParser(pattern)
         except re.error as exc:
-            raise ParserSpecError(f"invalid pattern {pattern!r}: {exc}") from None
-    raise ParserSpecError(f"got {spec!r}, expected one of json, nginx, regex:<pattern>, none")
+            raise ParserSpecError(f"a valid regex:<pattern> ({pattern!r}: {exc})") from None
+    raise ParserSpecError("one of json, nginx, regex:<pattern with named groups>, none")
 
 
 _JAVA_HEADER = re.compile(

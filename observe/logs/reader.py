@@ -45,7 +45,9 @@ class FileReader:
         self.max_event_bytes = max_event_bytes
         self.max_line = max_event_bytes + LINE_SLACK
         self.decoder: Decoder | None = None if context.format == "auto" else make_decoder(context.format, max_event_bytes)
+        self.index = index
         self.encoder = Encoder(context, self.key, index)
+        self._revision = context.revision
         self.acks = FileAcks(offset, on_advance)
         self.metrics = metrics
         self._lines = metrics.lines_read.labels(self.namespace)
@@ -81,7 +83,14 @@ class FileReader:
                 safe = min(safe, held)
         return safe
 
+    def _refresh(self) -> None:
+        # The pod's metadata or annotations changed: encode from now on with the new constants and target.
+        if self.context.revision != self._revision:
+            self._revision = self.context.revision
+            self.encoder = Encoder(self.context, self.key, self.context.data_stream or self.index)
+
     def _encode(self, lines: list[bytes], offset: int, now: bytes, out: list[bytes], flags: int = 0) -> None:
+        self._refresh()
         if self.decoder is None:
             self.decoder = make_decoder(detect(lines[0]), self.max_event_bytes)
         dec = self.decoder
@@ -156,6 +165,7 @@ class FileReader:
         if not records:
             return None
         out: list[bytes] = []
+        self._refresh()
         self.encoder.encode(records, out)
         return self._segment(out)
 
@@ -176,6 +186,7 @@ class FileReader:
         for proc in self.context.processors:
             records = proc.process(records) + proc.flush(time.monotonic(), True)
         out: list[bytes] = []
+        self._refresh()
         self.encoder.encode(records, out)
         return self._segment(out)
 

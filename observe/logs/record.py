@@ -21,6 +21,7 @@ FLAG_INVALID_UTF8 = 1
 FLAG_TRUNCATED = 2
 FLAG_UNDECODABLE = 4
 FLAG_PARSE_FAILED = 8
+FLAG_MULTILINE_SPLIT = 16  # a multiline event hit its line/byte cap and continues in the next event
 
 # Bit -> the name written to log.flags and used as the `flag` label of observe_shipper_events_flagged_total.
 FLAG_NAMES: dict[int, str] = {
@@ -28,6 +29,7 @@ FLAG_NAMES: dict[int, str] = {
     FLAG_TRUNCATED: "truncated",
     FLAG_UNDECODABLE: "undecodable",
     FLAG_PARSE_FAILED: "parse_failed",
+    FLAG_MULTILINE_SPLIT: "multiline_split",
 }
 
 

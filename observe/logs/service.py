@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CollectorRegistry
 
 from observe.config import Config
 from observe.logs.context import MetadataProvider
+from observe.logs.enrich import KubeEnricher
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.shipper import Shipper
 from observe.logs.sink import NullSink, Sink, SpoolSink
@@ -26,6 +29,31 @@ def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
     return BulkSink(config.elasticsearch, config.logs, metrics)
 
 
+def make_provider(config: Config, registry: CollectorRegistry, metrics: ShipperMetrics, sink: Sink) -> KubeEnricher:
+    """Pod metadata and per-pod config from the Kubernetes API (off when `auto` finds no credentials)."""
+    from observe.kube.client import KubeClient, KubeConfigError, credential_source
+
+    k, ml = config.logs.kubernetes, config.logs.multiline
+    factory: Callable[[], Awaitable[KubeClient]] | None = None
+    if k.enabled != "off":
+        try:
+            credential_source(config.kube.kubeconfig)
+            found = True
+        except KubeConfigError:
+            found = k.enabled == "on"  # `on` without credentials: not ready, and says why
+        if found:
+            async def factory() -> KubeClient:
+                return await KubeClient.from_config(config.kube)
+    ensure = getattr(sink, "ensure_data_stream", None)
+    return KubeEnricher(
+        factory, registry, node_name=config.kube.node_name, kubelet_root=k.kubelet_root,
+        deleted_grace_seconds=k.deleted_pod_grace_seconds, resolve_wait_seconds=k.resolve_wait_seconds,
+        default_multiline=ml.mode, default_parser=config.logs.parser, multiline_flush_seconds=ml.flush_seconds,
+        multiline_max_lines=ml.max_lines, multiline_max_bytes=ml.max_bytes, dropped=metrics.events_dropped,
+        ensure_data_stream=ensure,
+    )
+
+
 class ShipperService(BaseService):
     """Tails the configured files and ships them exactly once."""
 
@@ -34,17 +62,28 @@ class ShipperService(BaseService):
     def __init__(self, config: Config, registry: CollectorRegistry, provider: MetadataProvider | None = None) -> None:
         self.metrics = ShipperMetrics(registry)
         self.sink = make_sink(config, self.metrics)
-        self.shipper = Shipper(config.logs, self.sink, self.metrics, provider=provider,
+        self.enricher = make_provider(config, registry, self.metrics, self.sink) if provider is None else None
+        self.shipper = Shipper(config.logs, self.sink, self.metrics, provider=provider or self.enricher,
                                node_name=config.kube.node_name)
 
     async def start(self) -> None:
+        if self.enricher is not None:
+            await self.enricher.start()
         await self.shipper.start()
 
     async def stop(self) -> None:
-        await self.shipper.stop()
+        try:
+            await self.shipper.stop()
+        finally:
+            if self.enricher is not None:
+                await self.enricher.stop()
 
     def readiness(self) -> tuple[bool, str]:
-        return self.sink.ready()
+        ok, reason = self.sink.ready()
+        if self.enricher is None:
+            return ok, reason
+        kube_ok, kube_reason = self.enricher.readiness()
+        return ok and kube_ok, f"{reason}; {kube_reason}"
 
 
 def build_service(config: Config, registry: CollectorRegistry) -> ShipperService:

@@ -130,7 +130,7 @@ class Tailer:
     # ---- discovery ---------------------------------------------------------------------------
     def _discover(self) -> dict[str, os.stat_result]:
         found: dict[str, os.stat_result] = {}
-        for pattern in self.config.paths:
+        for pattern in [*self.config.paths, *self.provider.extra_paths()]:
             for path in glob.glob(pattern):
                 if any(fnmatch.fnmatch(path, ex) for ex in self.config.exclude_paths):
                     continue

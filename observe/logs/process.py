@@ -1,0 +1,120 @@
+"""The per-file record processor: exclusion, multiline merging, parsing and exception fields, per the pod's plan.
+
+It reads its settings from a live source on every call, so a changed annotation applies to a file that is
+already open. Held records (an open multiline event) report their first offset, so the checkpoint never
+passes them; merged events keep the first line's offset, so a re-read after a restart gives the same `_id`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from prometheus_client import Counter
+
+from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
+from observe.logs.parsers import Parser, error_fields, merge, parser_for
+from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to do with one file's records now."""
+
+    excluded: bool = False
+    multiline: str = "none"
+    parser: str = "none"
+
+
+@lru_cache(maxsize=256)
+def _rule(spec: str) -> Rule | None:
+    # Cached so the same spec is the same object: the merger keeps an open record only under one rule.
+    return rule_for(spec)
+
+
+@lru_cache(maxsize=256)
+def _parser(spec: str) -> Parser | None:
+    return parser_for(spec)
+
+
+class PlanProcessor:
+    """A RecordProcessor driven by the pod's plan."""
+
+    def __init__(self, settings: Callable[[], Settings], *, dropped: Counter | None = None,
+                 flush_seconds: float = 2.0, max_lines: int = 500, max_bytes: int = 1 << 20) -> None:
+        self.settings = settings
+        self.dropped = dropped.labels("excluded", "true") if dropped is not None else None
+        self.merger: Merger[bytes, Record] = Merger(flush_seconds=flush_seconds, max_lines=max_lines, max_bytes=max_bytes)
+
+    def process(self, records: list[Record]) -> list[Record]:
+        """Exclude, merge and parse a run of records."""
+        s = self.settings()
+        if s.excluded:
+            if records and self.dropped is not None:
+                self.dropped.inc(len(records))
+            return self._release(list(self.merger.drain()), s)
+        rule = _rule(s.multiline)
+        parser = _parser(s.parser)
+        if rule is None and parser is None and not self.merger.pending():
+            return records
+        out: list[Record] = []
+        now = time.monotonic()
+        for rec in records:
+            if rule is None:
+                out.extend(self._release(self._close(rec[2]), s))
+                out.append(self._parse(rec, parser) if parser is not None else rec)
+                continue
+            text = rec[3].decode("utf-8", "surrogateescape")
+            out.extend(self._release(self.merger.feed(rec[2], rule, text, rec, now), s))
+        return out
+
+    def flush(self, now: float, final: bool) -> list[Record]:
+        """Release merged events whose stream went quiet (all of them when the file closes)."""
+        done = list(self.merger.drain()) if final else self.merger.expired(now)
+        return self._release(done, self.settings())
+
+    def pending_offset(self) -> int | None:
+        """The first offset of the oldest open multiline event."""
+        offsets = [r.origins[0][0] for r in self.merger.open_records()]
+        return min(offsets) if offsets else None
+
+    def _close(self, stream: bytes) -> list[Any]:
+        rec = self.merger.close(stream)
+        return [rec] if rec is not None else []
+
+    def _release(self, merged: list[Any], s: Settings) -> list[Record]:
+        parser = _parser(s.parser)
+        out: list[Record] = []
+        for m in sorted(merged, key=lambda r: r.origins[0][0]):
+            first: Record = m.origins[0]
+            flags = 0
+            for origin in m.origins:
+                flags |= origin[4]
+            if SPLIT_FLAG in m.flags:
+                flags |= FLAG_MULTILINE_SPLIT
+            if len(m.origins) == 1:
+                rec = (first[0], first[1], first[2], first[3], flags, first[5])
+            else:
+                message = b"\n".join(o[3] for o in m.origins)
+                fields = error_fields(message.decode("utf-8", "replace")) or None
+                rec = (first[0], first[1], first[2], message, flags, fields)
+            out.append(self._parse(rec, parser) if parser is not None else rec)
+        return out
+
+    @staticmethod
+    def _parse(rec: Record, parser: Parser) -> Record:
+        offset, ts, stream, msg, flags, fields = rec
+        result = parser.parse(msg.decode("utf-8", "replace"))
+        if result.flags:
+            return (offset, ts, stream, msg, flags | FLAG_PARSE_FAILED, fields)
+        out: dict[str, Any] = dict(fields or {})
+        merge(out, result.fields)
+        if result.message is not None:
+            msg = result.message.encode()
+            # A JSON message that is itself a trace still gets error.* fields.
+            if "\n" in result.message and "error" not in out:
+                merge(out, error_fields(result.message))
+        return (offset, ts, stream, msg, flags, out or None)
