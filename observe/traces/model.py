@@ -12,6 +12,7 @@ Decoding is the hot path (see docs/traces.md). Three things keep it fast:
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,53 +146,35 @@ class TagValues:
         self.sampler_param: Any = None
 
 
-_WANTED = (("kind", b'"key":"span.kind"'), ("http_status", b'"key":"http.status_code"'),
-           ("error", b'"key":"error"'), ("otel_status", b'"key":"otel.status_code"'),
-           ("sampler_type", b'"key":"sampler.type"'), ("sampler_param", b'"key":"sampler.param"'))
 _TAG_KEYS = {"span.kind": "kind", "http.status_code": "http_status", "error": "error",
              "otel.status_code": "otel_status", "sampler.type": "sampler_type", "sampler.param": "sampler_param"}
+_BYTE_KEYS = {k.encode(): v for k, v in _TAG_KEYS.items()}
 _COMPACT_START = b'[{"key":"'
-_TYPE = b',"type":"'
-_VALUE = b',"value":'
-
-
-class _Layout(Exception):
-    """The raw tags are not in Jaeger's compact layout; decode them fully instead."""
-
-
-def _find_value(raw: bytes, start: int) -> Any:
-    # After `"key":K` Jaeger writes `,"type":"T","value":V}`; anything else means another layout.
-    if not raw.startswith(_TYPE, start):
-        raise _Layout
-    end_type = raw.find(b'"', start + len(_TYPE))
-    if end_type < 0 or not raw.startswith(_VALUE, end_type + 1):
-        raise _Layout
-    v = end_type + 1 + len(_VALUE)
-    if raw[v:v + 1] == b'"':
-        end = raw.find(b'"', v + 1)
-        if end < 0:
-            raise _Layout
-        if raw.find(b"\\", v + 1, end) >= 0:
-            raise _Layout  # escapes: let the full decoder handle them
-        return raw[v + 1:end].decode()
-    end = raw.find(b"}", v)
-    if end < 0:
-        raise _Layout
-    return _value.decode(raw[v:end])
+# One pass over Jaeger's compact layout finds every wanted tag. A string value with an escape does
+# not match the first alternative and leaves the second one empty, which sends us to the fallback.
+_WANTED = re.compile(
+    rb'"key":"(span\.kind|http\.status_code|error|otel\.status_code|sampler\.type|sampler\.param)",'
+    rb'(?:"type":"\w+",)?"value":(?:"([^"\\]*)"|([^,}"]*))'
+)
 
 
 def read_tags(raw_tags: msgspec.Raw) -> TagValues:
-    """The wanted tags of one span, by byte search, or by a full decode when the layout is unusual."""
+    """The wanted tags of one span, by one regex pass, or by a full decode when the layout is unusual."""
     out = TagValues()
     raw = bytes(raw_tags)
     if raw.startswith(_COMPACT_START):
         try:
-            for attr, needle in _WANTED:
-                i = raw.find(needle)
-                if i >= 0:
-                    setattr(out, attr, _find_value(raw, i + len(needle)))
+            for m in _WANTED.finditer(raw):
+                text, other = m.group(2, 3)
+                if text is not None:
+                    value: Any = text.decode()
+                elif other:
+                    value = _value.decode(other)
+                else:
+                    raise ValueError("escaped string value")
+                setattr(out, _BYTE_KEYS[m.group(1)], value)
             return out
-        except (_Layout, msgspec.DecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # msgspec.DecodeError is a ValueError
             out = TagValues()
     for tag in _tags.decode(raw):
         field = _TAG_KEYS.get(tag.key)

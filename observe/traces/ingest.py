@@ -1,0 +1,82 @@
+"""From Jaeger answers to aggregates: decode, skip traces already seen whole, dedupe spans, pair, aggregate."""
+
+from __future__ import annotations
+
+import msgspec
+
+from observe.traces.aggregate import RedAggregates
+from observe.traces.model import Span, decode_response, decode_spans, gc_paused
+from observe.traces.names import NameNormaliser
+from observe.traces.pairing import BUCKET_US, Pairer
+
+TraceMark = tuple[int, int, int]  # raw size of its spans and processes, span count, start bucket of its newest span
+
+
+class Ingest:
+    """Owns the window: the pairer's span ids and waiting spans, and a size mark per trace.
+
+    The same trace comes back once per service it touches and again in every overlap window. When its
+    raw size has not changed since we decoded it, it has no new spans, so it is skipped undecoded.
+    """
+
+    def __init__(self, aggregates: RedAggregates, sampling_rate: float = 1.0, horizon_us: int = 0) -> None:
+        self.aggregates = aggregates
+        self.sampling_rate = sampling_rate
+        self.pairer = Pairer(aggregates, horizon_us)
+        self.names = NameNormaliser()
+        self.traces: dict[str, TraceMark] = {}
+
+    def feed(self, body: bytes) -> int:
+        """Take one /api/traces answer; returns how many traces it held."""
+        with gc_paused():
+            traces = decode_response(body)
+            pairer = self.pairer
+            for trace in traces:
+                mark = len(trace.spans) + len(trace.processes)
+                known = self.traces.get(trace.traceID)
+                if known is not None and known[0] == mark:
+                    pairer.duplicates += known[1]
+                    continue
+                spans = decode_spans(trace, self.sampling_rate, self.names)
+                newest = max((s.start_us for s in spans), default=0)
+                self.traces[trace.traceID] = (mark, len(spans), newest // BUCKET_US)
+                for span in spans:
+                    pairer.add(span)
+        return len(traces)
+
+    def evict(self, horizon_us: int) -> None:
+        """Move the horizon: forget older spans and traces, reporting what stayed unpaired."""
+        with gc_paused():
+            self.pairer.evict(horizon_us)
+            limit = self.pairer.horizon_us // BUCKET_US
+            for tid in [t for t, mark in self.traces.items() if mark[2] < limit]:
+                del self.traces[tid]
+
+    def snapshot(self) -> Window:
+        """The window as plain lists for the state file."""
+        p = self.pairer
+        return Window(seen=list(p.seen.items()), clients=list(p.clients.values()),
+                      orphans=[s for kids in p.orphans.values() for s in kids],
+                      traces=[(tid, *mark) for tid, mark in self.traces.items()])
+
+    def restore(self, window: Window) -> None:
+        """Load a saved window (counters are not restored: what was counted stays counted once)."""
+        p = self.pairer
+        for sid, bucket in window.seen:
+            p.seen[sid] = bucket
+            p.buckets.setdefault(bucket, []).append(sid)
+        for span in window.clients:
+            p.clients[span.span_id] = span
+        for span in window.orphans:
+            p.orphans.setdefault(span.parent_id, []).append(span)
+        for tid, mark, count, bucket in window.traces:
+            self.traces[tid] = (mark, count, bucket)
+
+
+class Window(msgspec.Struct, array_like=True):
+    """The part of the window a restart needs: span ids seen, spans waiting for partners, trace marks."""
+
+    seen: list[tuple[str, int]]
+    clients: list[Span]
+    orphans: list[Span]
+    traces: list[tuple[str, int, int, int]]

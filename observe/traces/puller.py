@@ -1,0 +1,177 @@
+"""The pull loop: per service, traces since the watermark (minus the overlap), then pairing and aggregation.
+
+One watermark covers every service and moves only when a whole window was fetched, so a failed
+request is simply asked again next time; the span-id dedupe makes re-reading harmless. Decoding and
+aggregation run in a worker thread, one answer at a time, and publish finished text for /metrics and
+a graph snapshot for /graph, so the event loop never waits on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from observe.traces import state as state_file
+from observe.traces.aggregate import RedAggregates
+from observe.traces.config import TracesConfig
+from observe.traces.exposition import render
+from observe.traces.graph import Graph, build_graph
+from observe.traces.ingest import Ingest
+from observe.traces.jaeger import JaegerClient, JaegerError
+from observe.tracing import tracer
+
+log = logging.getLogger("observe.traces")
+MIN_SPLIT_US = 1_000_000  # a full answer for a range shorter than this is counted as truncated
+
+
+class Puller:
+    """Pulls traces from Jaeger into the RED aggregates, keeping the watermark and the window on disk."""
+
+    def __init__(self, config: TracesConfig, registry: CollectorRegistry, now: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.now = now
+        self.aggregates = RedAggregates(config.max_series, config.service_graph_buckets_seconds,
+                                        config.span_metrics_buckets_seconds)
+        self.ingest = Ingest(self.aggregates, config.sampling_rate)
+        self.client = JaegerClient(config.jaeger_url, config.request_timeout_seconds)
+        self.watermark_us: int | None = None
+        self.failures = 0
+        self.backoff_until = 0.0
+        self.last_error = ""
+        self.pulled_once = False
+        self.text = b""
+        self.openmetrics = b""
+        self.graph = Graph()
+        self._feed_lock = asyncio.Lock()
+        self._requests = asyncio.Semaphore(config.concurrency)
+        self._counted = {"accepted": 0, "duplicate": 0, "before_horizon": 0}
+        self._tracer = tracer("observe.traces")
+        self.spans_total = Counter("observe_traces_spans", "Spans read from Jaeger, by what became of them "
+                                   "(accepted, duplicate, before_horizon).", ["outcome"], registry=registry)
+        self.pull_errors = Counter("observe_traces_pull_errors", "Failed or truncated pulls from Jaeger, by reason.",
+                                   ["reason"], registry=registry)
+        lag = Gauge("observe_traces_watermark_lag_seconds", "How far the watermark is behind now.", registry=registry)
+        lag.set_function(lambda: self.now() - self.watermark_us / 1e6 if self.watermark_us is not None else 0.0)
+        for outcome in self._counted:
+            self.spans_total.labels(outcome)
+
+    def load_state(self) -> None:
+        """Resume from the state file when there is one (ValueError when it is unreadable)."""
+        saved = state_file.load(self.config.state_file)
+        if saved is None:
+            return
+        self.watermark_us = saved.watermark_us
+        self.ingest.pairer.horizon_us = saved.watermark_us - int(self.config.overlap_seconds * 1e6)
+        self.ingest.restore(saved.window)
+        log.info("resumed from the state file", extra={"file.path": str(self.config.state_file),
+                                                       "observe.watermark_us": saved.watermark_us})
+
+    def _mine(self, service: str) -> bool:
+        cfg = self.config
+        if service in cfg.exclude_services:
+            return False
+        return cfg.total_shards == 1 or zlib.crc32(service.encode()) % cfg.total_shards == cfg.shard
+
+    async def tick(self) -> bool:
+        """One scheduled run: catch up to now - settle in windows; False when Jaeger failed (then back off)."""
+        if self.now() < self.backoff_until:
+            return False
+        cfg = self.config
+        try:
+            services = [s for s in (cfg.services or await self.client.services()) if self._mine(s)]
+            end_target = int((self.now() - cfg.settle_seconds) * 1e6)
+            if self.watermark_us is None:
+                self.watermark_us = end_target - int(cfg.initial_lookback_seconds * 1e6)
+            while self.watermark_us < end_target:
+                end = min(end_target, self.watermark_us + int(cfg.max_window_seconds * 1e6))
+                start = self.watermark_us - int(cfg.overlap_seconds * 1e6)
+                await self._pull_window(services, start, end)
+                self.watermark_us = end
+                await asyncio.to_thread(self._advance, end)
+        except JaegerError as exc:
+            self._failed(exc)
+            return False
+        self.failures = 0
+        self.last_error = ""
+        self.pulled_once = True
+        return True
+
+    def _failed(self, exc: JaegerError) -> None:
+        self.pull_errors.labels(exc.reason).inc()
+        self.failures += 1
+        base = min(self.config.backoff_max_seconds, self.config.interval_seconds * 2 ** (self.failures - 1))
+        delay = base * random.uniform(0.5, 1.0)
+        self.backoff_until = self.now() + delay
+        self.last_error = str(exc)
+        log.warning("pull from Jaeger failed; backing off",
+                    extra={"error.message": str(exc), "event.reason": exc.reason, "observe.backoff_s": round(delay, 2)})
+
+    async def _pull_window(self, services: list[str], start_us: int, end_us: int) -> None:
+        with self._tracer.start_as_current_span("traces.pull", attributes={
+                "observe.services": len(services), "observe.window_start_us": start_us, "observe.window_end_us": end_us}):
+            results = await asyncio.gather(*(self._pull_range(s, start_us, end_us) for s in services),
+                                           return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                if isinstance(result, JaegerError):
+                    raise result
+                raise result
+
+    async def _pull_range(self, service: str, start_us: int, end_us: int) -> None:
+        cfg = self.config
+        async with self._requests:
+            body = await self.client.traces(service, start_us, end_us, cfg.limit)
+        async with self._feed_lock:
+            try:
+                count = await asyncio.to_thread(self._feed, body)
+            except ValueError as exc:  # msgspec.DecodeError is a ValueError
+                raise JaegerError("decode", f"/api/traces for {service}: {exc}") from None
+        if count >= cfg.limit:
+            if end_us - start_us < MIN_SPLIT_US:
+                self.pull_errors.labels("truncated").inc()
+                return
+            mid = (start_us + end_us) // 2
+            await self._pull_range(service, start_us, mid)
+            await self._pull_range(service, mid, end_us)
+
+    def _feed(self, body: bytes) -> int:
+        count = self.ingest.feed(body)
+        self._count_outcomes()
+        return count
+
+    def _count_outcomes(self) -> None:
+        p = self.ingest.pairer
+        for outcome, value in (("accepted", p.accepted), ("duplicate", p.duplicates),
+                               ("before_horizon", p.before_horizon)):
+            delta = value - self._counted[outcome]
+            if delta:
+                self.spans_total.labels(outcome).inc(delta)
+                self._counted[outcome] = value
+
+    def _advance(self, watermark_us: int) -> None:
+        """Evict behind the horizon, publish metrics text and the graph, save the state (worker thread)."""
+        cfg = self.config
+        self.ingest.evict(watermark_us - int(cfg.overlap_seconds * 1e6))
+        self._count_outcomes()
+        until = watermark_us / 1e6
+        self.aggregates.prune(until - cfg.graph_window_seconds - 60)
+        self.text = render(self.aggregates, openmetrics=False)
+        self.openmetrics = render(self.aggregates, openmetrics=True)
+        self.graph = build_graph(self.aggregates, until, cfg.graph_window_seconds,
+                                 cfg.jaeger_ui_url or cfg.jaeger_url)
+        state_file.save(cfg.state_file, state_file.State(state_file.VERSION, watermark_us, self.ingest.snapshot()))
+
+    def status(self) -> dict[str, Any]:
+        """A summary for logs and tests."""
+        return {"watermark_us": self.watermark_us, "failures": self.failures, "last_error": self.last_error}
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self.client.close()

@@ -1,0 +1,89 @@
+"""The `traces` service: the puller on an apscheduler interval, its metrics, and the /graph page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
+
+from observe.config import Config
+from observe.service import BaseService
+from observe.traces.graph import render_page
+from observe.traces.puller import Puller
+
+log = logging.getLogger("observe.traces")
+
+
+class TracesService(BaseService):
+    """Pulls traces from Jaeger every interval; serves the RED families and the service graph."""
+
+    name = "traces"
+
+    def __init__(self, config: Config, registry: CollectorRegistry) -> None:
+        self.config = config.traces
+        self.puller = Puller(config.traces, registry)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._current: asyncio.Task[bool] | None = None
+        self._stopping = False
+
+    async def _run(self) -> None:
+        if self._stopping:
+            return
+        self._current = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            await self.puller.tick()
+        except Exception:  # a bug must not stop the schedule; it is logged with its traceback
+            log.exception("trace pull crashed")
+        finally:
+            self._current = None
+
+    async def start(self) -> None:
+        """Resume from the state file and schedule the first pull now."""
+        self.puller.load_state()
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(self._run, "interval", seconds=self.config.interval_seconds,
+                                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                                misfire_grace_time=None, id="pull")
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop scheduling and let a pull in flight finish (it saves the state as it goes)."""
+        self._stopping = True
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        current = self._current
+        if current is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await current
+        await self.puller.close()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready after one successful pull, and not while Jaeger is failing."""
+        if self.puller.failures:
+            return False, f"jaeger failing: {self.puller.last_error}"
+        if not self.puller.pulled_once:
+            return False, "first pull not done yet"
+        return True, "ok"
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [web.get("/graph", self._graph), web.get("/graph.json", self._graph_json)]
+
+    async def _graph(self, request: web.Request) -> web.Response:
+        return web.Response(text=render_page(self.puller.graph), content_type="text/html")
+
+    async def _graph_json(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.puller.graph.to_json(), content_type="application/json")
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        return self.puller.openmetrics if openmetrics else self.puller.text
+
+
+def build_service(config: Config, registry: CollectorRegistry) -> TracesService:
+    """The trace puller service for the kit."""
+    return TracesService(config, registry)

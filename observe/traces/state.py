@@ -1,0 +1,51 @@
+"""The puller's state file: the watermark and the window, written atomically so a crash leaves the old one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from observe.traces.ingest import Window
+
+VERSION = 1
+
+
+class State(msgspec.Struct):
+    """What a restart resumes from."""
+
+    version: int
+    watermark_us: int
+    window: Window
+
+
+def save(path: Path, state: State) -> None:
+    """Write state to path: temp file, fsync, rename, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(msgspec.msgpack.encode(state))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load(path: Path) -> State | None:
+    """The saved state, or None when there is none; a corrupt or foreign file raises ValueError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        state = msgspec.msgpack.decode(data, type=State)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"traces state file {path} is unreadable ({exc}); move it away to start fresh") from None
+    if state.version != VERSION:
+        raise ValueError(f"traces state file {path} has version {state.version}, expected {VERSION}")
+    return state
