@@ -38,7 +38,8 @@ def _span(rng: random.Random, tid: str, sid: str, parent: str | None, svc: str, 
           start: int, dur: int, status: int, path: str) -> dict[str, Any]:
     tags = [
         _tag("component", "proxy"),
-        _tag("node_id", f"sidecar~10.1.{rng.randint(0, 255)}.{rng.randint(0, 255)}~{svc}-v1-7d9f.default~default.svc.cluster.local"),
+        _tag("node_id", f"sidecar~10.1.{rng.randint(0, 255)}.{rng.randint(0, 255)}~{svc}-v1-7d9f.default"
+                        "~default.svc.cluster.local"),
         _tag("zone", "europe-west1-b"), _tag("guid:x-request-id", str(uuid.UUID(int=rng.getrandbits(128)))),
         _tag("http.url", f"http://{host}:9080{path}"), _tag("http.method", "GET"), _tag("downstream_cluster", "-"),
         _tag("user_agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"), _tag("http.protocol", "HTTP/1.1"),
@@ -87,7 +88,8 @@ def responses(n_traces: int, seed: int = 7, offset: int = 0) -> list[bytes]:
     rng = random.Random(seed)
     out = []
     for first in range(0, n_traces, TRACES_PER_RESPONSE):
-        data = [bookinfo_trace(rng, T0_US + (offset + i) * 2_000) for i in range(first, min(n_traces, first + TRACES_PER_RESPONSE))]
+        last = min(n_traces, first + TRACES_PER_RESPONSE)
+        data = [bookinfo_trace(rng, T0_US + (offset + i) * 2_000) for i in range(first, last)]
         out.append(orjson.dumps({"data": data, "total": 0, "limit": 0, "offset": 0, "errors": None}))
     return out
 
