@@ -45,7 +45,11 @@ class TracesService(BaseService):
 
     async def start(self) -> None:
         """Resume from the state file and schedule the first pull now."""
-        self.puller.load_state()
+        try:
+            self.puller.load_state()
+        except ValueError as exc:
+            log.error(str(exc), extra={"file.path": str(self.config.state_file)})
+            raise SystemExit(2) from None
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(self._run, "interval", seconds=self.config.interval_seconds,
                                 next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,

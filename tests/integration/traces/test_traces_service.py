@@ -1,0 +1,160 @@
+"""The `traces` service end to end: /metrics passes promtool and carries exemplars of real traces, /graph in a
+real headless Chromium, and the suite's own spans arriving in the real Jaeger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+from observe.config import Config, ServiceConfig
+from observe.service import ServiceHost
+from observe.traces.config import TracesConfig
+from observe.traces.service import build_service
+from tests.integration.traces.istio_mesh import Mesh, wait_for_spans
+from tests.peers.base import Peer
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+async def served(jaeger: Peer, tmp_path: Path) -> AsyncIterator[tuple[str, Mesh]]:
+    """Bookinfo traffic in Jaeger (20 requests, every 5th failing at ratings) and a running traces service."""
+    mesh = Mesh(jaeger.extra["otlp_http"])  # type: ignore[arg-type]
+    t0 = time.time() - 30
+    for i in range(20):
+        fails = i % 5 == 0
+        mesh.request(t0 + i * 0.01, ratings_ms=40 if fails else 300, ratings_status=503 if fails else 200)
+    await asyncio.to_thread(mesh.flush)
+    await asyncio.to_thread(wait_for_spans, jaeger.url, mesh.name("istio-ingressgateway"), t0 - 1, time.time() + 1, 160)
+    config = Config(service=ServiceConfig(port=0), traces=TracesConfig(  # type: ignore[call-arg]
+        jaeger_url=jaeger.url, services=mesh.services(), settle_seconds=0, interval_seconds=0.5,
+        state_file=tmp_path / "state.msgpack"))
+    registry = CollectorRegistry()
+    host = ServiceHost(config.service, [build_service(config, registry)], registry)
+    await host.start()
+    url = f"http://127.0.0.1:{host.port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            async with session.get(url + "/readyz") as resp:
+                if resp.status == 200:
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the traces service never became ready")
+    try:
+        yield url, mesh
+    finally:
+        await host.shutdown()
+
+
+async def test_metrics_pass_promtool_and_openmetrics_exemplars_point_at_real_traces(
+        served: tuple[str, Mesh], jaeger: Peer) -> None:
+    url, mesh = served
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + "/metrics") as resp:
+            text = await resp.text()
+        async with session.get(url + "/metrics",
+                               headers={"Accept": "application/openmetrics-text; version=1.0.0"}) as resp:
+            om = await resp.text()
+    lint = await asyncio.to_thread(subprocess.run, ["promtool", "check", "metrics"], input=text,
+                                   capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert f'traces_service_graph_request_total{{client="{mesh.name("reviews")}",server="{mesh.name("ratings")}"' in text
+    families = {f.name: f for f in parse_openmetrics(om)}
+    buckets = [s for s in families["traces_service_graph_request_server_seconds"].samples
+               if s.exemplar is not None and s.labels.get("server") == mesh.name("ratings")]
+    assert {s.labels["le"] for s in buckets} == {"0.1", "0.4"}
+    trace_id = buckets[0].exemplar.labels["trace_id"]
+    async with aiohttp.ClientSession() as session, session.get(f"{jaeger.url}/api/traces/{trace_id}") as resp:
+        found = (await resp.json())["data"]
+    assert any(s["traceID"] == trace_id for t in found for s in t["spans"])
+
+
+async def test_graph_page_in_headless_chromium_shows_the_topology_and_click_details(
+        served: tuple[str, Mesh], jaeger: Peer) -> None:
+    from playwright.async_api import async_playwright
+
+    url, mesh = served
+    n = mesh.name
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1600, "height": 900})
+            await page.goto(url + "/graph")
+            services = await page.eval_on_selector_all("g.node", "els => els.map(e => e.dataset.service)")
+            assert sorted(services) == sorted(mesh.services())
+            edges = await page.eval_on_selector_all("g.edge", "els => els.map(e => [e.dataset.client, e.dataset.server])")
+            assert sorted(map(tuple, edges)) == sorted([(n("istio-ingressgateway"), n("productpage")),
+                                                        (n("productpage"), n("details")),
+                                                        (n("productpage"), n("reviews")), (n("reviews"), n("ratings"))])
+            await page.click(f'g.node[data-service="{n("ratings")}"] rect')
+            assert await page.text_content("#title") == n("ratings")
+            assert await page.text_content("#requests") == "20"
+            assert await page.text_content("#errors") == "4"
+            assert await page.text_content("#error_rate") == "20.0 %"
+            href = await page.get_attribute("#search", "href")
+            assert href is not None and href.startswith(f"{jaeger.url}/search?service={n('ratings')}")
+            await page.click(f'g.edge[data-server="{n("ratings")}"] path')
+            assert await page.text_content("#title") == f"{n('reviews')} \u2192 {n('ratings')}"
+            assert await page.text_content("#requests") == "20"
+            trace_link = await page.get_attribute("#trace", "href")
+            assert trace_link is not None and trace_link.startswith(f"{jaeger.url}/trace/")
+            await page.screenshot(path=str(ARTIFACTS / "traces-graph.png"), full_page=True)
+        finally:
+            await browser.close()
+
+
+def test_own_spans_of_the_pull_service_reach_jaeger(jaeger: Peer, tmp_path: Path) -> None:
+    mesh = Mesh(jaeger.extra["otlp_http"])  # type: ignore[arg-type]
+    cfg = tmp_path / "observe.yaml"
+    cfg.write_text(json.dumps({
+        "service": {"port": 0, "otlp_endpoint": jaeger.extra["otlp_http"]},
+        "traces": {"jaeger_url": jaeger.url, "services": mesh.services(), "interval_seconds": 0.5,
+                   "state_file": str(tmp_path / "state.msgpack")},
+    }))
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "observe"), "traces", "pull", "--config", str(cfg)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "200"})
+    try:
+        deadline = time.monotonic() + 60
+        names: set[str] = set()
+        while time.monotonic() < deadline and "traces.pull" not in names:
+            time.sleep(0.5)
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                now_us = int(time.time() * 1e6)
+                with urllib.request.urlopen(f"{jaeger.url}/api/traces?service=observe-traces&limit=20"
+                                            f"&start={now_us - 600_000_000}&end={now_us}", timeout=5) as r:
+                    body = json.loads(r.read())
+            except OSError:
+                continue
+            names = {s["operationName"] for t in body.get("data") or [] for s in t["spans"]}
+        assert "traces.pull" in names
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0
