@@ -210,3 +210,24 @@ def test_clashing_labels_across_namespaces_never_conflict(elasticsearch: base.Pe
     hits = es(elasticsearch, "POST", f"/{corpus['indices'][0]}/_search", {
         "query": {"query_string": {"query": r"kubernetes.labels.app_kubernetes_io\/name:web"}}})["hits"]["hits"]
     assert {h["_id"] for h in hits} == {"b-python", "b-json-info", "b-go", "b-not-json"}
+
+
+def test_clashing_labels_never_conflict_on_opensearch_either(opensearch: base.Peer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    stream = f"logs-kt{tag}.os-default"
+    es(opensearch, "PUT", f"/_index_template/kt{tag}", {
+        "index_patterns": [stream], "data_stream": {}, "priority": 900,
+        "template": {"settings": {"number_of_replicas": 0}, "mappings": templates.log_mappings()}})
+    a = pod_fields("shop-a", "web-a", {"app": "web", "tier": "3"}, {"team": "a"}, "web")
+    b = pod_fields("shop-b", "web-b", {"app.kubernetes.io/name": "web", "tier": "frontend"},
+                   {"kubernetes.io/metadata.name": "shop-b"}, None)
+    js = JsonParser()
+    lines = b""
+    for i, body in enumerate([doc(a, '{"status":"ok"}', offset=1, parser=js), doc(b, '{"status":200}', offset=2, parser=js)]):
+        lines += json.dumps({"create": {"_index": stream, "_id": str(i)}}).encode() + b"\n" + json.dumps(body).encode() + b"\n"
+    resp = es(opensearch, "POST", "/_bulk?refresh=true", ndjson=lines)
+    assert not resp["errors"], resp["items"]
+    caps = es(opensearch, "GET", f"/{stream}/_field_caps?fields=*")["fields"]
+    assert {name: sorted(types) for name, types in caps.items() if len(types) > 1} == {}
+    for name in ("kubernetes.labels.app", "kubernetes.labels.app_kubernetes_io/name", "kubernetes.labels.tier", "json.status"):
+        assert list(caps[name]) == ["keyword"], (name, caps[name])

@@ -220,3 +220,32 @@ def test_unreachable_api_ships_with_path_metadata_and_says_so(tmp_path: Path, el
         urllib.request.urlopen(f"http://127.0.0.1:{sp.port}/readyz", timeout=5)
     assert err.value.code == 503
     assert b"kubernetes API unreachable" in err.value.read()
+
+
+def test_excluded_pods_and_containers_are_counted_and_aliyun_env_streams_ship(
+    tmp_path: Path, kube_apiserver: Peer, kube_namespace: str, elasticsearch: Peer, stop_after: list[ShipperProcess]
+) -> None:
+    ns = kube_namespace
+    sp, node, root = kube_shipper(tmp_path, elasticsearch.url, kube_apiserver)
+    quiet = create_pod(kube_apiserver, ns, "noisy-0", node, annotations={"observe.io/logs": "false"})
+    name = f"cat{uuid.uuid4().hex[:8]}"
+    legacy = create_pod(
+        kube_apiserver, ns, "tomcat-0", node, annotations={"observe.io/logs.sidecar": "false"},
+        containers=[{"name": "app", "image": "registry.local/tomcat:9",
+                     "env": [{"name": f"aliyun_logs_{name}", "value": "stdout"},
+                             {"name": f"aliyun_logs_{name}_tags", "value": "team=legacy,app.tier=web"}]},
+                    {"name": "sidecar", "image": "registry.local/proxy:1"}])
+    append(pod_log(root, quiet), cri_line("drop 1") + cri_line("drop 2") + cri_line("drop 3"))
+    append(pod_log(root, legacy, "sidecar"), cri_line("sidecar 1") + cri_line("sidecar 2"))
+    append(pod_log(root, legacy), cri_line("catalina started"))
+    stop_after.append(sp.start())
+    target = f"logs-{name}-default"
+    wait_for(lambda: count(elasticsearch.url, target) >= 1, 60, f"a document in {target}", sp.log_tail)
+    wait_for(lambda: sp.metric("observe_shipper_events_dropped_total", reason="excluded", intentional="true") >= 5, 30,
+             "5 excluded events counted", sp.log_tail)
+    [d] = docs_of(elasticsearch.url, target)
+    assert d["message"] == "catalina started"
+    assert d["labels"] == {"team": "legacy", "app_tier": "web"}
+    assert d["kubernetes"]["pod"]["name"] == "tomcat-0" and d["container"]["name"] == "app"
+    assert count(elasticsearch.url, sp.data_stream) == 0
+    assert sp.metric("observe_shipper_events_dropped_total", reason="excluded", intentional="true") == 5
