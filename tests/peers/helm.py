@@ -34,9 +34,16 @@ def binary() -> Path:
 
 
 def env(home: Path) -> dict[str, str]:
-    """Environment that keeps helm's config, cache and releases out of the user's home."""
+    """Environment that keeps helm's config, cache and releases out of the user's home, releases in memory."""
+    # HELM_DRIVER=memory alone makes helm exit ("Unable to read memory driver data"): it always reads
+    # HELM_MEMORY_DRIVER_DATA, so hand it an empty release list.
+    home.mkdir(parents=True, exist_ok=True)
+    releases = home / "releases.yaml"
+    if not releases.exists():
+        releases.write_text("[]\n")
     return {"HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_DATA_HOME": str(home / "data"), "HELM_DRIVER": "memory"}
+            "HELM_DATA_HOME": str(home / "data"), "HELM_DRIVER": "memory",
+            "HELM_MEMORY_DRIVER_DATA": str(releases)}
 
 
 @pytest.fixture(scope="session")
