@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -105,7 +104,7 @@ async def test_flattened_field_type_works_on_the_core_node(es: AsyncElasticsearc
 
 async def test_ilm_data_stream_api_and_root_endpoint_are_absent(es: AsyncElasticsearch) -> None:
     # x-pack and modules are not on the classpath: the product must detect these, not assume them.
-    policy = {"policy": {"phases": {"hot": {"actions": {}}}}}
+    policy: dict[str, Any] = {"policy": {"phases": {"hot": {"actions": {}}}}}
     assert await status_of(es, "PUT", f"/_ilm/policy/{unique('p')}", policy) in (400, 404, 405)
     assert await status_of(es, "GET", "/_ilm/status") in (400, 404, 405)
     assert await status_of(es, "GET", "/_data_stream") in (400, 404, 405)
@@ -145,25 +144,31 @@ async def test_throttled_node_answers_429_under_concurrent_bulk(elasticsearch_th
     assert stored + rejected == batches * per_batch
 
 
+async def put_and_get(client: AsyncElasticsearch, index: str, doc_id: str | None, kept: list[str]) -> dict[str, Any]:
+    """Index one document (if doc_id), then read back every document in `kept` by id."""
+    if doc_id is not None:
+        await client.index(index=index, id=doc_id, document={"message": doc_id})
+    await client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    return {i: (await client.get(index=index, id=i))["_source"] for i in kept}
+
+
 async def test_restart_keeps_the_port_and_the_indexed_documents(elasticsearch_disposable: base.Peer) -> None:
     peer = elasticsearch_disposable
     url, index = peer.url, unique("peer-restart")
+    # One client throughout, as the shipper would have: it reconnects to the same URL after each restart.
     client = AsyncElasticsearch(url, request_timeout=30)
     try:
-        await client.indices.create(index=index, settings={"number_of_replicas": 0})
-        await client.index(index=index, id="kept", document={"message": "survives"}, refresh="true")
+        await put_and_get(client, index, "before-stop", ["before-stop"])
+        # stop() and restart() wait on the JVM, so they run off the event loop.
+        await asyncio.to_thread(peer.stop)
+        assert not await asyncio.to_thread(base.http_ok, f"{url}/_cluster/health")
+        await asyncio.to_thread(es_peer.restart, peer)
+        assert peer.url == url and peer.alive()
+        await put_and_get(client, index, "before-kill", ["before-stop", "before-kill"])
+        # SIGKILL: an acknowledged write was fsynced to the translog, so it survives a crash too.
+        await asyncio.to_thread(peer.kill)
+        await asyncio.to_thread(es_peer.restart, peer)
+        docs = await put_and_get(client, index, None, ["before-stop", "before-kill"])
     finally:
         await client.close()
-    # stop() and restart() wait on the JVM, so they run off the event loop.
-    await asyncio.to_thread(peer.stop)
-    assert not await asyncio.to_thread(base.http_ok, f"{url}/_cluster/health")
-    t0 = time.monotonic()
-    await asyncio.to_thread(es_peer.restart, peer)
-    assert peer.url == url and time.monotonic() - t0 < 60
-    client = AsyncElasticsearch(url, request_timeout=30)
-    try:
-        await client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
-        doc = await client.get(index=index, id="kept")
-    finally:
-        await client.close()
-    assert doc["_source"] == {"message": "survives"}
+    assert docs == {"before-stop": {"message": "before-stop"}, "before-kill": {"message": "before-kill"}}
