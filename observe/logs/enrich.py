@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from observe.kube.client import KubeApiError, KubeClient
@@ -36,6 +38,9 @@ REPLICASETS = Resource("apps", "v1", "replicasets")
 _ENV = re.compile(r"^aliyun[_.]logs[_.]")
 _EMPTY_DIR = re.compile(r"/pods/(?P<uid>[0-9a-fA-F-]{36})/volumes/kubernetes\.io~empty-dir/")
 WORKLOADS = ("deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob")
+MAX_UNRESOLVED = 10_000
+# A file this recent may belong to a pod whose watch event is still on its way; older ones do not wait.
+YOUNG_FILE_SECONDS = 30.0
 
 
 @dataclass
@@ -290,6 +295,11 @@ class KubeEnricher:
                 del self.deleted[uid]
                 self.plans.pop(uid, None)
                 self.bindings.pop(uid, None)
+                self._reported = {r for r in self._reported if r[0] != uid}
+        if len(self.unresolved) > MAX_UNRESOLVED:
+            # Files of pods the API never showed (long gone): stop waiting for them, oldest first.
+            for key in list(self.unresolved)[: len(self.unresolved) - MAX_UNRESOLVED]:
+                del self.unresolved[key]
 
     def _plan(self, pod: PodMeta) -> Plan:
         plan = build_plan(uid=pod.uid, annotations=pod.annotations, containers=pod.containers,
@@ -334,7 +344,7 @@ class KubeEnricher:
             owner = None
             if exc.status != 404:
                 return None  # try again next time
-        except (OSError, TimeoutError, Exception):
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             return None
         else:
             refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
@@ -376,7 +386,7 @@ class KubeEnricher:
         if m and context.path.startswith(self.kubelet_root + "/"):
             uid = m["uid"]
         pod = self._find(uid, context.namespace, context.pod)
-        if pod is None and self.api_up():
+        if pod is None and self.api_up() and self._worth_waiting(context.path):
             # The file can appear a moment before the watch event for its pod.
             deadline = time.monotonic() + self.resolve_wait
             while pod is None and time.monotonic() < deadline:
@@ -403,6 +413,15 @@ class KubeEnricher:
         self.bindings.setdefault(pod.uid, []).append(binding)
         await self._bind(binding, pod)
         return context
+
+    def _worth_waiting(self, path: str) -> bool:
+        """Wait for the watch only before the first sync or for a new file; stale files of gone pods never stall."""
+        if self.pods is None or not self.pods.synced.is_set():
+            return True
+        try:
+            return time.time() - os.stat(path).st_mtime < YOUNG_FILE_SECONDS
+        except OSError:
+            return False
 
     def _default_only(self, context: FileContext) -> FileContext:
         binding = Binding(context=context, base_fields=context.fields, container="")

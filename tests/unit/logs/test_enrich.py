@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -60,6 +61,8 @@ class _Store:
     def __init__(self) -> None:
         self.store: dict[str, Any] = {}
         self.up = True
+        self.synced = asyncio.Event()
+        self.synced.set()
 
 
 def wired(e: KubeEnricher) -> None:
