@@ -35,7 +35,9 @@ def start(workdir: Path) -> Peer:
     """A toxiproxy server whose API listens on a free loopback port."""
     install()
     port = free_port()
-    peer = start_process("toxiproxy", [binary(), "-host", "127.0.0.1", "-port", str(port)], workdir)
+    # Its default level logs every byte-pump event (trace); info keeps proxy and toxic changes.
+    peer = start_process("toxiproxy", [binary(), "-host", "127.0.0.1", "-port", str(port)], workdir,
+                         env={"LOG_LEVEL": "info"})
     peer.url = f"http://127.0.0.1:{port}"
     peer.ports = {"api": port}
     return wait_ready(peer, lambda: http_ok(f"{peer.url}/version"), timeout=30)

@@ -57,7 +57,9 @@ def test_clean_proxy_passes_traffic(toxiproxy: Toxiproxy, upstream_port: int) ->
 
 def test_timeout_toxic_hangs_until_removed(toxiproxy: Toxiproxy, upstream_port: int) -> None:
     port = toxiproxy.proxy("hang", upstream_port)
-    name = toxiproxy.add_toxic("hang", "timeout", timeout=0)
+    # Upstream: the request never arrives. On the downstream side the server's own close would
+    # still pass through and end the exchange.
+    name = toxiproxy.add_toxic("hang", "timeout", stream="upstream", timeout=0)
     with pytest.raises((TimeoutError, socket.timeout)):
         _get(port, timeout=1.0)
     toxiproxy.remove_toxic("hang", name)
