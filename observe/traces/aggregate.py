@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from observe.traces.model import KIND_CLIENT, KIND_LABELS, KIND_SERVER, STATUS_ERROR, STATUS_LABELS, Span
+from observe.traces.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
 
 # Tempo's servicegraph and the OpenTelemetry spanmetrics connector defaults, in seconds.
 SERVICE_GRAPH_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
@@ -108,7 +108,7 @@ class Window:
 
 
 EdgeKey = tuple[str, str, str]  # client, server, connection_type
-SpanKey = tuple[str, str, str, str]  # service_name, span_name, span_kind, status_code
+SpanKey = tuple[str, str, int, int]  # service_name, span_name, kind, status (labels at render time)
 
 
 class RedAggregates:
@@ -134,7 +134,7 @@ class RedAggregates:
     def span(self, span: Span) -> None:
         """spanmetrics for every span; node stats for spans that answered a request."""
         self.generation += 1
-        key = (span.service, span.name, KIND_LABELS[span.kind], STATUS_LABELS[span.status])
+        key = (span.service, span.name, span.kind, span.status)
         hist = self.spans.get(key)
         if hist is None:
             if len(self.spans) >= self.max_series:

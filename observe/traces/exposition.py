@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from observe.traces.aggregate import Histogram, RedAggregates
+from observe.traces.model import KIND_LABELS, STATUS_LABELS
 
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 
@@ -72,7 +73,8 @@ def render(agg: RedAggregates, openmetrics: bool) -> bytes:
     _counter(out, "traces_service_graph_unpaired_spans_total",
              "Client or server spans whose partner did not arrive within the overlap window.",
              UNPAIRED, sorted(agg.unpaired_spans.items()), openmetrics)
-    spans = sorted(agg.spans.items())
+    spans = sorted(((svc, name, KIND_LABELS[kind], STATUS_LABELS[status]), hist)
+                   for (svc, name, kind, status), hist in agg.spans.items())
     _counter(out, "traces_span_metrics_calls_total", "Spans by service, normalised name, kind and status.",
              SPAN, ((k, h.count) for k, h in spans), openmetrics)
     _histogram(out, "traces_span_metrics_duration_seconds", "Span durations by service, name, kind and status.",

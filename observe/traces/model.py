@@ -159,51 +159,70 @@ _WANTED = re.compile(
 
 
 def read_tags(raw_tags: msgspec.Raw) -> TagValues:
-    """The wanted tags of one span, by one regex pass, or by a full decode when the layout is unusual."""
+    """The wanted tags of one span, decoded fully (the slow path, for layouts the fast path refuses)."""
     out = TagValues()
-    raw = bytes(raw_tags)
-    if raw.startswith(_COMPACT_START):
-        try:
-            for m in _WANTED.finditer(raw):
-                text, other = m.group(2, 3)
-                if text is not None:
-                    value: Any = text.decode()
-                elif other:
-                    value = _value.decode(other)
-                else:
-                    raise ValueError("escaped string value")
-                setattr(out, _BYTE_KEYS[m.group(1)], value)
-            return out
-        except (ValueError, UnicodeDecodeError):  # msgspec.DecodeError is a ValueError
-            out = TagValues()
-    for tag in _tags.decode(raw):
+    for tag in _tags.decode(raw_tags):
         field = _TAG_KEYS.get(tag.key)
         if field is not None:
             setattr(out, field, tag.value)
     return out
 
 
-def _status(tags: TagValues) -> int:
-    if tags.error is True or tags.error == "true" or tags.otel_status == "ERROR":
-        return STATUS_ERROR
-    code = tags.http_status
-    if code is not None:
-        try:
-            if int(code) >= 500:
-                return STATUS_ERROR
-        except (TypeError, ValueError):
-            pass
-    return STATUS_OK if tags.otel_status == "OK" else STATUS_UNSET
+_KIND_BYTES = {k.encode(): v for k, v in _KINDS.items()}
+SpanTags = tuple[int, int, float | None]  # kind, status, sampling rate from probabilistic sampler tags
 
 
-def _sampling_rate(tags: TagValues) -> float | None:
-    if tags.sampler_type != "probabilistic" or tags.sampler_param is None:
+def _fast_tags(raw: msgspec.Raw) -> SpanTags | None:
+    """Kind, status and sampling rate by one regex pass over compact tags; None to ask the slow path."""
+    if memoryview(raw)[:9] != _COMPACT_START:
         return None
+    kind = KIND_UNSPECIFIED
+    error = ok = False
+    sampler_type = sampler_param = b""
+    for key, text, other in _WANTED.findall(raw):
+        value = text or other
+        if not value:
+            return None  # an empty or escaped string: let the full decoder read it
+        if key == b"span.kind":
+            kind = _KIND_BYTES.get(value, KIND_UNSPECIFIED)
+        elif key == b"http.status_code":
+            if len(value) == 3 and value[:1] == b"5":
+                error = True
+        elif key == b"error":
+            error = error or value == b"true"
+        elif key == b"otel.status_code":
+            error = error or value == b"ERROR"
+            ok = value == b"OK"
+        elif key == b"sampler.type":
+            sampler_type = value
+        else:
+            sampler_param = value
+    rate = None
+    if sampler_type == b"probabilistic" and sampler_param:
+        rate = _rate(sampler_param)
+    return kind, STATUS_ERROR if error else STATUS_OK if ok else STATUS_UNSET, rate
+
+
+def _rate(value: Any) -> float | None:
     try:
-        rate = float(tags.sampler_param)
+        rate = float(value)
     except (TypeError, ValueError):
         return None
     return rate if 0.0 < rate <= 1.0 else None
+
+
+def _slow_tags(raw: msgspec.Raw) -> SpanTags:
+    tags = read_tags(raw)
+    kind = _KINDS.get(tags.kind, KIND_UNSPECIFIED) if isinstance(tags.kind, str) else KIND_UNSPECIFIED
+    error = tags.error is True or tags.error == "true" or tags.otel_status == "ERROR"
+    if not error and tags.http_status is not None:
+        try:
+            error = int(tags.http_status) >= 500
+        except (TypeError, ValueError):
+            pass
+    status = STATUS_ERROR if error else STATUS_OK if tags.otel_status == "OK" else STATUS_UNSET
+    rate = _rate(tags.sampler_param) if tags.sampler_type == "probabilistic" else None
+    return kind, status, rate
 
 
 def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> list[Span]:
@@ -213,26 +232,23 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
     probabilistic sampler tags, else from the configured default. `name_of` normalises operation names.
     """
     jspans = _spans.decode(trace.spans)
-    processes = _processes.decode(trace.processes)
-    services = {pid: p.serviceName for pid, p in processes.items()}
+    services = {pid: p.serviceName for pid, p in _processes.decode(trace.processes).items()}
     trace_id = trace.traceID
     out: list[Span] = []
     root_rate: float | None = None
     for js in jspans:
-        tags = read_tags(js.tags)
-        parent = ""
-        for ref in js.references:
-            if ref.refType == "CHILD_OF" or not parent:
-                parent = ref.spanID
-                if ref.refType == "CHILD_OF":
-                    break
-        if not parent:
-            root_rate = _sampling_rate(tags) or root_rate
+        kind, status, rate = _fast_tags(js.tags) or _slow_tags(js.tags)
+        refs = js.references
+        if refs:
+            parent = refs[0].spanID
+            if len(refs) > 1:
+                parent = next((r.spanID for r in refs if r.refType == "CHILD_OF"), parent)
+        else:
+            parent = ""
+            root_rate = rate or root_rate
         service = services.get(js.processID) or (js.process.serviceName if js.process else "") or "unknown"
         name = name_of(js.operationName) if name_of is not None else js.operationName
-        kind = _KINDS.get(tags.kind, KIND_UNSPECIFIED) if tags.kind else KIND_UNSPECIFIED
-        out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration,
-                        _status(tags), 0.0))
+        out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration, status, 0.0))
     weight = 1.0 / (root_rate or default_rate)
     for span in out:
         span.weight = weight
