@@ -119,7 +119,7 @@ def health_ready(url: str) -> bool:
 
 
 def start(workdir: Path, *, settings: Mapping[str, str] | None = None, port: int | None = None,
-          data_path: Path | None = None, name: str = "elasticsearch", timeout: float = 120.0) -> base.Peer:
+          data_path: Path | None = None, name: str = "elasticsearch", timeout: float = 180.0) -> base.Peer:
     """Start a node on 127.0.0.1; pass the port and data_path of a stopped node to bring that node back."""
     classpath = build_launcher(PROJECT, base.cache_dir("elasticsearch", VERSION), {"es.version": VERSION})
     home = workdir / "home"
@@ -143,7 +143,7 @@ def start(workdir: Path, *, settings: Mapping[str, str] | None = None, port: int
     return peer
 
 
-def restart(peer: base.Peer, *, timeout: float = 120.0) -> base.Peer:
+def restart(peer: base.Peer, *, timeout: float = 180.0) -> base.Peer:
     """Stop the node if it runs, then start it again on the same port and data path; `peer` is updated in place."""
     peer.stop()
     settings = cast("dict[str, str]", peer.extra["settings"])

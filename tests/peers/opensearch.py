@@ -51,7 +51,7 @@ def install() -> None:
 
 
 def start(workdir: Path, *, settings: Mapping[str, str] | None = None, port: int | None = None,
-          data_path: Path | None = None, name: str = "opensearch", timeout: float = 120.0) -> base.Peer:
+          data_path: Path | None = None, name: str = "opensearch", timeout: float = 180.0) -> base.Peer:
     """Start a node on 127.0.0.1; pass the port and data_path of a stopped node to bring that node back."""
     classpath = build_launcher(PROJECT, base.cache_dir("opensearch", VERSION), {"runner.version": RUNNER_VERSION})
     home = workdir / "home"
@@ -78,7 +78,7 @@ def start(workdir: Path, *, settings: Mapping[str, str] | None = None, port: int
     return peer
 
 
-def restart(peer: base.Peer, *, timeout: float = 120.0) -> base.Peer:
+def restart(peer: base.Peer, *, timeout: float = 180.0) -> base.Peer:
     """Stop the node if it runs, then start it again on the same port and data path; `peer` is updated in place."""
     peer.stop()
     fresh = start(peer.workdir, settings=cast("dict[str, str]", peer.extra["settings"]), port=peer.ports["http"],
