@@ -85,13 +85,8 @@ metadata:
     {{- with $root.Values.alertmanager.labels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-spec:
-  route:
-    {{- include "observe.amRoute" $am.route | nindent 4 }}
-  receivers:
-    {{- toYaml $receivers | nindent 4 }}
-  {{- with $inhibit }}
-  inhibitRules:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+{{- $spec := dict "route" (include "observe.amRoute" $am.route | fromYaml) "receivers" $receivers }}
+{{- with $inhibit }}{{ $_ := set $spec "inhibitRules" . }}{{ end }}
+# JSON, because YAML 1.1 readers take a bare `=` (a matchType) for a special tag.
+spec: {{ toJson $spec }}
 {{- end }}

@@ -17,15 +17,16 @@ CHART = REPO / "helm" / "observe"
 VALUES = Path(__file__).with_name("values")
 
 PROMETHEUS_OPERATOR = ("github.com/prometheus-operator/prometheus-operator", "v0.93.0")
-ISTIO_API = ("istio.io/api", "v1.30.0")
+ISTIO_API = ("istio.io/api", "v1.30.8")
 # The matrix every static test runs over: values file stem -> what it proves.
 MATRIX = ["defaults", "everything-on", "everything-off", "sharding", "kibana", "istio"]
 
 
 def run_helm(binary: Path, home: Path, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """helm with its config, cache and release storage kept under `home`."""
-    out = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, **helm.env(home)})
+    # Not helm.env's HELM_DRIVER=memory: helm 3.22 then insists on reading HELM_MEMORY_DRIVER_DATA.
+    env = {**os.environ, **{k: v for k, v in helm.env(home).items() if k != "HELM_DRIVER"}, "KUBECONFIG": os.devnull}
+    out = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
     if check and out.returncode != 0:
         raise AssertionError(f"helm {' '.join(map(str, args))} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return out
@@ -52,6 +53,18 @@ def config_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
     raise AssertionError("no ConfigMap with config.yaml rendered")
 
 
+class _CrdLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML 1.1 reads a bare `=` (an enum value in the operator's CRDs) as a special tag: keep it a string."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def load_all(text: str) -> list[Any]:
+    """Every document of a YAML stream, bare `=` included."""
+    return list(yaml.load_all(text, Loader=_CrdLoader))
+
+
 def module_dir(module: str, version: str) -> Path:
     """A Go module's source folder, fetched through the Go module proxy into the module cache."""
     return Path(gobuild.download(module, version)["Dir"])
@@ -60,13 +73,13 @@ def module_dir(module: str, version: str) -> Path:
 def prometheus_operator_crds() -> list[dict[str, Any]]:
     """ServiceMonitor, PrometheusRule, AlertmanagerConfig... as published in the operator's Go module."""
     folder = module_dir(*PROMETHEUS_OPERATOR) / "example" / "prometheus-operator-crd"
-    return [yaml.safe_load(p.read_text()) for p in sorted(folder.glob("monitoring.coreos.com_*.yaml"))]
+    return [load_all(p.read_text())[0] for p in sorted(folder.glob("monitoring.coreos.com_*.yaml"))]
 
 
 def istio_telemetry_crd() -> dict[str, Any]:
     """The telemetries.telemetry.istio.io CRD from istio.io/api."""
     path = module_dir(*ISTIO_API) / "kubernetes" / "customresourcedefinitions.gen.yaml"
-    for doc in yaml.safe_load_all(path.read_text()):
+    for doc in load_all(path.read_text()):
         if doc and doc.get("metadata", {}).get("name") == "telemetries.telemetry.istio.io":
             return dict(doc)
     raise AssertionError(f"{path} holds no telemetries.telemetry.istio.io CRD")
