@@ -27,6 +27,9 @@ log = logging.getLogger("observe.logs.tailer")
 
 Inode = tuple[int, int]
 
+# A closed file's entry outlives its last sighting this long, so a sibling scan never re-reads it.
+CLOSED_RETENTION_S = 300.0
+
 
 def _realpath(path: str) -> str:
     return os.path.realpath(path)
@@ -50,6 +53,9 @@ class Tailer:
         self.finishing: dict[str, FileReader] = {}  # read to the end, waiting for acknowledgements
         self.closed: dict[str, FileCheckpoint] = {}  # done; kept while the inode is still discovered
         self.young: dict[Inode, tuple[int, str]] = {}  # opened but too short to fingerprint yet
+        self._closed_at: dict[str, float] = {}
+        self._path_inode: dict[str, Inode] = {}
+        self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
         self._dirty_since: float | None = None
         self._first_poll = True
@@ -120,6 +126,7 @@ class Tailer:
                     fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=True,
                 )
                 del self.finishing[key]
+                self._closed_at[key] = time.monotonic()
                 if not any(r.path == reader.path for r in self.files.values()):
                     try:
                         self.metrics.file_lag_bytes.remove(reader.path)
@@ -153,7 +160,7 @@ class Tailer:
                 os.close(fd)
                 return
             offset = saved.offset if saved is not None else 0
-            if key in self.closed:
+            if key in self.closed or key in self.finishing:
                 os.close(fd)
                 return
         size = os.fstat(fd).st_size
@@ -180,6 +187,13 @@ class Tailer:
         for path, st in found.items():
             by_inode.setdefault((st.st_dev, st.st_ino), path)
         limit = self.config.fingerprint_bytes
+        now_wall = time.time()
+        for path, st in found.items():
+            prev = self._path_inode.get(path)
+            if prev is not None and prev != (st.st_dev, st.st_ino):
+                await self._open_rotated_siblings(path, self._last_poll_wall - 1.0)
+        self._path_inode = {p: (st.st_dev, st.st_ino) for p, st in found.items()}
+        self._last_poll_wall = now_wall
         for inode, path in by_inode.items():
             if inode in self.files or inode in self.young:
                 continue
@@ -206,8 +220,9 @@ class Tailer:
             await self._resume_rotated()
         # Closed entries are kept while their inode is still discovered, so a rotated name that matches too is not re-read.
         for key, entry in list(self.closed.items()):
-            if (entry.dev, entry.ino) not in by_inode:
+            if (entry.dev, entry.ino) not in by_inode and time.monotonic() - self._closed_at.get(key, 0) > CLOSED_RETENTION_S:
                 del self.closed[key]
+                self._closed_at.pop(key, None)
                 self._advanced()
         now = time.monotonic()
         lag_total = 0
@@ -242,6 +257,35 @@ class Tailer:
             lag_total += max(0, reader.size - reader.acked_offset)
         self.metrics.lag_bytes.set(lag_total)
         self.metrics.files_open.set(len(self.files) + len(self.young))
+
+    async def _open_rotated_siblings(self, path: str, since: float) -> None:
+        """Files rotated away between two polls: `name.*` siblings written since the last poll that we never opened."""
+        folder, base = os.path.split(_realpath(path))
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(base + ".") and not n.endswith(".gz")]
+        except OSError:
+            return
+        known = {(r.identity.dev, r.identity.ino) for r in [*self.files.values(), *self.finishing.values()]}
+        for name in names:
+            sibling = os.path.join(folder, name)
+            try:
+                st = os.stat(sibling)
+            except OSError:
+                continue
+            inode = (st.st_dev, st.st_ino)
+            if inode in known or inode in self.young or st.st_mtime < since:
+                continue
+            try:
+                fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            ident = identify(fd, self.config.fingerprint_bytes)
+            if ident is None or (ident.dev, ident.ino) != inode:
+                os.close(fd)
+                continue
+            if ident.key not in self.closed and ident.key not in self.finishing:
+                log.info("found a file rotated between two polls", extra={"file.path": sibling})
+            await self._open(fd, ident, path, sibling, detached=True)
 
     async def _resume_rotated(self) -> None:
         """After a restart: find files rotated away while we were down (by inode), or count their bytes as lost."""

@@ -144,23 +144,18 @@ def count(url: str, index: str) -> int:
 
 
 def all_docs(url: str, index: str, fields: Iterable[str] = ("message", "log")) -> list[dict[str, Any]]:
-    """Every document (source filtered), paged with search_after on _id order."""
-    es(url, "POST", f"/{index}/_refresh")
+    """Every document (source filtered), read with a scroll (no sort key is unique across rotated files)."""
+    if es(url, "POST", f"/{index}/_refresh") is None:
+        return []
+    got = es(url, "POST", f"/{index}/_search?scroll=1m",
+             {"size": 10000, "sort": ["_doc"], "_source": list(fields), "query": {"match_all": {}}})
     out: list[dict[str, Any]] = []
-    after: list[Any] | None = None
-    while True:
-        body: dict[str, Any] = {"size": 10000, "sort": [{"log.file.path": "asc"}, {"log.offset": "asc"}],
-                                "_source": list(fields), "query": {"match_all": {}}}
-        if after is not None:
-            body["search_after"] = after
-        got = es(url, "POST", f"/{index}/_search", body)
-        if got is None:
-            return out
-        hits = got["hits"]["hits"]
-        if not hits:
-            return out
-        out.extend({"_id": h["_id"], **h["_source"]} for h in hits)
-        after = hits[-1]["sort"]
+    while got and got["hits"]["hits"]:
+        out.extend({"_id": h["_id"], **h["_source"]} for h in got["hits"]["hits"])
+        got = es(url, "POST", "/_search/scroll", {"scroll": "1m", "scroll_id": got["_scroll_id"]})
+    if got and "_scroll_id" in got:
+        es(url, "DELETE", "/_search/scroll", {"scroll_id": got["_scroll_id"]})
+    return out
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, on_fail: Callable[[], str] = lambda: "") -> None:

@@ -29,8 +29,14 @@ def shipper(tmp_path: Path, peer: Peer, name: str, **logs: object) -> ShipperPro
 
 def assert_exactly_once(sp: ShipperProcess, peer: Peer, expected: list[tuple[str, str]], *, timeout: float = 120) -> None:
     """The data stream holds exactly `expected` (path, message) pairs, no more, no fewer, no duplicates."""
+    def missing() -> str:
+        docs = all_docs(peer.url, sp.data_stream)
+        have = {(d["log"]["file"]["path"], d["message"]) for d in docs}
+        lost = [e for e in expected if e not in have]
+        return f"{len(docs)} docs, {len(lost)} missing, e.g. {lost[:5]}\n{sp.log_tail(30)}"
+
     wait_for(lambda: count(peer.url, sp.data_stream) >= len(expected), timeout,
-             f"{len(expected)} documents in {sp.data_stream}", sp.log_tail)
+             f"{len(expected)} documents in {sp.data_stream}", missing)
     time.sleep(1.0)  # anything extra (a duplicate) would arrive now
     docs = all_docs(peer.url, sp.data_stream)
     got = sorted((d["log"]["file"]["path"], d["message"]) for d in docs)
