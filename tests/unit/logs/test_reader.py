@@ -1,0 +1,82 @@
+"""The per-file reader: chunk boundaries, partial lines across reads, safe offsets, overlong lines."""
+
+import os
+from pathlib import Path
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from observe.logs.context import path_context
+from observe.logs.encode import source_of
+from observe.logs.identity import FileIdentity, identify
+from observe.logs.metrics import ShipperMetrics
+from observe.logs.reader import FileReader
+
+
+def reader(path: Path, *, read_bytes: int = 4096, max_event: int = 1024, offset: int = 0, fmt: str = "cri") -> FileReader:
+    fd = os.open(path, os.O_RDONLY)
+    ident = identify(fd, 64) or FileIdentity(0, 0, b"")
+    ctx = path_context(str(path), str(path), host_name="h", node_name=None, fmt=fmt)
+    return FileReader(fd, ident, str(path), offset, ctx, "logs-x", ShipperMetrics(CollectorRegistry()),
+                      read_bytes=read_bytes, max_event_bytes=max_event, on_advance=lambda: None)
+
+
+def drain(r: FileReader) -> tuple[list[dict[str, object]], list[int]]:
+    docs: list[dict[str, object]] = []
+    safes: list[int] = []
+    while (seg := r.read()) is not None:
+        docs += [orjson.loads(source_of(i)) for i in seg.items]
+        safes.append(seg.safe_offset)
+    return docs, safes
+
+
+def test_small_reads_give_the_same_documents_as_one_read(tmp_path: Path) -> None:
+    p = tmp_path / "a.log"
+    lines = [b"2024-01-01T00:00:00Z stdout P part-%d-" % i if i % 3 == 0 else b"2024-01-01T00:00:00Z stdout F line %d" % i
+             for i in range(200)]
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    big, _ = drain(reader(p, read_bytes=1 << 20))
+    small, safes = drain(reader(p, read_bytes=4096))
+    assert big == small
+    assert safes == sorted(safes)
+    assert safes[-1] == p.stat().st_size
+
+
+def test_safe_offset_stays_at_an_unfinished_event(tmp_path: Path) -> None:
+    p = tmp_path / "a.log"
+    first = b"2024-01-01T00:00:00Z stdout F one\n"
+    partial = b"2024-01-01T00:00:00Z stdout P two-a\n"
+    p.write_bytes(first + partial + b"2024-01-01T00:00:00Z stdout F incompl")
+    r = reader(p)
+    seg = r.read()
+    assert seg is not None and len(seg.items) == 1
+    assert seg.safe_offset == len(first)
+    # A restart from the safe offset re-reads the whole event.
+    with p.open("ab") as f:
+        f.write(b"ete\n")
+    docs, _ = drain(reader(p, offset=len(first)))
+    assert [d["message"] for d in docs] == ["two-aincomplete"]
+    assert docs[0]["log"]["offset"] == len(first)  # type: ignore[index]
+
+
+def test_overlong_physical_line_is_cut_flagged_and_counted(tmp_path: Path) -> None:
+    p = tmp_path / "a.log"
+    p.write_bytes(b"x" * 20000 + b"\nnext\n")
+    r = reader(p, read_bytes=4096, max_event=1024, fmt="plain")
+    docs, safes = drain(r)
+    assert [len(str(d["message"])) for d in docs] == [1024 + 4096, 4]
+    assert docs[0]["log"]["flags"] == ["truncated"]  # type: ignore[index]
+    assert safes[-1] == p.stat().st_size
+    lost = r.metrics.lost_bytes.labels("truncated")._value.get()
+    assert lost == 20000 - (1024 + 4096)
+
+
+def test_finish_ships_a_last_line_without_newline(tmp_path: Path) -> None:
+    p = tmp_path / "a.log"
+    p.write_bytes(b"2024-01-01T00:00:00Z stdout F a\n2024-01-01T00:00:00Z stdout F tail")
+    r = reader(p)
+    docs, _ = drain(r)
+    seg = r.finish()
+    assert [orjson.loads(source_of(i))["message"] for i in seg.items] == ["tail"]
+    assert seg.safe_offset == p.stat().st_size
+    assert [d["message"] for d in docs] == ["a"]
