@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from observe.config import ConfigError
+
+if TYPE_CHECKING:
+    from observe.render.values import Team
 
 
 @click.command("render")
@@ -18,14 +23,21 @@ from observe.config import ConfigError
 @click.option("--templates", "templates", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder holding dashboards/ and alerts/ (default: this checkout).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when --out differs from a fresh render.")
-def render_command(values_path: Path | None, out_dir: Path, templates: Path | None, check: bool) -> None:
+@click.option("--from-cluster", is_flag=True,
+              help="Also route each Namespace annotated observe.io/alert-email to its addresses (values teams win). "
+                   "Credentials: in-cluster service account, else $KUBECONFIG, else ~/.kube/config.")
+@click.option("--kubeconfig", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Kubeconfig for reading the Namespaces; implies --from-cluster.")
+def render_command(values_path: Path | None, out_dir: Path, templates: Path | None, check: bool,
+                   from_cluster: bool, kubeconfig: Path | None) -> None:
     """Render every dashboard, rule file and the Alertmanager config into OUT."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from observe.render.renderer import Output, diff, plan, write
 
     try:
-        _, steps = plan(values_path, templates)
+        teams = _cluster_teams(values_path, kubeconfig) if from_cluster or kubeconfig else []
+        _, steps = plan(values_path, templates, extra_teams=teams)
     except ConfigError as exc:
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
@@ -49,6 +61,34 @@ def render_command(values_path: Path | None, out_dir: Path, templates: Path | No
         return
     changed = write(outputs, out_dir)
     click.echo(f"rendered {len(outputs)} files into {out_dir} ({len(changed)} changed)")
+
+
+def _cluster_teams(values_path: Path | None, kubeconfig: Path | None) -> list[Team]:
+    """Teams from the observe.io/alert-email annotations; every skipped address is reported, never fatal."""
+    import aiohttp
+
+    from observe.config import KubeConfig
+    from observe.kube import KubeApiError, KubeConfigError
+    from observe.render.namespace_teams import ANNOTATION, list_namespaces, namespace_teams
+    from observe.render.values import load_values
+
+    model, _ = load_values(values_path)
+    try:
+        namespaces = asyncio.run(list_namespaces(KubeConfig(kubeconfig=kubeconfig)))
+    except KubeConfigError as exc:
+        click.echo(f"observe: --from-cluster: {exc} (or pass --kubeconfig)", err=True)
+        sys.exit(2)
+    except (KubeApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        # Rendering without the annotations would silently drop their routes: fail instead.
+        click.echo(f"observe: listing Namespaces for {ANNOTATION} failed: {exc}", err=True)
+        sys.exit(1)
+    result = namespace_teams(namespaces, model.alertmanager.teams)
+    for skip in result.skipped:
+        click.echo(f"warning: {skip.message()}", err=True)
+    reasons = ", ".join(f"{n} {r}" for r, n in result.skipped_by_reason().items()) or "none"
+    click.echo(f"{ANNOTATION}: {result.annotated} of {len(namespaces)} namespaces annotated, "
+               f"{len(result.teams)} routed to their addresses; skipped: {reasons}", err=True)
+    return result.teams
 
 
 commands: list[click.Command] = [render_command]

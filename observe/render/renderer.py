@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import yaml
 
 import observe
 from observe.config import ConfigError
-from observe.render.values import Values, load_values
+from observe.render.values import Team, Values, load_values, with_teams
 
 # Jinja uses [[ ]] and [% %] so that PromQL, Go templates and Grafana's {{legend}} pass through untouched.
 _VARIABLE = ("[[", "]]")
@@ -174,12 +174,15 @@ def _templates(root: Path, folder: str, suffix: str) -> list[str]:
     return sorted(p.name for p in (root / folder).glob(f"*{suffix}") if not p.name.startswith("_"))
 
 
-def plan(values_path: Path | None, root: Path | None = None) -> tuple[Values, list[tuple[str, Callable[[], list[Output]]]]]:
-    """Load the values and list the render steps, so the CLI can show progress step by step."""
+def plan(values_path: Path | None, root: Path | None = None, *, extra_teams: Sequence[Team] = ()
+         ) -> tuple[Values, list[tuple[str, Callable[[], list[Output]]]]]:
+    """Load the values (plus extra_teams, routed after theirs) and list the render steps, for step-by-step progress."""
     root = root or templates_root()
     if not (root / "dashboards").is_dir() or not (root / "alerts").is_dir():
         raise ConfigError(f"templates folder {root}: expected dashboards/ and alerts/ in it")
     model, data = load_values(values_path)
+    if extra_teams:
+        model, data = with_teams(model, list(extra_teams))
     env = _environment(root, data)
     steps: list[tuple[str, Callable[[], list[Output]]]] = []
 
@@ -218,9 +221,9 @@ def plan(values_path: Path | None, root: Path | None = None) -> tuple[Values, li
     return model, steps
 
 
-def render(values_path: Path | None, root: Path | None = None) -> list[Output]:
+def render(values_path: Path | None, root: Path | None = None, *, extra_teams: Sequence[Team] = ()) -> list[Output]:
     """Every output file, in a stable order."""
-    _, steps = plan(values_path, root)
+    _, steps = plan(values_path, root, extra_teams=extra_teams)
     return sorted((o for _, step in steps for o in step()), key=lambda o: o.path)
 
 

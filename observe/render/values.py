@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from observe.config import ConfigError, format_errors
+from observe.render.email_address import split_addresses
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -143,8 +144,16 @@ class Team(_Strict):
     """A team that owns namespaces and gets their alerts."""
 
     name: str
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str  # one address or several, comma-separated
     namespaces: list[str] = Field(min_length=1)
+
+    @field_validator("email")
+    @classmethod
+    def _check_email(cls, value: str) -> str:
+        valid, invalid = split_addresses(value)
+        if invalid or not valid:
+            raise ValueError(f"comma-separated email addresses like team@example.com, got {value!r}")
+        return ", ".join(valid)
 
     @field_validator("name")
     @classmethod
@@ -200,6 +209,14 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def with_teams(model: Values, teams: list[Team]) -> tuple[Values, dict[str, Any]]:
+    """The values with `teams` appended to alertmanager.teams (after the values' own teams, which match first)."""
+    data = model.model_dump(by_alias=True)
+    data["alertmanager"]["teams"] += [t.model_dump(by_alias=True) for t in teams]
+    extended = Values.model_validate(data)
+    return extended, extended.model_dump(by_alias=True)
 
 
 def load_values(path: Path | None) -> tuple[Values, dict[str, Any]]:
