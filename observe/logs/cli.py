@@ -13,7 +13,9 @@ from observe.cli import config_option
 
 @click.command("ship")
 @config_option
-def ship(config_path: Path | None) -> None:
+@click.option("--replay", "replay_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Deliver a spool folder (e.g. what `observe up` wrote) to elasticsearch.url exactly once, then exit.")
+def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     """Run the log shipper: tail the configured files and deliver every line exactly once."""
     from prometheus_client import CollectorRegistry
 
@@ -24,6 +26,10 @@ def ship(config_path: Path | None) -> None:
     from observe.tracing import setup_tracing
 
     cfg = config_or_exit(config_path)
+    if replay_dir is not None:
+        from observe.logs.replay import run_replay
+
+        sys.exit(run_replay(cfg, replay_dir))
     setup_logging(cfg.service.log_level, "observe-shipper")
     setup_tracing(cfg.service.otlp_endpoint, "observe-shipper")
     registry = CollectorRegistry()

@@ -42,12 +42,12 @@ class Up:
         return self.proc.wait(30)
 
 
-def start_up(workdir: Path) -> Up:
+def start_up(workdir: Path, extra_env: dict[str, str] | None = None) -> Up:
     """`observe up --logs examples/logs` in workdir (so var/ lands there), on a free port, with no kubeconfig."""
     port = free_port()
     log = workdir / f"up-{time.monotonic_ns()}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVE_") and k != "KUBECONFIG"}
-    env.update({"OBSERVE_SERVICE__PORT": str(port), "HOME": str(workdir), "COLUMNS": "200"})
+    env.update({"OBSERVE_SERVICE__PORT": str(port), "HOME": str(workdir), "COLUMNS": "200", **(extra_env or {})})
     with log.open("wb") as out:
         proc = subprocess.Popen([str(OBSERVE), "up", "--logs", str(EXAMPLES)], cwd=workdir, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)

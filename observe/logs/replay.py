@@ -1,0 +1,93 @@
+"""`observe ship --replay DIR`: deliver a spool (written while no Elasticsearch was configured) exactly once.
+
+The spool holds the exact bulk bodies the shipper would have sent: deterministic `_id`s written with
+`op_type=create`. Replaying goes through the shipper's own bulk sink, so a 409 counts as already delivered,
+429/5xx are retried, and mapping errors go to the dead-letter stream. A replayed file moves to DIR/replayed/;
+a file interrupted half-way is replayed again next time, and its delivered half comes back as duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+from prometheus_client import CollectorRegistry
+
+from observe.config import Config, ConfigError
+from observe.logs.bulk import BulkSink, HttpError
+from observe.logs.metrics import ShipperMetrics
+from observe.logs.sink import spool_files
+
+DONE = "replayed"
+OUTCOMES = ("delivered", "duplicate", "deadlettered")
+
+
+@dataclass
+class ReplayResult:
+    """What one replay did."""
+
+    files: int
+    outcomes: dict[str, int]
+
+
+def bulk_items(body: bytes, source: Path) -> list[bytes]:
+    """The items (action line plus document line) of one spooled bulk body."""
+    lines = body.splitlines(keepends=True)
+    if len(lines) % 2:
+        raise ValueError(f"{source}: {len(lines)} lines; a bulk body has an action and a document per event")
+    return [lines[i] + lines[i + 1] for i in range(0, len(lines), 2)]
+
+
+def _index_of(item: bytes) -> str:
+    action = orjson.loads(item[: item.index(b"\n")])
+    return str(next(iter(action.values()))["_index"])
+
+
+def _move_done(path: Path) -> None:
+    done = path.parent / DONE
+    done.mkdir(exist_ok=True)
+    os.replace(path, done / path.name)
+
+
+async def replay(config: Config, folder: Path, registry: CollectorRegistry | None = None) -> ReplayResult:
+    """Deliver every spool file in `folder` to elasticsearch.url, oldest first."""
+    if not config.elasticsearch.url:
+        raise ConfigError("elasticsearch.url: got nothing, expected the Elasticsearch/OpenSearch URL to replay the spool to")
+    registry = registry or CollectorRegistry()
+    sink = BulkSink(config.elasticsearch, config.logs, ShipperMetrics(registry))
+    files = 0
+    try:
+        await sink.setup()
+        for path in spool_files(folder):
+            items = bulk_items(await asyncio.to_thread(path.read_bytes), path)
+            for stream in sorted({_index_of(item) for item in items} - {config.logs.data_stream}):
+                await sink.ensure_data_stream(stream)  # a data stream a pod chose by annotation
+            await sink.deliver([(item, None) for item in items])
+            await asyncio.to_thread(_move_done, path)
+            files += 1
+    finally:
+        await sink.close()
+    outcomes = {o: int(registry.get_sample_value("observe_shipper_events_acked_total", {"outcome": o}) or 0)
+                for o in OUTCOMES}
+    return ReplayResult(files, outcomes)
+
+
+def run_replay(config: Config, folder: Path) -> int:
+    """The CLI's exit code: 0 delivered (or already there), 1 unreachable or refused, 2 misconfigured."""
+    import click
+
+    try:
+        result = asyncio.run(replay(config, folder))
+    except ConfigError as exc:
+        click.echo(f"observe: {exc}", err=True)
+        return 2
+    except (aiohttp.ClientError, OSError, TimeoutError, HttpError, ValueError) as exc:
+        click.echo(f"observe ship --replay: {exc or type(exc).__name__}", err=True)
+        return 1
+    counts = ", ".join(f"{n} {o}" for o, n in result.outcomes.items())
+    click.echo(f"replayed {result.files} spool files from {folder} to {config.elasticsearch.url}: {counts}")
+    return 0
