@@ -81,11 +81,18 @@ def _cluster_part(config: Config, registry: CollectorRegistry) -> Part:
 
 
 def _probe_part(config: Config, registry: CollectorRegistry) -> Part:
+    probe = config.exporters.probe
+    if not probe.enabled:
+        return Part("probe exporter", None, "exporters.probe.enabled is false")
     service = _factory("exporters.probe.service")(config, registry)
-    return Part("probe exporter", service, "probes allowlisted targets", ("/probe?target=&module=", "/targets"))
+    allowed = [*probe.allow_hosts, *probe.allow_cidrs, *(f"*{s}" for s in probe.allow_dns_suffixes)]
+    where = f"probes only {', '.join(allowed) or 'nothing (empty allowlist)'}"
+    return Part("probe exporter", service, where, ("/probe?target=&module=", "/targets"))
 
 
 def _elasticsearch_part(config: Config, registry: CollectorRegistry) -> Part:
+    if not config.exporters.elasticsearch.enabled:
+        return Part("elasticsearch exporter", None, "exporters.elasticsearch.enabled is false")
     if not config.elasticsearch.url:
         return Part("elasticsearch exporter", None, "no elasticsearch.url configured")
     service = _factory("exporters.elasticsearch.service")(config, registry)

@@ -61,7 +61,7 @@ probe-exporter:
   job: observe-probe-exporter
   key: probeExporter
   command: [observe, export, probe]
-  kubeApi: false
+  kubeApi: true
 elasticsearch-exporter:
   job: observe-elasticsearch-exporter
   key: elasticsearchExporter
@@ -118,7 +118,7 @@ any key of docs/configuration.md. Secrets are not here: see observe.env and obse
 {{- with $v.elasticsearch.username }}{{ $_ := set $es "username" . }}{{ end }}
 {{- if $v.elasticsearch.caSecret.name }}{{ $_ := set $es "ca_file" (printf "/etc/observe/elasticsearch-ca/%s" $v.elasticsearch.caSecret.key) }}{{ end }}
 {{- $logs := mustMergeOverwrite (dict "paths" (list "/var/log/containers/*.log") "checkpoint_path" "/var/lib/observe/checkpoints/checkpoint.json") (deepCopy $v.shipper.config) }}
-{{- $traces := mustMergeOverwrite (dict "jaeger_url" $v.jaeger.queryUrl) (deepCopy $v.tracePuller.config) }}
+{{- $traces := mustMergeOverwrite (dict "jaeger_url" $v.jaeger.queryUrl "state_file" "/var/lib/observe/traces/state.msgpack") (deepCopy $v.tracePuller.config) }}
 {{- $config := dict "service" $service "elasticsearch" $es "logs" $logs "traces" $traces }}
 {{- /* Exporter sections appear only when set, so the file stays valid for any version of their models. */}}
 {{- $exporters := dict }}

@@ -75,7 +75,8 @@ def cluster(kube_apiserver: Peer) -> Peer:
         name = crd["metadata"]["name"]
         while True:
             got = kube_request(kube_apiserver, "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            if any(c["type"] == "Established" and c["status"] == "True" for c in (got.get("status") or {}).get("conditions") or []):
+            conditions = (got.get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 break
             assert time.monotonic() < deadline, f"CRD {name} never became Established"
             time.sleep(0.3)

@@ -293,3 +293,28 @@ def test_bad_values_are_refused_naming_the_key(helm_binary: Path, helm_home: Pat
     assert out.returncode != 0
     assert "values don't meet the specifications of the schema" in out.stderr
     assert key in out.stderr, out.stderr
+
+
+def test_rbac_covers_exactly_what_each_part_watches(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    from exporters.config import CLUSTER_RESOURCES
+
+    roles = by_kind(rendered["everything-on"], "ClusterRole")
+
+    def resources(part: str) -> set[str]:
+        return {r for rule in roles[f"observe-{part}"]["rules"] for r in rule["resources"]}
+
+    assert resources("cluster-exporter") == set(CLUSTER_RESOURCES)
+    assert resources("shipper") == {"pods", "namespaces", "replicasets", "jobs"}
+    assert resources("probe-exporter") == {"services", "ingresses"}
+    assert "observe-elasticsearch-exporter" not in roles and "observe-trace-puller" not in roles
+
+
+def test_trace_puller_keeps_its_watermark_on_a_writable_volume(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    deployment = by_kind(rendered["everything-on"], "Deployment")["observe-trace-puller"]
+    spec = deployment["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+    state = chart.config_of(rendered["everything-on"])["traces"]["state_file"]
+    folder = str(Path(state).parent)
+    assert folder in mounts
+    assert "emptyDir" in {v["name"]: v for v in spec["volumes"]}[mounts[folder]]
+    assert chart.config_of(rendered["everything-on"])["traces"]["jaeger_url"] == "http://jaeger-query.tracing.svc:16686"
