@@ -22,6 +22,9 @@ from tests.peers.base import free_port
 
 TS = "2024-05-01T12:00:00.000000000Z"
 
+# Every process started, so a fixture can kill what a failing test left behind.
+STARTED: list[ShipperProcess] = []
+
 
 class ShipperProcess:
     """One shipper process with its own config, checkpoint and log."""
@@ -63,6 +66,7 @@ class ShipperProcess:
         logf = self.log_path.open("ab")
         argv = [str(Path(sys.executable).parent / "observe"), "ship", "--config", str(self.config_path)]
         self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        STARTED.append(self)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
