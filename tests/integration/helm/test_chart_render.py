@@ -318,3 +318,29 @@ def test_trace_puller_keeps_its_watermark_on_a_writable_volume(rendered: dict[st
     assert folder in mounts
     assert "emptyDir" in {v["name"]: v for v in spec["volumes"]}[mounts[folder]]
     assert chart.config_of(rendered["everything-on"])["traces"]["jaeger_url"] == "http://jaeger-query.tracing.svc:16686"
+
+
+def test_every_container_command_is_an_observe_command_that_reads_the_mounted_config(
+    rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    import click
+
+    from observe.cli import cli
+
+    for name, spec in pod_specs(rendered["everything-on"]):
+        argv = spec["containers"][0]["command"]
+        if argv[0] != "observe":
+            continue  # the helm test Pod runs python
+        command: click.Command = cli
+        for word in argv[1:]:
+            if word.startswith("-") or not isinstance(command, click.Group):
+                break
+            assert word in command.commands, f"{name}: `{' '.join(argv)}` is not an observe command"
+            command = command.commands[word]
+        if name.endswith("-kibana-import-r1"):
+            continue  # reads KIBANA_* and the mounted NDJSON files, not the config
+        envvars = {p.envvar for p in command.params if isinstance(p, click.Option)}
+        assert "OBSERVE_CONFIG" in envvars, f"{name}: `{' '.join(argv)}` does not read OBSERVE_CONFIG"
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        assert env["OBSERVE_CONFIG"] == f"{mounts['config']}/config.yaml"
