@@ -251,3 +251,20 @@ def test_bad_values_are_refused_before_anything_is_created(helm_binary: Path, he
     assert out.returncode != 0
     assert "enabeld" in out.stderr and "schema" in out.stderr, out.stderr
     assert instance_objects(cluster, ns, "bad") == []
+
+
+def test_install_notes_say_what_runs_what_is_off_and_where_to_look(helm_binary: Path, helm_home: Path,
+                                                                   cluster: Peer) -> None:
+    ns = namespace(cluster, "notes")
+    release = f"nts{uuid.uuid4().hex[:6]}"
+    out = helm(helm_binary, helm_home, cluster, "install", release, chart.CHART, "-n", ns,
+               "--set", f"fullnameOverride={release}")
+    try:
+        notes = out.stdout[out.stdout.index("NOTES:"):]
+        for part in ("shipper", "cluster-exporter", "probe-exporter", "elasticsearch-exporter"):
+            assert f"  - {part}: `observe " in notes
+        assert "trace-puller: off (tracePuller.enabled=false)" in notes
+        assert "logs-kubernetes.container-default" in notes
+        assert f"helm test {release} -n {ns}" in notes
+    finally:
+        helm(helm_binary, helm_home, cluster, "uninstall", release, "-n", ns, check=False)
