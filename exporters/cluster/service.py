@@ -68,18 +68,19 @@ class ClusterService(BaseService):
         def upsert(key: str, rendered: Rendered) -> None:
             store.put(key, families, rendered)
 
-        def delete(key: str, rendered: Rendered) -> None:
+        def forget(key: str) -> None:
             store.delete(key, families)
 
-        return {"on_add": upsert, "on_update": upsert, "on_delete": delete}
+        return {"on_add": upsert, "on_update": upsert, "on_forget": forget}
 
     async def start(self) -> None:
         """Connect and start one reflector per resource; readiness waits for their first LIST."""
         if self.client is None:
             self.client = await KubeClient.from_config(self.kube)
         for kind in self.kinds:
+            # The store holds the rendered text; the reflector keeps only keys and resourceVersions.
             r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
-                                               **self._callbacks(kind))
+                                               keep_objects=False, **self._callbacks(kind))
             self.reflectors[kind.name] = r
             r.start()
         log.info("cluster exporter watching", extra={"kubernetes.resources": [k.name for k in self.kinds],
@@ -132,12 +133,16 @@ class _ReflectorCollector(Collector):
                                "succeeded, by resource.", labels=["resource"])
         stale = CounterMetricFamily("observe_exporter_stale_family_serves", "Families served from their previous "
                                     "join because the scrape timeout was near.")
-        for name, r in self.service.reflectors.items():
-            for kind, n in r.events.items():
-                events.add_metric([name, kind], n)
-            relists.add_metric([name], r.relists)
-            objects.add_metric([name], sum(1 for v in r.store.values() if v))
-            up.add_metric([name], 1 if r.up else 0)
+        store = self.service.store
+        for kind in self.service.kinds:
+            r = self.service.reflectors.get(kind.name)
+            if r is None:
+                continue
+            for event, n in r.events.items():
+                events.add_metric([kind.name, event], n)
+            relists.add_metric([kind.name], r.relists)
+            objects.add_metric([kind.name], store.objects(kind.families))
+            up.add_metric([kind.name], 1 if r.up else 0)
         stale.add_metric([], self.service.store.stale_serves)
         yield from (events, relists, objects, up, stale)
 

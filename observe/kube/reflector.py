@@ -76,6 +76,9 @@ class Reflector(Generic[T]):
 
     `transform` keeps only what the consumer needs (memory stays proportional to that, not to the object).
     Callbacks run on the event loop and must be quick; they get (key, transformed object).
+    With `keep_objects=False` the store stays empty: only each key's resourceVersion is kept (enough to diff a relist
+    and skip unchanged objects), for consumers that keep their own copy; deletes then reach `on_forget(key)` only.
+    `on_forget` fires on every delete in both modes.
     `synced` is set once the first LIST is in the store; `up` says whether the last call to the API succeeded.
     """
 
@@ -88,6 +91,8 @@ class Reflector(Generic[T]):
         on_add: Callable[[str, T], None] | None = None,
         on_update: Callable[[str, T], None] | None = None,
         on_delete: Callable[[str, T], None] | None = None,
+        on_forget: Callable[[str], None] | None = None,
+        keep_objects: bool = True,
         namespace: str | None = None,
         field_selector: str | None = None,
         label_selector: str | None = None,
@@ -101,6 +106,8 @@ class Reflector(Generic[T]):
         self.on_add = on_add
         self.on_update = on_update
         self.on_delete = on_delete
+        self.on_forget = on_forget
+        self.keep_objects = keep_objects
         self.namespace = namespace
         self.field_selector = field_selector
         self.label_selector = label_selector
@@ -155,8 +162,15 @@ class Reflector(Generic[T]):
         self._restart.set()
 
     def items(self) -> Iterator[tuple[str, T]]:
-        """A snapshot of the cache."""
+        """A snapshot of the cache (empty without keep_objects)."""
         return iter(list(self.store.items()))
+
+    def __len__(self) -> int:
+        """How many objects are cached (counted by key, also without keep_objects)."""
+        return len(self._versions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._versions
 
     async def run(self) -> None:
         """List, then watch; relist on 410; back off while the API is unreachable. Runs until cancelled."""
@@ -193,8 +207,11 @@ class Reflector(Generic[T]):
         return params
 
     async def _list(self) -> None:
+        # Each page is applied as it arrives, so the whole LIST is never held in memory as decoded objects (at
+        # 10,000 pods that peak was larger than the exporter's steady state); objects missing from the complete
+        # list are deleted at the end.
         path = self.resource.path(self.namespace)
-        fresh: dict[str, Obj] = {}
+        seen: set[str] = set()
         cont: str | None = None
         version = ""
         while True:
@@ -206,47 +223,65 @@ class Reflector(Generic[T]):
             except KubeApiError as exc:
                 if exc.status == 410 and cont:
                     # The continue token expired mid-list: start the whole list again.
-                    fresh, cont = {}, None
+                    seen, cont = set(), None
                     continue
                 raise
-            for item in page.get("items") or ():
-                fresh[object_key(item)] = item
+            items = page.pop("items", None) or []
             meta = page.get("metadata") or {}
             version = str(meta.get("resourceVersion") or "")
             cont = meta.get("continue") or None
+            del page
+            await self._apply_page(items, seen)
+            del items
             if not cont:
                 break
         self.up = True
-        await self._replace(fresh)
+        self._forget_missing(seen)
         self.resource_version = version
         self.synced.set()
 
-    async def _replace(self, fresh: dict[str, Obj]) -> None:
-        """Make the store equal a fresh LIST: deletes for the missing, adds for the new, updates for the changed."""
-        for key in [k for k in self.store if k not in fresh]:
-            self._delete(key)
-        for n, (key, obj) in enumerate(fresh.items()):
+    async def _apply_page(self, items: list[Obj], seen: set[str]) -> None:
+        for n, obj in enumerate(items):
+            key = object_key(obj)
+            seen.add(key)
             self._upsert(key, obj)
             if n % 500 == 499:
                 await asyncio.sleep(0)  # keep the loop responsive while thousands of objects are rendered
 
+    def _forget_missing(self, seen: set[str]) -> None:
+        for key in [k for k in self._versions if k not in seen]:
+            self._delete(key)
+
+    async def _replace(self, fresh: dict[str, Obj]) -> None:
+        """Make the store equal a fresh LIST: deletes for the missing, adds for the new, updates for the changed."""
+        self._forget_missing(set(fresh))
+        for n, (key, obj) in enumerate(fresh.items()):
+            self._upsert(key, obj)
+            if n % 500 == 499:
+                await asyncio.sleep(0)
+
     def _upsert(self, key: str, obj: Obj) -> None:
         version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-        known = key in self.store
-        if known and version and self._versions.get(key) == version:
+        known = key in self._versions
+        if known and version and self._versions[key] == version:
             return  # unchanged since we last saw it (typical after a relist)
         value = self.transform(obj)
-        self.store[key] = value
+        if self.keep_objects:
+            self.store[key] = value
         self._versions[key] = version
         callback = self.on_update if known else self.on_add
         if callback is not None:
             callback(key, value)
 
     def _delete(self, key: str) -> None:
+        if key not in self._versions:
+            return
+        del self._versions[key]
         value = self.store.pop(key, None)
-        self._versions.pop(key, None)
         if value is not None and self.on_delete is not None:
             self.on_delete(key, value)
+        if self.on_forget is not None:
+            self.on_forget(key)
 
     async def _watch(self) -> None:
         params = {
