@@ -77,7 +77,8 @@ def test_real_429s_are_retried_until_delivered(tmp_path: Path, elasticsearch_thr
     retried = sp.metric("observe_shipper_events_retried_total", reason="429")
     items_429 = sp.metric("observe_shipper_bulk_items_total", status="429")
     assert retried > 0, "the throttled node never answered 429: the test proves nothing"
-    assert items_429 == retried
+    # Item-level 429s are retried one by one; a request refused whole with 429 retries all its items too.
+    assert retried >= items_429
     delivered = sp.metric("observe_shipper_events_acked_total", outcome="delivered")
     assert delivered == len(expected)
     assert sp.metric("observe_shipper_events_deadlettered_total") == 0
