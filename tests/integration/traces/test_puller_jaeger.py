@@ -49,15 +49,18 @@ def make_puller(peer: Peer, mesh: Mesh, tmp_path: Path, registry: CollectorRegis
 async def seed(peer: Peer, mesh: Mesh, requests: int, *, start_s: float, fail_every: int = 0,
                hold_ratings: bool = False) -> list[Any]:
     """Send Bookinfo page views; every `fail_every`-th fails at ratings (40 ms), the rest take 300 ms there."""
-    held = []
-    for i in range(requests):
-        fails = fail_every and i % fail_every == 0
-        later = mesh.request(start_s + i * 0.01, ratings_ms=40 if fails else 300,
-                             ratings_status=503 if fails else 200, hold_ratings_server=hold_ratings)
-        if later is not None:
-            held.append(later)
-    await asyncio.to_thread(mesh.flush)
-    return held
+    def send() -> list[Any]:
+        held = []
+        for i in range(requests):
+            fails = fail_every and i % fail_every == 0
+            later = mesh.request(start_s + i * 0.01, ratings_ms=40 if fails else 300,
+                                 ratings_status=503 if fails else 200, hold_ratings_server=hold_ratings)
+            if later is not None:
+                held.append(later)
+        mesh.flush()
+        return held
+
+    return await asyncio.to_thread(send)  # the SDK's span work would hold the event loop
 
 
 async def wait_spans(peer: Peer, mesh: Mesh, start_s: float, expected: int) -> None:
@@ -96,6 +99,7 @@ async def test_seeded_bookinfo_traffic_gives_exact_edges_errors_and_buckets(jaeg
         "span_kind": "SPAN_KIND_SERVER", "status_code": "STATUS_CODE_ERROR"}.items())))
     assert m[errors] == 4
     assert m[("observe_traces_spans_total", (("outcome", "accepted"),))] == 160
+    await puller.close()
 
 
 async def test_late_spans_inside_the_overlap_window_are_paired(jaeger: Peer, tmp_path: Path) -> None:
@@ -107,15 +111,19 @@ async def test_late_spans_inside_the_overlap_window_are_paired(jaeger: Peer, tmp
     assert await puller.tick()
     n = mesh.name
     assert edge(metrics(puller), "traces_service_graph_request_total", n("reviews"), n("ratings")) == 0
-    for later in held:  # the ratings sidecar reports late, with its original start times
-        later.send()
-    await asyncio.to_thread(mesh.flush)
+    def send_late() -> None:  # the ratings sidecar reports late, with its original start times
+        for later in held:
+            later.send()
+        mesh.flush()
+
+    await asyncio.to_thread(send_late)
     await wait_spans(jaeger, mesh, t0, 80)
     assert await puller.tick()
     m = metrics(puller)
     assert edge(m, "traces_service_graph_request_total", n("reviews"), n("ratings")) == 10
     assert edge(m, "traces_service_graph_request_total", n("productpage"), n("reviews")) == 10
     assert not any(name == "traces_service_graph_unpaired_spans_total" for name, _ in m)
+    await puller.close()
 
 
 async def test_restart_resumes_from_the_state_file_without_double_counting(jaeger: Peer, tmp_path: Path) -> None:
@@ -184,11 +192,15 @@ async def test_span_names_with_uuids_become_one_series(jaeger: Peer, tmp_path: P
 
     mesh = Mesh(jaeger.extra["otlp_http"])  # type: ignore[arg-type]
     t0 = time.time() - 10
-    for i in range(20):
-        gw = mesh.envoy_span("istio-ingressgateway", SpanKind.CLIENT, None, t0 + i * 0.01, 10, "productpage", 200)
-        mesh.envoy_span("productpage", SpanKind.SERVER, gw, t0 + i * 0.01, 9, "productpage", 200,
-                        name=f"/cart/{uuid.uuid4()}/checkout")
-    await asyncio.to_thread(mesh.flush)
+
+    def send() -> None:
+        for i in range(20):
+            gw = mesh.envoy_span("istio-ingressgateway", SpanKind.CLIENT, None, t0 + i * 0.01, 10, "productpage", 200)
+            mesh.envoy_span("productpage", SpanKind.SERVER, gw, t0 + i * 0.01, 9, "productpage", 200,
+                            name=f"/cart/{uuid.uuid4()}/checkout")
+        mesh.flush()
+
+    await asyncio.to_thread(send)
     await wait_spans(jaeger, mesh, t0, 40)
     puller = make_puller(jaeger, mesh, tmp_path)
     assert await puller.tick()

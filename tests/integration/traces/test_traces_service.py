@@ -114,7 +114,7 @@ async def test_graph_page_in_headless_chromium_shows_the_topology_and_click_deta
             assert await page.text_content("#error_rate") == "20.0 %"
             href = await page.get_attribute("#search", "href")
             assert href is not None and href.startswith(f"{jaeger.url}/search?service={n('ratings')}")
-            await page.click(f'g.edge[data-server="{n("ratings")}"] path')
+            await page.click(f'g.edge[data-server="{n("ratings")}"] text')
             assert await page.text_content("#title") == f"{n('reviews')} \u2192 {n('ratings')}"
             assert await page.text_content("#requests") == "20"
             trace_link = await page.get_attribute("#trace", "href")
