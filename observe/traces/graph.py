@@ -17,6 +17,8 @@ NODE_W, NODE_H, ROW_H, COL_W, MAX_ROWS, MARGIN = 190, 38, 58, 300, 14, 30
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True, trim_blocks=True, lstrip_blocks=True
 )
+# Compiled at import, not on the first request inside the event loop.
+_TEMPLATE = _env.get_template("graph.html.j2")
 
 
 @dataclass
@@ -193,7 +195,7 @@ def _info(item: Node | Edge) -> dict[str, Any]:
 
 def render_page(graph: Graph) -> str:
     """The HTML page (autoescaped; the click handler is inline, nothing comes from a CDN)."""
-    return _env.get_template("graph.html.j2").render(
+    return _TEMPLATE.render(
         graph=graph, info=_info, NODE_W=NODE_W, NODE_H=NODE_H,
         short=lambda s: s if len(s) <= 24 else s[:23] + "\u2026",
     )

@@ -120,9 +120,7 @@ class Puller:
                                            return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
-                if isinstance(result, JaegerError):
-                    raise result
-                raise result
+                raise result  # the window is asked again whole; what was fed already dedupes
 
     async def _pull_range(self, service: str, start_us: int, end_us: int) -> None:
         cfg = self.config

@@ -40,10 +40,14 @@ async def served(jaeger: Peer, tmp_path: Path) -> AsyncIterator[tuple[str, Mesh]
     """Bookinfo traffic in Jaeger (20 requests, every 5th failing at ratings) and a running traces service."""
     mesh = Mesh(jaeger.extra["otlp_http"])  # type: ignore[arg-type]
     t0 = time.time() - 30
-    for i in range(20):
-        fails = i % 5 == 0
-        mesh.request(t0 + i * 0.01, ratings_ms=40 if fails else 300, ratings_status=503 if fails else 200)
-    await asyncio.to_thread(mesh.flush)
+
+    def send() -> None:  # in a thread: the SDK's span work would hold the event loop
+        for i in range(20):
+            fails = i % 5 == 0
+            mesh.request(t0 + i * 0.01, ratings_ms=40 if fails else 300, ratings_status=503 if fails else 200)
+        mesh.flush()
+
+    await asyncio.to_thread(send)
     await asyncio.to_thread(wait_for_spans, jaeger.url, mesh.name("istio-ingressgateway"), t0 - 1, time.time() + 1, 160)
     config = Config(service=ServiceConfig(port=0), traces=TracesConfig(  # type: ignore[call-arg]
         jaeger_url=jaeger.url, services=mesh.services(), settle_seconds=0, interval_seconds=0.5,
@@ -79,7 +83,7 @@ async def test_metrics_pass_promtool_and_openmetrics_exemplars_point_at_real_tra
                                    capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert f'traces_service_graph_request_total{{client="{mesh.name("reviews")}",server="{mesh.name("ratings")}"' in text
-    families = {f.name: f for f in parse_openmetrics(om)}
+    families = {f.name: f for f in await asyncio.to_thread(lambda: list(parse_openmetrics(om)))}
     buckets = [s for s in families["traces_service_graph_request_server_seconds"].samples
                if s.exemplar is not None and s.labels.get("server") == mesh.name("ratings")]
     assert {s.labels["le"] for s in buckets} == {"0.1", "0.4"}
@@ -89,6 +93,8 @@ async def test_metrics_pass_promtool_and_openmetrics_exemplars_point_at_real_tra
     assert any(s["traceID"] == trace_id for t in found for s in t["spans"])
 
 
+# Playwright starts its driver process from inside its own task and holds the loop for ~150 ms doing it.
+@pytest.mark.allow_blocking
 async def test_graph_page_in_headless_chromium_shows_the_topology_and_click_details(
         served: tuple[str, Mesh], jaeger: Peer) -> None:
     from playwright.async_api import async_playwright
