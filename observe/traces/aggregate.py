@@ -183,7 +183,7 @@ class RedAggregates:
         wkey = (client.service, server.service)
         window = self.edge_windows.get(wkey)
         if window is None:
-            window = self.edge_windows[wkey] = Window(self.graph_bounds)
+            window = self.edge_windows[wkey] = Window(self.span_bounds)  # finer buckets for the graph's p95
         window.add(client.start_us / 1e6, client_s, weight, failed)
         if server.kind == KIND_CLIENT and server.parent_id:
             self._node(server, server_s)  # a gateway reached by a traced caller answered this request

@@ -13,7 +13,7 @@ import orjson
 
 from observe.traces.aggregate import RedAggregates, quantile
 
-NODE_W, NODE_H, ROW_H, COL_W, MAX_ROWS, MARGIN = 190, 38, 58, 300, 14, 30
+NODE_W, NODE_H, ROW_H, COL_W, MAX_ROWS, MARGIN = 190, 38, 58, 370, 14, 30
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True, trim_blocks=True, lstrip_blocks=True
 )

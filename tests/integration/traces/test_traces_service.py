@@ -164,3 +164,37 @@ def test_own_spans_of_the_pull_service_reach_jaeger(jaeger: Peer, tmp_path: Path
             proc.kill()
             raise
     assert code == 0
+
+
+def test_graph_of_fifty_services_is_readable_in_chromium() -> None:
+    from playwright.sync_api import sync_playwright
+
+    from observe.traces.aggregate import RedAggregates
+    from observe.traces.graph import build_graph, render_page
+    from observe.traces.pairing import Pairer
+    from tests.unit.traces.test_graph import T0, call
+
+    agg = RedAggregates()
+    pairer = Pairer(agg)
+    for i in range(49):
+        call(pairer, "gateway" if i < 7 else f"svc-{i % 7:02d}", f"svc-{i:02d}", ms=5 + i, error=i % 9 == 0)
+    html = render_page(build_graph(agg, until_s=T0 / 1e6 + 10, window_s=60, jaeger_ui="http://jaeger:16686"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_content(html)
+            boxes = page.eval_on_selector_all(
+                "g.node rect", "els => els.map(e => { const r = e.getBoundingClientRect();"
+                " return [r.x, r.y, r.width, r.height]; })")
+            assert len(boxes) == 50
+            for i, (x, y, w, h) in enumerate(boxes):
+                assert w >= 150 and h >= 30  # not shrunk to fit
+                for x2, y2, w2, h2 in boxes[i + 1:]:
+                    assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, "node boxes overlap"
+            page.click('g.node[data-service="svc-30"] rect')
+            assert page.text_content("#title") == "svc-30"
+            page.screenshot(path=str(ARTIFACTS / "traces-graph-50.png"), full_page=True)
+        finally:
+            browser.close()
