@@ -78,7 +78,7 @@ def start(workdir: Path, ports: dict[str, int] | None = None) -> Peer:
     peer.url = f"http://127.0.0.1:{ports['query_http']}"
     peer.ports = ports
     peer.extra = {"otlp_http": f"http://127.0.0.1:{ports['otlp_http']}",
-                  "otlp_grpc": f"127.0.0.1:{ports['otlp_grpc']}"}
+                  "otlp_grpc": f"http://127.0.0.1:{ports['otlp_grpc']}"}
     health = f"http://127.0.0.1:{ports['health']}/status"
     return wait_ready(peer, lambda: http_ok(health) and http_ok(f"{peer.url}/api/services"), timeout=60)
 
