@@ -32,10 +32,15 @@ ETCD_MODULE = "go.etcd.io/etcd/server/v3"
 
 
 def staging_replaces(version: str) -> dict[str, str]:
-    """One replace per staging module: k8s.io/kubernetes requires them at v0.0.0, published as v0.Y.Z."""
+    """The staging replaces for k8s.io/kubernetes@version, read from its downloaded go.mod."""
     info = gobuild.download("k8s.io/kubernetes", version)
+    return staging_replaces_from(Path(info["GoMod"]).read_text(), version)
+
+
+def staging_replaces_from(gomod_text: str, version: str) -> dict[str, str]:
+    """One replace per staging module: k8s.io/kubernetes v1.Y.Z requires them at v0.0.0, published as v0.Y.Z."""
     published = "v0." + version.removeprefix("v1.")
-    reqs = gobuild.requirements(Path(info["GoMod"]).read_text())
+    reqs = gobuild.requirements(gomod_text)
     staged = {m: f"{m}@{published}" for m, v in reqs.items() if m.startswith("k8s.io/") and v == "v0.0.0"}
     if not staged:
         raise PeerError(f"k8s.io/kubernetes@{version}: its go.mod lists no k8s.io/* module at v0.0.0, "
