@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.peers import helm, kube
+from tests.peers.base import Peer
+from tests.peers.kube import kube_request
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +44,21 @@ def test_template_assumes_the_project_kubernetes_version(helm_binary: Path, tmp_
     assert out.returncode == 0, out.stderr
     major, minor = kube.version_parts(kube.VERSION)
     assert f'kube: "v{major}.{minor}.0"' in out.stdout
+
+
+def test_install_through_the_kube_peer_kubeconfig(helm_binary: Path, tmp_path: Path, kube_apiserver: Peer,
+                                                  kube_namespace: str) -> None:
+    # A real Go client (client-go inside helm) reads the fixture's kubeconfig, verifies TLS and authenticates.
+    chart = tmp_path / "cm"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: cm\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-helm\ndata:\n  release: {{ .Release.Name | quote }}\n")
+    env = {**helm.env(tmp_path), "HELM_DRIVER": "secret"}
+    out = subprocess.run([str(helm_binary), "install", "demo", str(chart), "--namespace", kube_namespace,
+                          "--kubeconfig", str(kube_apiserver.extra["kubeconfig"])],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})
+    assert out.returncode == 0, out.stdout + out.stderr
+    cm = kube_request(kube_apiserver, "GET", f"/api/v1/namespaces/{kube_namespace}/configmaps/from-helm")
+    assert cm["data"] == {"release": "demo"}
