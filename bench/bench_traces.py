@@ -188,11 +188,18 @@ def _rss_child(n_spans: int) -> None:
         return 0
 
     ingest = Ingest(RedAggregates())
+    base = responses(2_000)  # 16k spans; each round below re-labels their ids, so every span is new
     before = rss_kib()
-    n_traces = n_spans // SPANS_PER_TRACE
-    for chunk in range(0, n_traces, 20_000):
-        for body in responses(min(20_000, n_traces - chunk), seed=chunk, offset=chunk):
-            ingest.feed(body)
+    fed = 0
+    for round_no in range(256):
+        tag = b"%02x" % round_no
+        for body in base:
+            if fed >= n_spans:
+                break
+            ingest.feed(body.replace(b'"traceID":"', b'"traceID":"' + tag).replace(b'"spanID":"', b'"spanID":"' + tag))
+            fed += TRACES_PER_RESPONSE * SPANS_PER_TRACE
+        if fed >= n_spans:
+            break
     gc.collect()
     after = rss_kib()
     p = ingest.pairer

@@ -211,3 +211,25 @@ async def test_span_names_with_uuids_become_one_series(jaeger: Peer, tmp_path: P
                                      "span_kind": "SPAN_KIND_SERVER", "status_code": "STATUS_CODE_UNSET"}.items())),
                        20.0)]
     await puller.close()
+
+
+async def test_full_answers_split_the_time_range_until_nothing_is_cut_off(jaeger: Peer, tmp_path: Path) -> None:
+    mesh = Mesh(jaeger.extra["otlp_http"])  # type: ignore[arg-type]
+    t0 = time.time() - 30
+
+    def send() -> None:
+        for i in range(12):
+            mesh.request(t0 + i * 1.5)
+        mesh.flush()
+
+    await asyncio.to_thread(send)
+    await wait_spans(jaeger, mesh, t0, 96)
+    registry = CollectorRegistry()
+    puller = make_puller(jaeger, mesh, tmp_path, registry, limit=4)
+    assert await puller.tick()
+    m = metrics(puller, registry)
+    n = mesh.name
+    assert edge(m, "traces_service_graph_request_total", n("reviews"), n("ratings")) == 12
+    assert m[("observe_traces_spans_total", (("outcome", "accepted"),))] == 96
+    assert ("observe_traces_pull_errors_total", (("reason", "truncated"),)) not in m
+    await puller.close()

@@ -90,3 +90,14 @@ def test_compact_tags_are_read_without_decoding_the_whole_array() -> None:
     # Bytes after the wanted tag are never parsed on the fast path (the full decoder would reject them).
     raw = msgspec.Raw(b'[{"key":"span.kind","type":"string","value":"client"},{"key":"x","type":"string","value":')
     assert model._fast_tags(raw) == (KIND_CLIENT, STATUS_UNSET, None)
+
+
+def test_traces_config_errors_name_the_problem() -> None:
+    from pydantic import ValidationError
+
+    from observe.traces.config import TracesConfig
+
+    with pytest.raises(ValidationError, match="increasing positive"):
+        TracesConfig(service_graph_buckets_seconds=[0.2, 0.1])
+    with pytest.raises(ValidationError, match="below total_shards"):
+        TracesConfig(shard=2, total_shards=2)
