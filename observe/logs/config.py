@@ -107,11 +107,11 @@ class LogsConfig(Section):
     rotate_grace_seconds: float = Field(
         5.0, ge=0, description="A renamed or deleted file is closed once read to its end and quiet for this long."
     )
-    batch_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest bulk request body.")
-    batch_max_events: int = Field(10000, ge=1, description="Most events in one bulk request.")
+    batch_max_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest bulk request body.")
+    batch_max_events: int = Field(5000, ge=1, description="Most events in one bulk request.")
     linger_ms: int = Field(500, ge=0, description="A partly filled bulk request is sent after waiting this long.")
     max_in_flight: int = Field(2, ge=1, le=64, description="Bulk requests in flight at once.")
-    queue_segments: int = Field(8, ge=1, description="Read segments waiting between the reader and the batcher.")
+    queue_segments: int = Field(4, ge=1, description="Read segments waiting between the reader and the batcher.")
     retry_initial_seconds: float = Field(
         0.5, gt=0, description="First retry backoff for 429/5xx/timeouts (then doubled, jittered)."
     )

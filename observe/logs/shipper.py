@@ -26,7 +26,8 @@ class Shipper:
         self.sink = sink
         self.metrics = metrics
         self.segments: asyncio.Queue[Segment | None] = asyncio.Queue(config.queue_segments)
-        self.batches: asyncio.Queue[Batch | None] = asyncio.Queue(config.max_in_flight)
+        # One ready batch besides those the workers hold: enough to keep them busy, little memory.
+        self.batches: asyncio.Queue[Batch | None] = asyncio.Queue(1)
         self.tailer = Tailer(config, metrics, self.segments, provider=provider, host_name=host_name, node_name=node_name)
         self.batcher = Batcher(self.segments, self.batches, max_bytes=config.batch_max_bytes,
                                max_events=config.batch_max_events, linger=config.linger_ms / 1000)

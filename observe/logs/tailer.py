@@ -296,7 +296,11 @@ class Tailer:
                 continue
             found = self._find_inode(entry)
             del self.saved[key]
-            if found is None:
+            ident = identify(found[0], self.config.fingerprint_bytes) if found is not None else None
+            if found is not None and (ident is None or ident.key != key):
+                os.close(found[0])  # the inode was reused by another file: ours is gone
+                found = None
+            if found is None or ident is None:
                 lost = max(0, entry.size - entry.offset)
                 if lost:
                     self.metrics.lost_bytes.labels("rotated_away").inc(lost)
@@ -306,10 +310,6 @@ class Tailer:
                 self._advanced()
                 continue
             fd, path = found
-            ident = identify(fd, self.config.fingerprint_bytes)
-            if ident is None or ident.key != key:
-                os.close(fd)
-                continue
             await self._open(fd, ident, entry.path, path, offset=entry.offset, detached=True)
 
     def _find_inode(self, entry: FileCheckpoint) -> tuple[int, str] | None:
