@@ -20,6 +20,8 @@ from observe.config import ServiceConfig
 log = logging.getLogger("observe.service")
 
 OPENMETRICS_EOF = b"# EOF\n"
+STREAM_ABOVE_BYTES = 1 << 20
+WRITE_SLICE_BYTES = 1 << 20
 
 # Prometheus' X-Prometheus-Scrape-Timeout-Seconds of the scrape being answered, for exposition() to budget its work.
 scrape_timeout: ContextVar[float | None] = ContextVar("scrape_timeout", default=None)
@@ -96,7 +98,7 @@ class ServiceHost:
             app.router.add_routes(list(svc.routes()))
         return app
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
         for svc in self.services:
             self._ready.labels(svc.name).set(1 if svc.readiness()[0] else 0)
         try:
@@ -106,12 +108,29 @@ class ServiceHost:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         openmetrics = content_type.startswith("application/openmetrics-text")
         body = encoder(self.registry)
-        extra = [svc.exposition(openmetrics) for svc in self.services]
-        if any(extra):
-            if openmetrics and body.endswith(OPENMETRICS_EOF):
-                body = body[: -len(OPENMETRICS_EOF)]
-            body = b"".join([body, *extra, OPENMETRICS_EOF if openmetrics else b""])
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        extra: list[bytes] = []
+        for svc in self.services:
+            # A service with a large exposition may hand over its pieces, so they are written without a joined copy.
+            parts = getattr(svc, "exposition_parts", None)
+            extra.extend(parts(openmetrics) if parts is not None else [svc.exposition(openmetrics)])
+        if not any(extra):
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        if openmetrics and body.endswith(OPENMETRICS_EOF):
+            body = body[: -len(OPENMETRICS_EOF)]
+        pieces = [body, *extra, OPENMETRICS_EOF if openmetrics else b""]
+        size = sum(len(p) for p in pieces)
+        if size < STREAM_ABOVE_BYTES:
+            return web.Response(body=b"".join(pieces), headers={"Content-Type": content_type})
+        # Tens of MB (a cluster exporter): written in slices with backpressure, never joined nor buffered whole.
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
+        resp.content_length = size
+        await resp.prepare(request)
+        for piece in pieces:
+            view = memoryview(piece)
+            for start in range(0, len(view), WRITE_SLICE_BYTES):
+                await resp.write(view[start:start + WRITE_SLICE_BYTES])
+        await resp.write_eof()
+        return resp
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

@@ -102,11 +102,15 @@ class ClusterService(BaseService):
             return False, f"waiting for the first list of {', '.join(waiting)}"
         return True, "ok"
 
-    def exposition(self, openmetrics: bool) -> bytes:
-        """The joined families, within the scrape timeout Prometheus announced."""
+    def exposition_parts(self, openmetrics: bool) -> list[bytes]:
+        """The families' pre-joined pieces, within the scrape timeout Prometheus announced (the kit writes them)."""
         timeout = scrape_timeout.get()
         deadline = time.monotonic() + max(timeout - SCRAPE_MARGIN_SECONDS, 0.1) if timeout else None
-        return self.store.exposition(openmetrics, deadline)
+        return self.store.parts(openmetrics, deadline)
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        """The families as one text."""
+        return b"".join(self.exposition_parts(openmetrics))
 
     async def wait_synced(self, within: float) -> bool:
         """True once every reflector has its first list (for tests and benchmarks)."""

@@ -2,8 +2,8 @@
 
 Memory: each object holds one tuple of bytes, one entry per family of its kind (b"" where it has no series), in one
 dict per kind, rather than one dict entry per (family, object): at 10,000 pods that is 10,000 entries instead of
-160,000. Each family's joined text is cached and rebuilt only when one of its objects changed, so a scrape is a
-single join over the per-family pieces.
+160,000. Each family's joined text is cached and rebuilt only when one of its objects changed; a scrape hands the
+kit the list of per-family pieces, which it writes in slices without joining them (no 30 MB copy per scrape).
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ class FamilyStore:
         i = group.index[name]
         return b"".join([pieces[i] for pieces in group.objects.values()])
 
-    def exposition(self, openmetrics: bool, deadline: float | None = None) -> bytes:
-        """HELP/TYPE plus the samples of every non-empty family.
+    def parts(self, openmetrics: bool, deadline: float | None = None) -> list[bytes]:
+        """HELP/TYPE and the joined samples of every non-empty family, in order, ready to be written one by one.
 
         Past `deadline` (time.monotonic()), families that changed are served from their last join instead of being
         joined again, so a scrape answers within Prometheus' timeout; stale_serves counts those.
@@ -128,4 +128,8 @@ class FamilyStore:
             if body:
                 parts.append(headers[name])
                 parts.append(body)
-        return b"".join(parts)
+        return parts
+
+    def exposition(self, openmetrics: bool, deadline: float | None = None) -> bytes:
+        """The whole text of parts() as one bytes object."""
+        return b"".join(self.parts(openmetrics, deadline))
