@@ -242,7 +242,8 @@ class KubeEnricher:
 
     def api_up(self) -> bool:
         """Whether both watches reached the API on their last call."""
-        return bool(self.pods and self.namespaces and self.pods.up and self.namespaces.up)
+        # `is not None`: a Reflector has a length, so one holding no objects yet is falsy.
+        return self.pods is not None and self.namespaces is not None and self.pods.up and self.namespaces.up
 
     def readiness(self) -> tuple[bool, str]:
         """Ready when the API answers; otherwise the reason (shipping goes on with path-derived metadata)."""
@@ -250,7 +251,7 @@ class KubeEnricher:
             return True, "kubernetes metadata off"
         if self.api_up():
             return True, "kubernetes API up"
-        why = self.start_error or (self.pods.last_error if self.pods and self.pods.last_error else "not synced yet")
+        why = self.start_error or (self.pods.last_error if self.pods is not None and self.pods.last_error else "not synced yet")
         return False, f"kubernetes API unreachable ({why}); shipping with path-derived metadata"
 
     def extra_paths(self) -> list[str]:
