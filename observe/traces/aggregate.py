@@ -16,6 +16,7 @@ from observe.traces.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
 SERVICE_GRAPH_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
 SPAN_METRICS_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0)
 WINDOW_BUCKET_S = 10  # time resolution of the graph's rates
+WINDOW_BUCKET_US = WINDOW_BUCKET_S * 1_000_000
 
 Exemplar = tuple[str, float, float]  # trace id, value, unix time
 
@@ -81,8 +82,8 @@ class Window:
         self.bounds = bounds
         self.slots: dict[int, list[float]] = {}  # slot -> [requests, errors, bucket counts...]
 
-    def add(self, start_s: float, value: float, weight: float, error: bool) -> None:
-        slot = int(start_s) // WINDOW_BUCKET_S
+    def add(self, start_us: int, value: float, weight: float, error: bool) -> None:
+        slot = start_us // WINDOW_BUCKET_US
         row = self.slots.get(slot)
         if row is None:
             row = self.slots[slot] = [0.0] * (len(self.bounds) + 3)
@@ -158,7 +159,7 @@ class RedAggregates:
                 return
             window = self.node_windows[span.service] = Window(self.span_bounds)
             self.jaeger_services.add(span.service)
-        window.add(span.start_us / 1e6, seconds, span.weight, span.status == STATUS_ERROR)
+        window.add(span.start_us, seconds, span.weight, span.status == STATUS_ERROR)
 
     def pair(self, client: Span, server: Span) -> None:
         """One request between two services."""
@@ -184,7 +185,7 @@ class RedAggregates:
         window = self.edge_windows.get(wkey)
         if window is None:
             window = self.edge_windows[wkey] = Window(self.span_bounds)  # finer buckets for the graph's p95
-        window.add(client.start_us / 1e6, client_s, weight, failed)
+        window.add(client.start_us, client_s, weight, failed)
         if server.kind == KIND_CLIENT and server.parent_id:
             self._node(server, server_s)  # a gateway reached by a traced caller answered this request
 

@@ -236,6 +236,7 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
     trace_id = trace.traceID
     out: list[Span] = []
     root_rate: float | None = None
+    default_weight = 1.0 / default_rate
     for js in jspans:
         kind, status, rate = _fast_tags(js.tags) or _slow_tags(js.tags)
         refs = js.references
@@ -248,10 +249,11 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
             root_rate = rate or root_rate
         service = services.get(js.processID) or (js.process.serviceName if js.process else "") or "unknown"
         name = name_of(js.operationName) if name_of is not None else js.operationName
-        out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration, status, 0.0))
-    weight = 1.0 / (root_rate or default_rate)
-    for span in out:
-        span.weight = weight
+        out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration, status,
+                        default_weight))
+    if root_rate is not None:  # rare: the root span carried its sampler's rate
+        for span in out:
+            span.weight = 1.0 / root_rate
     return out
 
 
