@@ -117,7 +117,11 @@ any key of docs/configuration.md. Secrets are not here: see observe.env and obse
 {{- $es := dict "url" $v.elasticsearch.url "engine" $v.elasticsearch.engine "verify_certs" $v.elasticsearch.verifyCerts }}
 {{- with $v.elasticsearch.username }}{{ $_ := set $es "username" . }}{{ end }}
 {{- if $v.elasticsearch.caSecret.name }}{{ $_ := set $es "ca_file" (printf "/etc/observe/elasticsearch-ca/%s" $v.elasticsearch.caSecret.key) }}{{ end }}
-{{- $logs := mustMergeOverwrite (dict "paths" (list "/var/log/containers/*.log") "checkpoint_path" "/var/lib/observe/checkpoints/checkpoint.json") (deepCopy $v.shipper.config) }}
+{{- $logsDefaults := dict "paths" (list "/var/log/containers/*.log") "checkpoint_path" "/var/lib/observe/checkpoints/checkpoint.json" }}
+{{- if $v.shipper.emptyDirLogs.enabled }}
+{{- $_ := set $logsDefaults "kubernetes" (dict "kubelet_root" $v.shipper.emptyDirLogs.kubeletRoot) }}
+{{- end }}
+{{- $logs := mustMergeOverwrite $logsDefaults (deepCopy $v.shipper.config) }}
 {{- $traces := mustMergeOverwrite (dict "jaeger_url" $v.jaeger.queryUrl "state_file" "/var/lib/observe/traces/state.msgpack") (deepCopy $v.tracePuller.config) }}
 {{- $config := dict "service" $service "elasticsearch" $es "logs" $logs "traces" $traces }}
 {{- /* Exporter sections appear only when set, so the file stays valid for any version of their models. */}}

@@ -344,3 +344,16 @@ def test_every_container_command_is_an_observe_command_that_reads_the_mounted_co
         env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
         assert env["OBSERVE_CONFIG"] == f"{mounts['config']}/config.yaml"
+
+
+def test_empty_dir_logs_mount_the_kubelet_pods_folder_read_only_only_when_asked(
+    rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    def mounts(case: str) -> dict[str, dict[str, Any]]:
+        ds = by_kind(rendered[case], "DaemonSet")["observe-shipper"]
+        return {m["name"]: m for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+
+    assert "kubelet-pods" not in mounts("defaults")
+    assert mounts("everything-on")["kubelet-pods"] == {"name": "kubelet-pods", "mountPath": "/var/lib/kubelet/pods",
+                                                       "readOnly": True}
+    assert chart.config_of(rendered["everything-on"])["logs"]["kubernetes"]["kubelet_root"] == "/var/lib/kubelet"
