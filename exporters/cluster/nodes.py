@@ -26,10 +26,11 @@ def render_node(node: Obj, opts: Options) -> dict[str, bytes]:
     info = status.get("nodeInfo") or {}
     out = Out(f'node="{escape(md.get("name", ""))}"')
     internal = next((a.get("address", "") for a in status.get("addresses") or () if a.get("type") == "InternalIP"), "")
+    # kube-state-metrics 2.x writes "deprecated" here since nodeInfo.kubeProxyVersion was deprecated.
     out.add("kube_node_info", 1, labels((
         ("kernel_version", info.get("kernelVersion", "")), ("os_image", info.get("osImage", "")),
         ("container_runtime_version", info.get("containerRuntimeVersion", "")),
-        ("kubelet_version", info.get("kubeletVersion", "")), ("kubeproxy_version", info.get("kubeProxyVersion", "")),
+        ("kubelet_version", info.get("kubeletVersion", "")), ("kubeproxy_version", "deprecated"),
         ("provider_id", spec.get("providerID", "")), ("pod_cidr", spec.get("podCIDR", "")),
         ("system_uuid", info.get("systemUUID", "")), ("internal_ip", internal),
     )))
@@ -74,11 +75,12 @@ def render_service(svc: Obj, opts: Options) -> dict[str, bytes]:
     """kube_service_info for one service."""
     md = svc.get("metadata") or {}
     spec = svc.get("spec") or {}
-    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     out = Out(labels((("namespace", md.get("namespace", "")), ("service", md.get("name", "")), ("uid", md.get("uid", "")))))
+    # As kube-state-metrics 2.20: load_balancer_ip is the spec field only (status IPs are not looked at).
     out.add("kube_service_info", 1, labels((
         ("cluster_ip", spec.get("clusterIP", "")), ("external_name", spec.get("externalName", "")),
-        ("load_balancer_ip", spec.get("loadBalancerIP", "") or (ingress[0].get("ip", "") if ingress else "")),
+        ("load_balancer_ip", spec.get("loadBalancerIP", "")),
+        ("external_traffic_policy", spec.get("externalTrafficPolicy", "")),
     )))
     out.meta("service", svc, opts)
     return out.result()

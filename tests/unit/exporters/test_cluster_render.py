@@ -177,7 +177,15 @@ def test_storage_policy_and_namespace_families() -> None:
     assert 'kube_horizontalpodautoscaler_status_desired_replicas{namespace="s",horizontalpodautoscaler="h"} 3' in out
     svc = {"metadata": {"name": "web", "namespace": "s", "uid": "su"}, "spec": {"clusterIP": "10.0.0.10"}}
     assert ('kube_service_info{namespace="s",service="web",uid="su",cluster_ip="10.0.0.10",external_name="",'
-            'load_balancer_ip=""} 1') in text("services", svc)
+            'load_balancer_ip="",external_traffic_policy=""} 1') in text("services", svc)
+    lb = {**svc, "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"},
+          "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}}
+    assert 'load_balancer_ip="",external_traffic_policy="Local"} 1' in text("services", lb)  # status IPs: not KSM's
+
+
+def test_node_info_kubeproxy_version_is_deprecated_as_in_ksm() -> None:
+    node = {"metadata": {"name": "n1"}, "status": {"nodeInfo": {"kubeletVersion": "v1.37.2", "kubeProxyVersion": "v1"}}}
+    assert 'kubelet_version="v1.37.2",kubeproxy_version="deprecated",' in text("nodes", node)
 
 
 def test_label_values_are_escaped() -> None:
