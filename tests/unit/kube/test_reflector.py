@@ -75,3 +75,49 @@ def test_transform_keeps_only_what_the_consumer_needs() -> None:
                                   on_add=lambda k, v: seen.append(v))
     r._apply({"type": "ADDED", "object": pod("a", "1")})
     assert r.store == {"ns/a": "uid-a"} and seen == ["uid-a"]
+
+
+class PagedList:
+    """Answers paginated LISTs from a fixed set of pods (the client's only job in _list)."""
+
+    def __init__(self, pods: list[dict[str, Any]], version: str = "100") -> None:
+        self.pods = pods
+        self.version = version
+        self.calls = 0
+
+    async def request(self, method: str, path: str, *, params: dict[str, str], seconds: float) -> dict[str, Any]:
+        self.calls += 1
+        start = int(params.get("continue", "0"))
+        end = start + int(params["limit"])
+        cont = str(end) if end < len(self.pods) else ""
+        return {"metadata": {"resourceVersion": self.version, "continue": cont}, "items": self.pods[start:end]}
+
+
+async def test_keys_only_mode_lists_page_by_page_and_forgets_what_a_relist_misses() -> None:
+    events: list[tuple[str, str]] = []
+    client = PagedList([pod(f"p{i}", str(i)) for i in range(5)])
+    r: Reflector[str] = Reflector(client, PODS, transform=lambda o: o["metadata"]["uid"],  # type: ignore[arg-type]
+                                  keep_objects=False, page_size=2,
+                                  on_add=lambda k, v: events.append(("add", v)),
+                                  on_delete=lambda k, v: events.append(("delete", k)),
+                                  on_forget=lambda k: events.append(("forget", k)))
+    await r._list()
+    assert client.calls == 3 and r.resource_version == "100" and r.synced.is_set()
+    assert events == [("add", f"uid-p{i}") for i in range(5)]
+    assert r.store == {} and len(r) == 5 and "ns/p3" in r  # nothing of the objects is kept, only their keys
+    events.clear()
+    client.pods = [pod("p0", "0"), pod("p1", "7"), pod("p4", "4")]
+    await r._list()
+    # p1 changed (no on_update callback is set), p2 and p3 are gone: forgotten after the complete list; on_delete
+    # is not called in this mode, as there is no stored object to hand over.
+    assert events == [("forget", "ns/p2"), ("forget", "ns/p3")]
+    assert len(r) == 3
+
+
+async def test_on_forget_also_fires_when_objects_are_kept() -> None:
+    r, calls = recording()
+    forgotten: list[str] = []
+    r.on_forget = forgotten.append
+    r._apply({"type": "ADDED", "object": pod("a", "1")})
+    r._apply({"type": "DELETED", "object": pod("a", "2")})
+    assert calls == [("add", "ns/a"), ("delete", "ns/a")] and forgotten == ["ns/a"]
