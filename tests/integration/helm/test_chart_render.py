@@ -357,3 +357,25 @@ def test_empty_dir_logs_mount_the_kubelet_pods_folder_read_only_only_when_asked(
     assert mounts("everything-on")["kubelet-pods"] == {"name": "kubelet-pods", "mountPath": "/var/lib/kubelet/pods",
                                                        "readOnly": True}
     assert chart.config_of(rendered["everything-on"])["logs"]["kubernetes"]["kubelet_root"] == "/var/lib/kubelet"
+
+
+def test_alertmanager_secret_is_a_config_amtool_accepts(helm_binary: Path, helm_home: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool (Debian prometheus-alertmanager) is not on PATH"
+    objects = chart.template(helm_binary, helm_home, extra=[
+        "--set", "alertmanager.kind=Secret", "--set", f"alertmanager.templatesPath={tmp_path}/*.tmpl",
+        "--set", "alertmanager.smtp.passwordSecret.name=smtp-auth"])
+    secret = by_kind(objects, "Secret")["observe-alertmanager"]
+    for key, text in secret["stringData"].items():
+        (tmp_path / key).write_text(text)
+    config = yaml.safe_load(secret["stringData"]["alertmanager.yaml"])
+    assert config["global"]["smtp_auth_password_file"] == "/etc/alertmanager/secrets/smtp-auth/password"
+    assert config["templates"] == [f"{tmp_path}/*.tmpl"]
+    assert sorted(p.name for p in tmp_path.glob("*.tmpl")) == sorted(
+        p.name for p in (chart.CHART / "files" / "alertmanager" / "templates").glob("*.tmpl"))
+    out = subprocess.run([amtool, "check-config", str(tmp_path / "alertmanager.yaml")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Found:" in out.stdout and "templates" in out.stdout
