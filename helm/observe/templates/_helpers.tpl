@@ -96,8 +96,8 @@ trace-puller:
 
 {{/* ServiceAccount name of one part; call with (dict "root" $ "part" "shipper"). */}}
 {{- define "observe.serviceAccountName" -}}
-{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
-{{- $sa := (index .root.Values $meta.key).serviceAccount }}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part -}}
+{{- $sa := (index .root.Values $meta.key).serviceAccount -}}
 {{- if $sa.create }}
 {{- default (printf "%s-%s" (include "observe.fullname" .root) .part) $sa.name }}
 {{- else }}
@@ -201,7 +201,7 @@ any key of docs/configuration.md. Secrets are not here: see observe.env and obse
 
 {{/* prometheus.io/* annotations for a plain Prometheus. */}}
 {{- define "observe.scrapeAnnotations" -}}
-{{- if .Values.prometheus.annotations }}
+{{- if .Values.prometheus.annotations -}}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.service.port | quote }}
 prometheus.io/path: /metrics
@@ -210,7 +210,7 @@ prometheus.io/path: /metrics
 
 {{/* Pod annotations of one part: scrape hints, a config checksum (so a config change rolls the pods), extras. */}}
 {{- define "observe.podAnnotations" -}}
-{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part -}}
 checksum/config: {{ include "observe.config" .root | sha256sum }}
 {{- with include "observe.scrapeAnnotations" .root }}
 {{ . }}
@@ -225,8 +225,8 @@ checksum/config: {{ include "observe.config" .root | sha256sum }}
 
 {{/* The container of one part: command, probes, ports, env, mounts; call with (dict "root" $ "part" "...") */}}
 {{- define "observe.container" -}}
-{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
-{{- $pv := index .root.Values $meta.key }}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part -}}
+{{- $pv := index .root.Values $meta.key -}}
 - name: {{ .part }}
   image: {{ include "observe.image" .root }}
   imagePullPolicy: {{ .root.Values.image.pullPolicy }}
@@ -271,8 +271,8 @@ checksum/config: {{ include "observe.config" .root | sha256sum }}
 
 {{/* Pod spec fields every part shares except containers and volumes. */}}
 {{- define "observe.podCommon" -}}
-{{- $meta := index (include "observe.partTable" .root | fromYaml) .part }}
-{{- $pv := index .root.Values $meta.key }}
+{{- $meta := index (include "observe.partTable" .root | fromYaml) .part -}}
+{{- $pv := index .root.Values $meta.key -}}
 serviceAccountName: {{ include "observe.serviceAccountName" . }}
 automountServiceAccountToken: {{ $meta.kubeApi }}
 enableServiceLinks: false
