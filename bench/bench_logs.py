@@ -39,6 +39,7 @@ from observe.logs.sink import NullSink, Sink, SpoolSink, spool_files
 LINE_BYTES = 200
 NULL_LINES = int(os.environ.get("OBSERVE_BENCH_NULL_LINES", "1000000"))
 ES_LINES = int(os.environ.get("OBSERVE_BENCH_ES_LINES", "500000"))
+ES_ROUNDS = int(os.environ.get("OBSERVE_BENCH_ES_ROUNDS", "3"))
 BACKLOG_MB = int(os.environ.get("OBSERVE_BENCH_BACKLOG_MB", "1024"))
 TS = b"2024-05-01T12:34:56.123456789Z"
 
@@ -154,7 +155,7 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         write_log(folder, ES_LINES)
         es_cfg = ElasticsearchConfig(url=peer.url)  # type: ignore[call-arg]
         loader_lps, shipper_lps, shipper_cpu = [], [], []
-        for rnd in range(2):
+        for rnd in range(ES_ROUNDS):
             # The loader's bodies: exactly what the shipper sends, spooled for another data stream.
             spool = folder / f"spool{rnd}"
             cfg = logs_config(folder, data_stream=f"logs-bench.loader{rnd}-default")
@@ -167,12 +168,19 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
                 await sink.close()
                 return await loader(peer.url, bodies, cfg.max_in_flight)
 
+            def ship(rnd: int = rnd) -> None:
+                cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
+                r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: BulkSink(es_cfg, c, m), ES_LINES))
+                shipper_lps.append(r["lines_per_s"])
+                shipper_cpu.append(r["cpu_s_per_million"])
+
+            # Alternate which goes first, so the node's background work (merges, GC) is shared fairly.
+            if rnd % 2:
+                ship()
             loader_lps.append(ES_LINES / asyncio.run(load()))
+            if not rnd % 2:
+                ship()
             shutil.rmtree(spool)
-            cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
-            r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: BulkSink(es_cfg, c, m), ES_LINES))
-            shipper_lps.append(r["lines_per_s"])
-            shipper_cpu.append(r["cpu_s_per_million"])
         ceiling = statistics.median(loader_lps)
         lps = statistics.median(shipper_lps)
         return {
@@ -213,6 +221,15 @@ def bench_backlog_rss(folder: Path) -> dict[str, Any]:
     cfg_path = folder / "rss.yaml"
     cfg_path.write_text(yaml.safe_dump(config))
     exe = str(Path(sys.executable).parent / "observe")
+    idle_cfg = folder / "idle.yaml"
+    idle = {**config, "service": {"host": "127.0.0.1", "port": free_port()},
+            "logs": {**config["logs"], "paths": [str(folder / "nothing" / "*.log")], "checkpoint_path": str(folder / "i.json")}}
+    idle_cfg.write_text(yaml.safe_dump(idle))
+    proc = subprocess.Popen([exe, "ship", "--config", str(idle_cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(8)
+    idle_rss = _vm(proc.pid, "VmHWM")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     proc = subprocess.Popen([exe, "ship", "--config", str(cfg_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(30)
@@ -226,13 +243,21 @@ def bench_backlog_rss(folder: Path) -> dict[str, Any]:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     return {"backlog_mb": BACKLOG_MB, "lag_bytes_reported": int(lag), "peak_rss_mb": round(peak / 2**20, 1),
+            "idle_rss_mb": round(idle_rss / 2**20, 1), "pipeline_rss_mb": round((peak - idle_rss) / 2**20, 1),
             "target_peak_rss_mb": 100}
 
 
+PARTS = {"null_sink": bench_null, "elasticsearch": bench_elasticsearch, "backlog": bench_backlog_rss}
+
+
 def run(results_dir: Path) -> dict[str, Any]:
-    """All three parts; each in its own temp folder."""
+    """All three parts (or those named in OBSERVE_BENCH_LOGS_PARTS); each in its own temp folder."""
     out: dict[str, Any] = {"line_bytes": LINE_BYTES}
-    for name, part in (("null_sink", bench_null), ("elasticsearch", bench_elasticsearch), ("backlog", bench_backlog_rss)):
+    previous = results_dir / "logs.json"
+    if previous.exists():
+        out.update(orjson.loads(previous.read_bytes()))  # parts not re-run keep their last figures
+    names = os.environ.get("OBSERVE_BENCH_LOGS_PARTS", ",".join(PARTS)).split(",")
+    for name, part in ((n, PARTS[n]) for n in names):
         folder = Path(tempfile.mkdtemp(prefix=f"observe-bench-logs-{name}-"))
         try:
             out[name] = part(folder)
