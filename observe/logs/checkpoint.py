@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class CheckpointStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # A write still running in a thread when shutdown writes the last one must not share the temp file.
+        self._lock = threading.Lock()
 
     def load(self) -> dict[str, FileCheckpoint]:
         """The saved checkpoints by file key; empty when there is no file yet."""
@@ -57,6 +60,10 @@ class CheckpointStore:
     def write(self, entries: dict[str, FileCheckpoint]) -> None:
         """Replace the checkpoint atomically and durably; raises OSError on failure (the old file stays)."""
         data = orjson.dumps({"version": VERSION, "files": {k: asdict(v) for k, v in entries.items()}})
+        with self._lock:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{self.path.name}.tmp"
