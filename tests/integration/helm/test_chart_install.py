@@ -92,7 +92,7 @@ def helm_home(tmp_path: Path) -> Path:
 
 def helm(binary: Path, home: Path, peer: Peer, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """helm against the real API server; releases stored as Secrets, as in a real cluster."""
-    env = {**os.environ, **{k: v for k, v in helm_env(home).items() if k != "HELM_DRIVER"}, "HELM_DRIVER": "secret"}
+    env = {**os.environ, **helm_env(home), "HELM_DRIVER": "secret"}
     argv = [str(binary), "--kubeconfig", str(peer.extra["kubeconfig"]), *map(str, args)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
     if check and out.returncode != 0:
