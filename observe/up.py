@@ -51,7 +51,9 @@ def _logs_part(config: Config, registry: CollectorRegistry, logs_dir: Path | Non
         logs_dir = DEFAULT_LOGS
     if logs_dir is not None:
         if not logs_dir.is_dir():
-            raise ConfigError(f"--logs: {logs_dir} is not a folder; expected a folder of container log files")
+            raise ConfigError(f"--logs: got {str(logs_dir)!r}, expected a folder of container log files")
+        if not any(logs_dir.glob("*.log")) and (logs_dir / "containers").is_dir():
+            logs_dir = logs_dir / "containers"  # `--logs /var/log` means its containers/ folder
         logs = config.logs.model_copy(update={"paths": [str(logs_dir / "*.log")]})
         config = config.model_copy(update={"logs": logs})
     service = _factory("observe.logs.service")(config, registry)

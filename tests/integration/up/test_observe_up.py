@@ -168,3 +168,11 @@ def test_ctrl_c_exits_zero_keeps_checkpoints_and_the_next_run_resumes(up: Up) ->
         if again.proc.poll() is None:
             again.proc.kill()
     assert len(spool_documents(up.workdir)) == shipped, "a restart re-shipped lines it had already spooled"
+
+
+def test_up_with_a_missing_logs_folder_exits_2_naming_the_option(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVE_")}
+    out = subprocess.run([str(OBSERVE), "up", "--logs", str(tmp_path / "nope")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "--logs" in out.stderr and "nope" in out.stderr and "Traceback" not in out.stderr
