@@ -15,6 +15,8 @@ from observe.config import load_config
 from tests.integration.helm import chart
 from tests.peers import kube
 
+pytestmark = pytest.mark.integration
+
 KUBE_VERSION = kube.VERSION.removeprefix("v")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}
 READ_VERBS = {"get", "list", "watch"}

@@ -17,6 +17,8 @@ import pytest
 
 from tests.peers.base import free_port
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "logs"
 OBSERVE = Path(sys.executable).with_name("observe")
