@@ -4,32 +4,35 @@ from __future__ import annotations
 
 import re
 
-# One path segment at a time; the first pattern that matches the whole segment wins.
-_SEGMENT_RULES = (
-    (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "{uuid}"),
-    (re.compile(r"[+-]?\d+(?:\.\d+)?"), "{num}"),
+# A whole `/`-separated segment; the first alternative that fits names the placeholder.
+_SEGMENT = re.compile(
+    r"(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"|(?P<num>[+-]?\d+(?:\.\d+)?)"
     # Hex ids (object ids, hashes): long enough and with at least one digit, so words like "facade" stay.
-    (re.compile(r"(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}"), "{hex}"),
+    r"|(?P<hex>(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,})"
     # Opaque tokens (base64-ish ids): long, mixing letters and digits.
-    (re.compile(r"(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}"), "{id}"),
+    r"|(?P<id>(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,})"
 )
-_SPLIT = re.compile(r"(/+)")
+_DIGIT = re.compile(r"\d")
 _CACHE_MAX = 100_000
 
 
 def normalise_segment(segment: str) -> str:
     """A placeholder when the segment looks like an id or a number, else the segment."""
-    for pattern, placeholder in _SEGMENT_RULES:
-        if pattern.fullmatch(segment):
-            return placeholder
-    return segment
+    if segment.isdigit():
+        return "{num}"  # the common case, without the regex
+    if not _DIGIT.search(segment):
+        return segment  # every placeholder needs a digit (an all-letter UUID is not worth the cost)
+    match = _SEGMENT.fullmatch(segment)
+    return "{" + match.lastgroup + "}" if match is not None and match.lastgroup else segment
 
 
 def _normalise(name: str) -> str:
-    name = name.split("?", 1)[0]
-    parts = _SPLIT.split(name)
-    # Odd indexes are the separators. The host:port segment of an Envoy name matches no rule.
-    return "".join(p if i % 2 else normalise_segment(p) for i, p in enumerate(parts))
+    if "?" in name:
+        name = name.split("?", 1)[0]
+    parts = name.split("/")
+    out = [normalise_segment(p) if p else p for p in parts]
+    return name if out == parts else "/".join(out)
 
 
 class NameNormaliser:
