@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Protocol
 
 from observe.logs.batch import Batch
 from observe.logs.metrics import ShipperMetrics
+
+log = logging.getLogger("observe.logs.sink")
 
 
 class Sink(Protocol):
@@ -99,8 +102,9 @@ class SpoolSink:
             try:
                 await asyncio.to_thread(self._write, body, name)
                 break
-            except OSError:
+            except OSError as exc:
                 # A full or broken disk: hold the pipeline (backpressure) rather than ack what is not stored.
+                log.error("cannot write the spool; retrying", extra={"file.path": str(self.folder), "error.message": str(exc)})
                 await asyncio.sleep(1.0)
         self._delivered.inc(batch.count)
 
