@@ -46,6 +46,7 @@ class Puller:
         self.backoff_until = 0.0
         self.last_error = ""
         self.pulled_once = False
+        self.stopping = False  # set on shutdown: finish the window in flight, start no other
         self.text = b""
         self.openmetrics = b""
         self.graph = Graph()
@@ -89,7 +90,7 @@ class Puller:
             end_target = int((self.now() - cfg.settle_seconds) * 1e6)
             if self.watermark_us is None:
                 self.watermark_us = end_target - int(cfg.initial_lookback_seconds * 1e6)
-            while self.watermark_us < end_target:
+            while self.watermark_us < end_target and not self.stopping:
                 end = min(end_target, self.watermark_us + int(cfg.max_window_seconds * 1e6))
                 start = self.watermark_us - int(cfg.overlap_seconds * 1e6)
                 await self._pull_window(services, start, end)

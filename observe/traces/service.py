@@ -59,6 +59,7 @@ class TracesService(BaseService):
     async def stop(self) -> None:
         """Stop scheduling and let a pull in flight finish (it saves the state as it goes)."""
         self._stopping = True
+        self.puller.stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         current = self._current
