@@ -1,27 +1,29 @@
 """A small async Kubernetes API client: credentials from kubeconfig or the pod's service account, JSON over aiohttp.
 
-kubernetes_asyncio loads the credentials (kubeconfig contexts, client certificates, exec plugins, the in-cluster
-service-account token and its rotation). Requests and watch streams go through aiohttp with orjson, because the
-generated client builds a model object per item, which costs more than the metrics need (see observe/kube/reflector.py).
+Credentials come from observe/kube/credentials.py (in-cluster service account with token rotation; kubeconfig users
+with a token, token file, client certificate or basic auth). Only exec plugins and auth providers load
+kubernetes_asyncio, which imports its whole generated client. Requests and watch streams go through aiohttp with
+orjson, because the generated client builds a model object per item, which costs more than the metrics need (see
+observe/kube/reflector.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
 from observe.config import KubeConfig
+from observe.kube.credentials import SERVICE_ACCOUNT, CredentialsError, NeedsLibrary, from_kubeconfig, in_cluster
 
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+IN_CLUSTER_TOKEN = SERVICE_ACCOUNT / "token"
 
 
 class KubeApiError(Exception):
@@ -37,13 +39,49 @@ class KubeConfigError(Exception):
     """No usable credentials: the message says where we looked."""
 
 
+class Auth(Protocol):
+    """What the client needs from credentials."""
+
+    host: str
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """The TLS context for the API server (False: plain http or verification switched off)."""
+
+    async def authorization(self) -> str | None:
+        """The Authorization header value, or None."""
+
+
+class LibraryCredentials:
+    """Credentials loaded by kubernetes_asyncio (exec plugins, auth providers)."""
+
+    def __init__(self, configuration: Any) -> None:
+        self.cfg = configuration
+        self.host = str(configuration.host).rstrip("/")
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """The TLS context the kubeconfig asks for."""
+        if not self.host.startswith("https") or not self.cfg.verify_ssl:
+            return False
+        ctx = ssl.create_default_context(cafile=self.cfg.ssl_ca_cert or None)
+        if self.cfg.cert_file:
+            ctx.load_cert_chain(self.cfg.cert_file, self.cfg.key_file or None)
+        return ctx
+
+    async def authorization(self) -> str | None:
+        """The bearer token, refreshed by the library's hooks."""
+        token = await self.cfg.get_api_key_with_prefix("BearerToken")
+        if not token:
+            return None
+        return str(token) if str(token).startswith("Bearer ") else f"Bearer {token}"
+
+
 class KubeClient:
     """An authenticated HTTP session to one API server; TLS is always verified unless the kubeconfig says otherwise."""
 
-    def __init__(self, configuration: Configuration, reload: Any = None) -> None:
-        self._cfg = configuration
+    def __init__(self, credentials: Auth, reload: Any = None) -> None:
+        self._cfg = credentials
         self._reload = reload
-        self.host: str = str(configuration.host).rstrip("/")
+        self.host: str = str(credentials.host).rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool | None = None
 
@@ -52,7 +90,7 @@ class KubeClient:
         """Credentials from config.kubeconfig, else the in-cluster service account, else $KUBECONFIG or ~/.kube/config."""
         cfg = await load_configuration(config.kubeconfig)
 
-        async def reload() -> Configuration:
+        async def reload() -> Auth:
             return await load_configuration(config.kubeconfig)
 
         client = cls(cfg, reload)
@@ -61,14 +99,7 @@ class KubeClient:
         return client
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
-        if not self.host.startswith("https"):
-            return False
-        if not self._cfg.verify_ssl:
-            return False
-        ctx = ssl.create_default_context(cafile=self._cfg.ssl_ca_cert or None)
-        if self._cfg.cert_file:
-            ctx.load_cert_chain(self._cfg.cert_file, self._cfg.key_file or None)
-        return ctx
+        return self._cfg.ssl_context()
 
     def session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use, inside the running loop)."""
@@ -85,9 +116,9 @@ class KubeClient:
     async def headers(self) -> dict[str, str]:
         """Accept JSON, plus the bearer token (re-read when the service-account token rotates)."""
         out = {"Accept": "application/json"}
-        token = await self._cfg.get_api_key_with_prefix("BearerToken")
-        if token:
-            out["Authorization"] = token if token.startswith("Bearer ") else f"Bearer {token}"
+        authorization = await self._cfg.authorization()
+        if authorization:
+            out["Authorization"] = authorization
         return out
 
     async def refresh_credentials(self) -> None:
@@ -178,19 +209,33 @@ def credential_source(kubeconfig: Path | None) -> Path | None:
                           "or set $KUBECONFIG")
 
 
-async def load_configuration(kubeconfig: Path | None) -> Configuration:
+async def load_configuration(kubeconfig: Path | None) -> Auth:
     """Resolve credentials: explicit kubeconfig, in-cluster, $KUBECONFIG, ~/.kube/config (in that order)."""
-    cfg = Configuration()
     path = credential_source(kubeconfig)
     if path is None:
         try:
-            load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except ConfigException as exc:
+            return in_cluster()
+        except (CredentialsError, OSError) as exc:
             raise KubeConfigError(f"in-cluster service account is not usable: {exc}") from None
-        return cfg
+    where = "kube.kubeconfig: " if kubeconfig is not None else "kubeconfig "
+    try:
+        return from_kubeconfig(path)
+    except NeedsLibrary:
+        return await _library_configuration(path, where)
+    except (CredentialsError, OSError) as exc:
+        raise KubeConfigError(f"{where}{path} is not usable: {exc}") from None
+
+
+async def _library_configuration(path: Path, where: str) -> Auth:
+    # Exec plugins and auth providers: kubernetes_asyncio implements them; imported only here (about 40 MiB), and
+    # in a thread, since the import takes about a second.
+    await asyncio.to_thread(importlib.import_module, "kubernetes_asyncio.config")
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config import ConfigException, load_kube_config
+
+    cfg = Configuration()
     try:
         await load_kube_config(config_file=str(path), client_configuration=cfg, persist_config=False)
     except (ConfigException, KeyError, ValueError, TypeError) as exc:
-        where = "kube.kubeconfig: " if kubeconfig is not None else "kubeconfig "
         raise KubeConfigError(f"{where}{path} is not usable: {exc}") from None
-    return cfg
+    return LibraryCredentials(cfg)
