@@ -101,7 +101,8 @@ def test_a_trace_held_open_at_sigkill_ships_whole_once_after_restart(tmp_path: P
     sp.start()
     try:
         wait_for(lambda: count(elasticsearch.url, sp.data_stream) >= 4, 60, "4 documents", sp.log_tail)
-        docs = all_docs(elasticsearch.url, sp.data_stream)
+        # One file, so its offsets order the documents (index order depends on which bulk landed first).
+        docs = sorted(all_docs(elasticsearch.url, sp.data_stream), key=lambda d: d["log"]["offset"])
         assert [d["message"] for d in docs] == [INFO, "first", traces.SPRING_CAUSED_BY, "after"]
         assert len({d["_id"] for d in docs}) == 4
     finally:
