@@ -214,12 +214,12 @@ async def load_configuration(kubeconfig: Path | None) -> Auth:
     path = credential_source(kubeconfig)
     if path is None:
         try:
-            return in_cluster()
+            return await asyncio.to_thread(in_cluster)  # file reads: off the event loop
         except (CredentialsError, OSError) as exc:
             raise KubeConfigError(f"in-cluster service account is not usable: {exc}") from None
     where = "kube.kubeconfig: " if kubeconfig is not None else "kubeconfig "
     try:
-        return from_kubeconfig(path)
+        return await asyncio.to_thread(from_kubeconfig, path)
     except NeedsLibrary:
         return await _library_configuration(path, where)
     except (CredentialsError, OSError) as exc:

@@ -150,6 +150,7 @@ def prom(prometheus_factory: Any, exporters: dict[str, Peer], seeded: Seeded) ->
     # Every object is in: the last pod created is the one in the other namespace.
     prometheus.wait_for(peer, f'kube_pod_info{{namespace="{seeded.other_ns}",pod="batch"}}', timeout=60)
     prometheus.wait_for(peer, 'up{job="elasticsearch"} == 1 and on() elasticsearch_up == 1', timeout=60)
+    prometheus.wait_for(peer, 'up{job="blackbox"} == 1 and on() probe_success', timeout=60)
     return peer
 
 
