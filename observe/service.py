@@ -11,10 +11,11 @@ from typing import Protocol, runtime_checkable
 
 import orjson
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.exposition import choose_encoder
 
-from observe import __version__
+from observe import __version__, tracing
 from observe.config import ServiceConfig
 
 log = logging.getLogger("observe.service")
@@ -87,6 +88,7 @@ class ServiceHost:
         self._ready = Gauge(
             "observe_service_ready", "1 when the service reports ready.", ["service"], registry=registry
         )
+        self._tracer = tracing.tracer("observe.service")
 
     def app(self) -> web.Application:
         """The aiohttp application with the kit's routes and every service's own routes."""
@@ -99,6 +101,20 @@ class ServiceHost:
         return app
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        # One span per scrape, for every service alike (exporter scrapes included); no-op when tracing is off.
+        with self._tracer.start_as_current_span("metrics.scrape", kind=SpanKind.SERVER) as span:
+            resp = await self._scrape(request)
+            if span.is_recording():
+                span.set_attributes({
+                    "observe.service.names": [svc.name for svc in self.services],
+                    "url.path": request.path,
+                    "http.response.status_code": resp.status,
+                    "http.response.body.size": resp.content_length or 0,
+                    "observe.openmetrics": resp.content_type.startswith("application/openmetrics-text"),
+                })
+            return resp
+
+    async def _scrape(self, request: web.Request) -> web.StreamResponse:
         for svc in self.services:
             self._ready.labels(svc.name).set(1 if svc.readiness()[0] else 0)
         try:
@@ -165,6 +181,8 @@ class ServiceHost:
     async def shutdown(self) -> bool:
         """Stop intake and drain every service within the deadline; True when all drained in time."""
         clean = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.drain_timeout_seconds
         try:
             async with asyncio.timeout(self.config.drain_timeout_seconds):
                 await asyncio.gather(*(svc.stop() for svc in self.services))
@@ -174,6 +192,10 @@ class ServiceHost:
                       extra={"event.duration_s": self.config.drain_timeout_seconds})
         if self._runner is not None:
             await self._runner.cleanup()
+        # Spans are exported in batches: send what is left within the rest of the deadline (a short grace if none).
+        budget = max(deadline - loop.time(), 0.5)
+        if not await asyncio.to_thread(tracing.flush, budget):
+            log.warning("spans not exported before the deadline", extra={"event.timeout_s": round(budget, 2)})
         return clean
 
     async def serve(self) -> int:

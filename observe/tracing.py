@@ -23,3 +23,11 @@ def setup_tracing(endpoint: str | None, service_name: str) -> TracerProvider | N
 def tracer(name: str) -> trace.Tracer:
     """A tracer; a no-op one when tracing is off."""
     return trace.get_tracer(name)
+
+
+def flush(timeout_seconds: float) -> bool:
+    """Export the spans still batched (blocking: call it off the loop); True when done or tracing is off."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        return True
+    return provider.force_flush(timeout_millis=max(1, int(timeout_seconds * 1000)))

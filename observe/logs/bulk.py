@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from observe.config import ElasticsearchConfig
 from observe.logs import templates
@@ -27,6 +29,7 @@ from observe.logs.batch import Batch
 from observe.logs.config import LogsConfig
 from observe.logs.encode import source_of
 from observe.logs.metrics import ShipperMetrics
+from observe.tracing import tracer
 
 log = logging.getLogger("observe.logs.bulk")
 
@@ -88,6 +91,7 @@ class BulkSink:
         self._failing_since: float | None = None
         self._acked = {o: metrics.events_acked.labels(o) for o in ("delivered", "duplicate", "deadlettered")}
         self._streams: set[str] = set()  # more data streams pods chose by annotation (observe/logs/enrich.py)
+        self._tracer = tracer("observe.logs")
 
     # ---- HTTP --------------------------------------------------------------------------------
     def session(self) -> aiohttp.ClientSession:
@@ -228,8 +232,10 @@ class BulkSink:
     async def deliver(self, pending: list[Item]) -> None:
         """Send until every item has a final outcome."""
         delay = self.logs.retry_initial_seconds
+        attempt = 0
         while pending:
-            pending, retry_reason = await self._attempt(pending)
+            attempt += 1
+            pending, retry_reason = await self._attempt(pending, attempt)
             if retry_reason is None:
                 delay = self.logs.retry_initial_seconds
                 continue
@@ -243,8 +249,16 @@ class BulkSink:
             log.info("bulk requests succeed again", extra={"event.duration_s": round(time.monotonic() - self._failing_since, 1)})
             self._failing_since = None
 
-    async def _attempt(self, pending: list[Item]) -> tuple[list[Item], str | None]:
-        """One bulk request: (items still pending, retry reason or None when nothing needs a backoff)."""
+    async def _attempt(self, pending: list[Item], attempt: int) -> tuple[list[Item], str | None]:
+        """One bulk request in its own span: (items still pending, retry reason or None when no backoff is needed)."""
+        with self._tracer.start_as_current_span("logs.bulk", kind=SpanKind.CLIENT) as span:
+            left, reason, status, answers = await self._send(pending)
+            if span.is_recording():
+                self._annotate(span, pending, attempt, status, answers, reason)
+            return left, reason
+
+    async def _send(self, pending: list[Item]) -> tuple[list[Item], str | None, int | None, list[dict[str, Any]] | None]:
+        """The request itself: (pending, retry reason, HTTP status or None, per-item answers when parsed)."""
         body = b"".join(item for item, _ in pending)
         t0 = time.monotonic()
         try:
@@ -252,24 +266,66 @@ class BulkSink:
                                            headers={"Content-Type": "application/x-ndjson"}) as resp:
                 status = resp.status
                 raw = await resp.read()
-        except TimeoutError:
-            return self._retry_all(pending, "timeout")
-        except (aiohttp.ClientError, OSError):
-            return self._retry_all(pending, "connection")
+        except TimeoutError as exc:
+            trace.get_current_span().record_exception(exc)
+            return *self._retry_all(pending, "timeout"), None, None
+        except (aiohttp.ClientError, OSError) as exc:
+            trace.get_current_span().record_exception(exc)
+            return *self._retry_all(pending, "connection"), None, None
         finally:
             self.metrics.bulk_duration.observe(time.monotonic() - t0)
         if status == 429:
-            return self._retry_all(pending, "429")
+            return *self._retry_all(pending, "429"), status, None
         if status >= 500 or status in (401, 403, 408):
             if status in (401, 403):
                 log.error("the server refuses our credentials; retrying", extra={"http.response.status_code": status})
-            return self._retry_all(pending, "timeout" if status == 408 else "5xx")
+            return *self._retry_all(pending, "timeout" if status == 408 else "5xx"), status, None
         if status >= 400:
-            return await self._request_refused(pending, status, raw), None
+            return await self._request_refused(pending, status, raw), None, status, None
         if raw.startswith(b'{"errors":false'):
             self._count_ok(pending)
-            return [], None
-        return self._per_item(pending, orjson.loads(raw).get("items", []))
+            return [], None, status, None
+        answers: list[dict[str, Any]] = orjson.loads(raw).get("items", [])
+        return *self._per_item(pending, answers), status, answers
+
+    def _annotate(self, span: Span, pending: list[Item], attempt: int, status: int | None,
+                  answers: list[dict[str, Any]] | None, reason: str | None) -> None:
+        """The bulk span's attributes and status (only when the span records)."""
+        outcomes = dict.fromkeys(("delivered", "duplicate", "deadlettered", "retried", "rejected"), 0)
+        if status is None or status == 429 or status >= 500 or status in (401, 403, 408):
+            outcomes["retried"] = len(pending)
+        elif status >= 400:
+            outcomes["rejected"] = len(pending)  # bisected: the halves have spans of their own
+        elif answers is None or len(answers) != len(pending):
+            if answers is None:
+                dl = sum(1 for _, r in pending if r is not None)
+                outcomes["delivered"], outcomes["deadlettered"] = len(pending) - dl, dl
+            else:
+                outcomes["retried"] = len(pending)
+        else:
+            for (_, dl_reason), answer in zip(pending, answers, strict=True):
+                code = int(next(iter(answer.values())).get("status", 500))
+                if code < 300 or code == 409:
+                    key = "deadlettered" if dl_reason is not None else "duplicate" if code == 409 else "delivered"
+                elif code == 429 or code >= 500:
+                    key = "retried"
+                else:
+                    key = "rejected"
+                outcomes[key] += 1
+        span.set_attributes({
+            "observe.bulk.items": len(pending),
+            "observe.bulk.bytes": sum(len(item) for item, _ in pending),
+            "observe.bulk.attempt": attempt,
+            "server.address": self.base,
+            **{f"observe.bulk.{k}": v for k, v in outcomes.items()},
+        })
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
+        if reason is not None or outcomes["rejected"]:
+            what = f"HTTP {status}" if status is not None and status >= 400 else (reason or "items rejected")
+            span.set_status(Status(StatusCode.ERROR, f"{what}: {outcomes['retried']} items to retry, "
+                                                     f"{outcomes['rejected']} rejected"))
+            span.set_attribute("error.type", str(status) if status is not None and status >= 400 else reason or "rejected")
 
     def _retry_all(self, pending: list[Item], reason: str) -> tuple[list[Item], str]:
         self.metrics.events_retried.labels(reason).inc(len(pending))
