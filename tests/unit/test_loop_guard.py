@@ -13,7 +13,13 @@ import asyncio, time
 
 async def test_blocks():
     await asyncio.sleep(0)
-    time.sleep(0.3)
+    time.sleep(0.35)
+
+async def test_burns_cpu():
+    await asyncio.sleep(0)
+    end = time.thread_time() + 0.15
+    while time.thread_time() < end:
+        pass
 
 async def test_yields():
     await asyncio.sleep(0.3)
@@ -24,10 +30,10 @@ def test_blocking_async_test_fails_and_yielding_one_passes(tmp_path: Path) -> No
     probe = tmp_path / "test_probe.py"
     probe.write_text(PROBE)
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
-            "-o", "asyncio_mode=auto", "-o", "asyncio_debug=true", str(probe)]
+            "-o", "asyncio_mode=auto", str(probe)]
     out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
     # The guard fails the blocking test at teardown (an error) and leaves the yielding one alone.
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "ERROR at teardown of test_blocks" in out.stdout
-    assert "event loop blocked" in out.stdout and "took 0.3" in out.stdout
+    assert "ERROR at teardown of test_blocks" in out.stdout and "ERROR at teardown of test_burns_cpu" in out.stdout
+    assert "event loop blocked" in out.stdout and "took 0.35" in out.stdout
     assert "test_yields" not in out.stdout.split("short test summary info")[-1]
