@@ -14,6 +14,9 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
  && /opt/observe/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
 COPY observe ./observe
 COPY exporters ./exporters
+# The templates `observe render` and `observe kibana import` read (OBSERVE_TEMPLATES points at them).
+COPY dashboards /opt/observe/share/dashboards
+COPY alerts /opt/observe/share/alerts
 RUN /opt/observe/bin/pip install --no-deps . \
  && /opt/observe/bin/python -m compileall -q /opt/observe/lib \
  && /opt/observe/bin/observe --version
@@ -24,6 +27,7 @@ LABEL org.opencontainers.image.title="observe" \
       org.opencontainers.image.licenses="Apache-2.0"
 # Bytecode is compiled at build time: the root filesystem is read-only in the chart.
 ENV PATH=/opt/observe/bin:$PATH \
+    OBSERVE_TEMPLATES=/opt/observe/share \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp

@@ -19,12 +19,12 @@ import aiohttp
 import click
 import orjson
 
-import observe
-
 
 def saved_objects_dir() -> Path:
-    """dashboards/kibana of this checkout (or of the image, which copies the repository layout)."""
-    return Path(observe.__file__).resolve().parents[1] / "dashboards" / "kibana"
+    """dashboards/kibana under the templates folder ($OBSERVE_TEMPLATES in the image, else this checkout)."""
+    from observe.render.renderer import templates_root
+
+    return templates_root() / "dashboards" / "kibana"
 
 
 def load_objects(path: Path) -> list[dict[str, Any]]:
