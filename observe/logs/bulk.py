@@ -63,6 +63,28 @@ def auth_headers(config: ElasticsearchConfig) -> dict[str, str]:
     return {}
 
 
+def explain(exc: BaseException, config: ElasticsearchConfig) -> tuple[str, str]:
+    """(error.type, a sentence an operator can act on) for a failed request; TLS and credentials named as such."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cert = exc.certificate_error
+        why = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or str(cert)
+        trust = f"the CA in elasticsearch.ca_file ({config.ca_file})" if config.ca_file else "the system CAs"
+        return "tls", (f"TLS: the certificate of {exc.host}:{exc.port} is not trusted by {trust}: "
+                       f"certificate verify failed: {why}")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "tls", f"TLS handshake with {config.url} failed: {exc}"
+    if isinstance(exc, HttpError) and exc.status in (401, 403):
+        if config.api_key():
+            who = "the API key (OBSERVE_ES_API_KEY or elasticsearch.api_key_file)"
+        elif config.username:
+            who = f"basic auth as {config.username!r} (OBSERVE_ES_PASSWORD or elasticsearch.password_file)"
+        else:
+            who = "no credentials (set elasticsearch.username and a password, or an API key)"
+        what = "refuses" if exc.status == 401 else "does not allow this with"
+        return "auth", f"HTTP {exc.status}: the server {what} {who}: {exc.body[:300].decode(errors='replace')}"
+    return type(exc).__name__, str(exc)
+
+
 def ssl_context(config: ElasticsearchConfig) -> ssl.SSLContext | bool:
     """Verify with the configured CA (or the system's); `False` only when verification is switched off."""
     if not config.url.startswith("https"):
@@ -89,6 +111,7 @@ class BulkSink:
         self._setup_task: asyncio.Task[None] | None = None
         self._state = "not started"
         self._failing_since: float | None = None
+        self._last_failure = ""  # what the latest failed bulk request met, for /readyz
         self._acked = {o: metrics.events_acked.labels(o) for o in ("delivered", "duplicate", "deadlettered")}
         self._streams: set[str] = set()  # more data streams pods chose by annotation (observe/logs/enrich.py)
         self._tracer = tracer("observe.logs")
@@ -130,9 +153,13 @@ class BulkSink:
                 self._setup_done.set()
                 return
             except (aiohttp.ClientError, OSError, TimeoutError, HttpError) as exc:
-                self._state = f"setup failed: {exc}"
-                log.warning("cannot set up the log data streams yet; retrying",
-                            extra={"url.full": self.base, "error.message": str(exc), "event.retry_in_s": round(delay, 2)})
+                kind, why = explain(exc, self.es)
+                self._state = f"setup failed: {why}"
+                # TLS and credentials do not heal by waiting: an error, though retried in case a Secret is rotated.
+                log.log(logging.ERROR if kind in ("tls", "auth") else logging.WARNING,
+                        "cannot set up the log data streams yet; retrying",
+                        extra={"url.full": self.base, "error.type": kind, "error.message": why,
+                               "event.retry_in_s": round(delay, 2)})
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self.logs.retry_max_seconds)
 
@@ -215,7 +242,8 @@ class BulkSink:
         if not self._setup_done.is_set():
             return False, self._state
         if self._failing_since is not None:
-            return True, f"bulk requests failing for {time.monotonic() - self._failing_since:.0f}s (retrying)"
+            return True, (f"bulk requests failing for {time.monotonic() - self._failing_since:.0f}s (retrying): "
+                          f"{self._last_failure}")
         return True, self._state
 
     async def close(self) -> None:
@@ -268,17 +296,22 @@ class BulkSink:
                 raw = await resp.read()
         except TimeoutError as exc:
             trace.get_current_span().record_exception(exc)
+            self._last_failure = f"timeout after {self.es.request_timeout_seconds:g}s"
             return *self._retry_all(pending, "timeout"), None, None
         except (aiohttp.ClientError, OSError) as exc:
             trace.get_current_span().record_exception(exc)
+            self._last_failure = explain(exc, self.es)[1]
             return *self._retry_all(pending, "connection"), None, None
         finally:
             self.metrics.bulk_duration.observe(time.monotonic() - t0)
         if status == 429:
+            self._last_failure = "HTTP 429: the server is overloaded"
             return *self._retry_all(pending, "429"), status, None
         if status >= 500 or status in (401, 403, 408):
+            self._last_failure = explain(HttpError(status, raw), self.es)[1]
             if status in (401, 403):
-                log.error("the server refuses our credentials; retrying", extra={"http.response.status_code": status})
+                log.error("the server refuses our credentials; retrying", extra={
+                    "http.response.status_code": status, "error.type": "auth", "error.message": self._last_failure})
             return *self._retry_all(pending, "timeout" if status == 408 else "5xx"), status, None
         if status >= 400:
             return await self._request_refused(pending, status, raw), None, status, None
@@ -286,7 +319,10 @@ class BulkSink:
             self._count_ok(pending)
             return [], None, status, None
         answers: list[dict[str, Any]] = orjson.loads(raw).get("items", [])
-        return *self._per_item(pending, answers), status, answers
+        left, reason = self._per_item(pending, answers)
+        if reason is not None:
+            self._last_failure = f"items answered {reason}"
+        return left, reason, status, answers
 
     def _annotate(self, span: Span, pending: list[Item], attempt: int, status: int | None,
                   answers: list[dict[str, Any]] | None, reason: str | None) -> None:
