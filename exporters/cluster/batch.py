@@ -15,6 +15,8 @@ JOB_FAMILIES = (
     Family("kube_job_status_failed", "gauge", "The number of pods which reached Phase Failed and the reason for failure."),
     Family("kube_job_status_succeeded", "gauge", "The number of pods which reached Phase Succeeded."),
     Family("kube_job_status_active", "gauge", "The number of actively running pods."),
+    Family("kube_job_status_start_time", "gauge",
+           "StartTime represents time when the job was acknowledged by the Job Manager."),
     Family("kube_job_failed", "gauge", "The job has failed its execution."),
     Family("kube_job_spec_completions", "gauge",
            "The desired number of successfully finished pods the job should be run with."),
@@ -44,6 +46,7 @@ def render_job(job: Obj, opts: Options) -> dict[str, bytes]:
             out.add("kube_job_status_failed", failed, 'reason=""')
     out.add("kube_job_status_succeeded", num(st.get("succeeded", 0)))
     out.add("kube_job_status_active", num(st.get("active", 0)))
+    out.add("kube_job_status_start_time", timestamp(st.get("startTime")))
     for c in conditions:
         if c.get("type") == "Failed":
             out.bool3("kube_job_failed", c.get("status"))

@@ -11,6 +11,7 @@ NODE_FAMILIES = (
     Family("kube_node_info", "gauge", "Information about a cluster node."),
     *meta_families("node", "node"),
     Family("kube_node_spec_unschedulable", "gauge", "Whether a node can schedule new pods."),
+    Family("kube_node_spec_taint", "gauge", "The taint of a cluster node."),
     Family("kube_node_status_condition", "gauge", "The condition of a cluster node."),
     Family("kube_node_status_allocatable", "gauge",
            "The allocatable for different resources of a node that are available for scheduling."),
@@ -36,6 +37,9 @@ def render_node(node: Obj, opts: Options) -> dict[str, bytes]:
     )))
     out.meta("node", node, opts)
     out.add("kube_node_spec_unschedulable", 1 if spec.get("unschedulable") else 0)
+    for taint in spec.get("taints") or ():
+        out.add("kube_node_spec_taint", 1, labels((
+            ("key", taint.get("key", "")), ("value", taint.get("value", "")), ("effect", taint.get("effect", "")))))
     for cond in status.get("conditions") or ():
         out.bool3("kube_node_status_condition", cond.get("status"), label="status",
                   before=f'condition="{escape(cond.get("type", ""))}"')

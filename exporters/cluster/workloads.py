@@ -21,10 +21,20 @@ DEPLOYMENT_FAMILIES = (
            "The number of unavailable replicas per deployment."),
     Family("kube_deployment_status_observed_generation", "gauge",
            "The generation observed by the deployment controller."),
+    Family("kube_deployment_status_condition", "gauge", "The current status conditions of a deployment."),
     Family("kube_deployment_metadata_generation", "gauge",
            "Sequence number representing a specific generation of the desired state."),
     *meta_families("deployment", "deployment"),
 )
+
+
+# The condition reasons of the deployment controller; kube-state-metrics 2.20 writes "unknown" for any other, so a
+# controller cannot grow the series count with free-form reasons.
+DEPLOYMENT_REASONS = frozenset((
+    "ReplicaSetUpdated", "ReplicaSetCreateError", "NewReplicaSetCreated", "FoundNewReplicaSet", "NewReplicaSetAvailable",
+    "ProgressDeadlineExceeded", "DeploymentPaused", "DeploymentResumed", "MinimumReplicasAvailable",
+    "MinimumReplicasUnavailable", "",
+))
 
 
 def render_deployment(d: Obj, opts: Options) -> dict[str, bytes]:
@@ -37,6 +47,10 @@ def render_deployment(d: Obj, opts: Options) -> dict[str, bytes]:
     out.add("kube_deployment_status_replicas_updated", num(st.get("updatedReplicas", 0)))
     out.add("kube_deployment_status_replicas_unavailable", num(st.get("unavailableReplicas", 0)))
     out.add("kube_deployment_status_observed_generation", num(st.get("observedGeneration", 0)))
+    for cond in st.get("conditions") or ():
+        reason = cond.get("reason") or ""
+        out.bool3("kube_deployment_status_condition", cond.get("status"), label="status", before=labels((
+            ("reason", reason if reason in DEPLOYMENT_REASONS else "unknown"), ("condition", cond.get("type", "")))))
     out.add("kube_deployment_metadata_generation", num((d.get("metadata") or {}).get("generation", 0)))
     out.meta("deployment", d, opts)
     return out.result()

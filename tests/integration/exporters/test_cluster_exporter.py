@@ -113,7 +113,8 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
     node = f"node-{uuid.uuid4().hex[:8]}"
     await kube.request("POST", "/api/v1/nodes", body={"apiVersion": "v1", "kind": "Node",
                                                       "metadata": {"name": node, "labels": {"zone": "a"}},
-                                                      "spec": {"unschedulable": True}})
+                                                      "spec": {"unschedulable": True, "taints": [
+                                                          {"key": "dedicated", "value": "db", "effect": "NoExecute"}]}})
     await kube.request("PATCH", f"/api/v1/nodes/{node}/status", body={"status": {
         "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
         "allocatable": {"cpu": "3500m", "memory": "7Gi", "pods": "110"},
@@ -128,7 +129,9 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": template("web")}})
     await kube.request("PATCH", f"{apps}/deployments/web/status", body={"status": {
         "replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2, "unavailableReplicas": 1,
-        "observedGeneration": 1}})
+        "observedGeneration": 1, "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+            {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}})
     rs = await kube.request("POST", f"{apps}/replicasets", body={
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": "web-5d8f", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
@@ -155,6 +158,9 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
         "spec": {"completions": 3, "template": {"spec": {"restartPolicy": "Never", "containers": [container("m")]}}}})
     await kube.request("PATCH", f"{batch}/jobs/migrate/status", body={"status": {
         "startTime": "2024-05-01T10:00:00Z", "active": 1, "succeeded": 2, "failed": 0}})
+    await kube.request("POST", f"{batch}/jobs", body={  # not started yet: no start time
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "backfill"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container("b")]}}}})
     await kube.request("POST", f"{batch}/cronjobs", body={
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
         "spec": {"schedule": "30 2 * * *", "concurrencyPolicy": "Forbid", "jobTemplate": {"spec": {"template": {
@@ -208,10 +214,17 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
         f'kube_node_spec_unschedulable{{node="{node}"}}': 1,
         f'kube_node_status_allocatable{{node="{node}",resource="cpu",unit="core"}}': 3.5,
         f'kube_node_status_condition{{node="{node}",condition="Ready",status="true"}}': 1,
+        f'kube_node_spec_taint{{node="{node}",key="dedicated",value="db",effect="NoExecute"}}': 1,
         f'kube_node_labels{{node="{node}",label_zone="a"}}': 1,
         f'kube_deployment_spec_replicas{{namespace="{ns}",deployment="web"}}': 3,
         f'kube_deployment_status_replicas_available{{namespace="{ns}",deployment="web"}}': 2,
         f'kube_deployment_status_replicas_unavailable{{namespace="{ns}",deployment="web"}}': 1,
+        f'kube_deployment_status_condition{{namespace="{ns}",deployment="web",reason="MinimumReplicasUnavailable",'
+        'condition="Available",status="false"}': 1,
+        f'kube_deployment_status_condition{{namespace="{ns}",deployment="web",reason="MinimumReplicasUnavailable",'
+        'condition="Available",status="true"}': 0,
+        f'kube_deployment_status_condition{{namespace="{ns}",deployment="web",reason="ReplicaSetUpdated",'
+        'condition="Progressing",status="true"}': 1,
         f'kube_replicaset_owner{{namespace="{ns}",replicaset="web-5d8f",owner_kind="Deployment",owner_name="web",'
         'owner_is_controller="true"}': 1,
         f'kube_statefulset_status_replicas_ready{{namespace="{ns}",statefulset="db"}}': 1,
@@ -221,6 +234,7 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
         f'kube_job_status_succeeded{{namespace="{ns}",job_name="migrate"}}': 2,
         f'kube_job_status_active{{namespace="{ns}",job_name="migrate"}}': 1,
         f'kube_job_spec_completions{{namespace="{ns}",job_name="migrate"}}': 3,
+        f'kube_job_status_start_time{{namespace="{ns}",job_name="migrate"}}': 1714557600,
         f'kube_cronjob_status_last_schedule_time{{namespace="{ns}",cronjob="nightly"}}': 1714530600,
         f'kube_cronjob_next_schedule_time{{namespace="{ns}",cronjob="nightly"}}': 1714530600 + 86400,
         f'kube_horizontalpodautoscaler_spec_min_replicas{{namespace="{ns}",horizontalpodautoscaler="web"}}': 2,
@@ -238,12 +252,36 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
     assert {k: values[k] for k in want} == want
     info = [k for k in values if k.startswith(f'kube_service_info{{namespace="{ns}",service="web",')]
     assert len(info) == 1 and 'cluster_ip="10.0.0.' in info[0]
+    assert f'kube_job_status_active{{namespace="{ns}",job_name="backfill"}}' in values
+    assert f'kube_job_status_start_time{{namespace="{ns}",job_name="backfill"}}' not in values
 
     # A status change is re-rendered from the watch event.
     await kube.request("PATCH", f"{apps}/deployments/web/status", body={"status": {"availableReplicas": 3, "readyReplicas": 3,
                                                                                    "unavailableReplicas": 0}})
     await eventually(base, lambda v: v.get(f'kube_deployment_status_replicas_available{{namespace="{ns}",'
                                             'deployment="web"}') == 3)
+
+    # The families KubeDeploymentRolloutStuck, KubeNodeUnreachable and KubeJobNotCompleted select on follow their
+    # objects: a rollout past its deadline, the node controller's unreachable taint, a job that starts.
+    await kube.request("PATCH", f"{apps}/deployments/web/status", body={"status": {"conditions": [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}})
+    await kube.request("PATCH", f"/api/v1/nodes/{node}", body={"spec": {"taints": [
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": "2024-05-01T11:00:00Z"}]}})
+    await kube.request("PATCH", f"{batch}/jobs/backfill/status", body={"status": {"startTime": "2024-05-02T08:30:00Z",
+                                                                                   "active": 1}})
+    d = f'namespace="{ns}",deployment="web"'
+    stuck = f'kube_deployment_status_condition{{{d},reason="ProgressDeadlineExceeded",condition="Progressing",status='
+    unreachable = f'kube_node_spec_taint{{node="{node}",key="node.kubernetes.io/unreachable",value="",effect="NoSchedule"}}'
+    start = f'kube_job_status_start_time{{namespace="{ns}",job_name="backfill"}}'
+    values = await eventually(base, lambda v: v.get(stuck + '"false"}') == 1 and unreachable in v
+                              and v.get(start) == 1714638600)
+    assert values[stuck + '"true"}'] == 0 and values[stuck + '"unknown"}'] == 0
+    assert values[f'kube_deployment_status_condition{{{d},reason="MinimumReplicasAvailable",condition="Available",'
+                  'status="true"}'] == 1
+    # Conditions and taints that went away take their series with them.
+    assert not [k for k in values if "ReplicaSetUpdated" in k or "MinimumReplicasUnavailable" in k]
+    assert [k for k in values if k.startswith(f'kube_node_spec_taint{{node="{node}",')] == [unreachable]
     await promtool_check(await scrape(base))
 
 

@@ -125,6 +125,42 @@ def test_workload_families() -> None:
             'owner_is_controller="true"} 1') in text("replicasets", rs)
 
 
+def test_deployment_conditions_carry_reason_condition_and_status_as_in_ksm() -> None:
+    dep = {"metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 1}, "status": {"conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"},
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"type": "ReplicaFailure", "status": "Unknown", "reason": "FailedCreate quota exceeded"}]}}
+    out = text("deployments", dep)
+    ident = 'namespace="shop",deployment="web"'
+    for status, v in (("true", 0), ("false", 1), ("unknown", 0)):
+        assert (f'kube_deployment_status_condition{{{ident},reason="ProgressDeadlineExceeded",condition="Progressing",'
+                f'status="{status}"}} {v}\n') in out
+    assert (f'kube_deployment_status_condition{{{ident},reason="MinimumReplicasAvailable",condition="Available",'
+            'status="true"} 1\n') in out
+    # A reason the deployment controller does not write becomes "unknown", as KSM bounds the label's values.
+    assert (f'kube_deployment_status_condition{{{ident},reason="unknown",condition="ReplicaFailure",'
+            'status="unknown"} 1\n') in out
+    assert out.count("kube_deployment_status_condition{") == 9
+    assert "kube_deployment_status_condition" not in text("deployments", {"metadata": {"name": "x", "namespace": "y"}})
+
+
+def test_node_taints_one_series_each() -> None:
+    node = {"metadata": {"name": "n1"}, "spec": {"taints": [
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": "2024-05-01T12:00:00Z"},
+        {"key": "dedicated", "value": "gpu", "effect": "NoExecute"}]}}
+    out = text("nodes", node)
+    assert 'kube_node_spec_taint{node="n1",key="node.kubernetes.io/unreachable",value="",effect="NoSchedule"} 1\n' in out
+    assert 'kube_node_spec_taint{node="n1",key="dedicated",value="gpu",effect="NoExecute"} 1\n' in out
+    assert out.count("kube_node_spec_taint{") == 2
+    assert "kube_node_spec_taint" not in text("nodes", {"metadata": {"name": "n2"}, "spec": {}})
+
+
+def test_job_start_time_is_unix_seconds_and_absent_until_started() -> None:
+    job = {"metadata": {"name": "j", "namespace": "b"}, "status": {"startTime": "2024-05-01T12:00:00Z", "active": 1}}
+    assert 'kube_job_status_start_time{namespace="b",job_name="j"} 1714564800\n' in text("jobs", job)
+    assert "kube_job_status_start_time" not in text("jobs", {"metadata": {"name": "k", "namespace": "b"}, "status": {}})
+
+
 def test_job_failed_reasons_and_owner() -> None:
     job = {"metadata": {"name": "j", "namespace": "b"}, "spec": {"completions": 1},
            "status": {"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
