@@ -83,6 +83,11 @@ class Window:
         self.slots: dict[int, list[float]] = {}  # slot -> [requests, errors, bucket counts...]
 
     def add(self, start_us: int, value: float, weight: float, error: bool) -> None:
+        """Count one request of `value` seconds that started at start_us."""
+        self.add_at(start_us, bisect_left(self.bounds, value), weight, error)
+
+    def add_at(self, start_us: int, bucket: int, weight: float, error: bool) -> None:
+        """Count one request whose bucket index is already known."""
         slot = start_us // WINDOW_BUCKET_US
         row = self.slots.get(slot)
         if row is None:
@@ -90,7 +95,7 @@ class Window:
         row[0] += weight
         if error:
             row[1] += weight
-        row[2 + bisect_left(self.bounds, value)] += weight
+        row[2 + bucket] += weight
 
     def totals(self, since_s: float, until_s: float) -> list[float]:
         """Requests, errors and bucket counts of the slots in [since_s, until_s)."""
@@ -134,37 +139,48 @@ class RedAggregates:
 
     def span(self, span: Span) -> None:
         """spanmetrics for every span; node stats for spans that answered a request."""
+        # Runs once per span: Histogram.observe and Window.add are inlined here and in pair().
         self.generation += 1
-        key = (span.service, span.name, span.kind, span.status)
+        service, kind, weight, duration_us = span.service, span.kind, span.weight, span.duration_us
+        seconds = duration_us / 1e6
+        i = bisect_left(self.span_bounds, seconds)  # `le` is inclusive: value == bound lands in that bucket
+        key = (service, span.name, kind, span.status)
         hist = self.spans.get(key)
         if hist is None:
             if len(self.spans) >= self.max_series:
                 self._drop("traces_span_metrics")
-                hist = None
             else:
                 hist = self.spans[key] = Histogram(self.span_bounds)
-        seconds = span.duration_us / 1e6
-        end_s = (span.start_us + span.duration_us) / 1e6
         if hist is not None:
-            hist.observe(seconds, span.weight, span.trace_id, end_s)
+            hist.counts[i] += weight
+            hist.sum += seconds * weight
+            hist.exemplars[i] = (span.trace_id, seconds, (span.start_us + duration_us) / 1e6)
         # Requests a service answered: its server spans, and gateway client spans that start a trace.
-        if span.kind == KIND_SERVER or (span.kind == KIND_CLIENT and not span.parent_id):
-            self._node(span, seconds)
+        if kind == KIND_SERVER or (kind == KIND_CLIENT and not span.parent_id):
+            window = self.node_windows.get(service)
+            if window is None:
+                window = self._new_node(service)
+            if window is not None:  # node windows use the span buckets: index i holds
+                window.add_at(span.start_us, i, weight, span.status == STATUS_ERROR)
+
+    def _new_node(self, service: str) -> Window | None:
+        if len(self.node_windows) >= self.max_series:
+            self._drop("graph_nodes")
+            return None
+        self.jaeger_services.add(service)
+        window = self.node_windows[service] = Window(self.span_bounds)
+        return window
 
     def _node(self, span: Span, seconds: float) -> None:
-        window = self.node_windows.get(span.service)
-        if window is None:
-            if len(self.node_windows) >= self.max_series:
-                self._drop("graph_nodes")
-                return
-            window = self.node_windows[span.service] = Window(self.span_bounds)
-            self.jaeger_services.add(span.service)
-        window.add(span.start_us, seconds, span.weight, span.status == STATUS_ERROR)
+        window = self.node_windows.get(span.service) or self._new_node(span.service)
+        if window is not None:
+            window.add(span.start_us, seconds, span.weight, span.status == STATUS_ERROR)
 
     def pair(self, client: Span, server: Span) -> None:
         """One request between two services."""
         self.generation += 1
-        key = (client.service, server.service, "")
+        client_service, server_service = client.service, server.service
+        key = (client_service, server_service, "")
         series = self.edges.get(key)
         if series is None:
             if len(self.edges) >= self.max_series:
@@ -176,15 +192,24 @@ class RedAggregates:
         series.total += weight
         if failed:
             series.failed += weight
-        end_s = (client.start_us + client.duration_us) / 1e6
+        client_us = client.duration_us
+        end_s = (client.start_us + client_us) / 1e6
         server_s = server.duration_us / 1e6
-        client_s = client.duration_us / 1e6
-        series.server.observe(server_s, weight, server.trace_id, end_s)
-        series.client.observe(client_s, weight, client.trace_id, end_s)
-        wkey = (client.service, server.service)
-        window = self.edge_windows.get(wkey)
-        if window is None:
-            window = self.edge_windows[wkey] = Window(self.span_bounds)  # finer buckets for the graph's p95
+        client_s = client_us / 1e6
+        bounds = self.graph_bounds
+        hist = series.server
+        i = bisect_left(bounds, server_s)
+        hist.counts[i] += weight
+        hist.sum += server_s * weight
+        hist.exemplars[i] = (server.trace_id, server_s, end_s)
+        hist = series.client
+        i = bisect_left(bounds, client_s)
+        hist.counts[i] += weight
+        hist.sum += client_s * weight
+        hist.exemplars[i] = (client.trace_id, client_s, end_s)
+        window = self.edge_windows.get((client_service, server_service))
+        if window is None:  # finer buckets for the graph's p95
+            window = self.edge_windows[(client_service, server_service)] = Window(self.span_bounds)
         window.add(client.start_us, client_s, weight, failed)
         if server.kind == KIND_CLIENT and server.parent_id:
             self._node(server, server_s)  # a gateway reached by a traced caller answered this request

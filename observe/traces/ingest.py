@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import msgspec
 
 from observe.traces.aggregate import RedAggregates
@@ -9,6 +11,7 @@ from observe.traces.model import Span, decode_response, decode_spans, gc_paused
 from observe.traces.names import NameNormaliser
 from observe.traces.pairing import BUCKET_US, Pairer
 
+_start_us = attrgetter("start_us")
 TraceMark = tuple[int, int, int]  # raw size of its spans and processes, span count, start bucket of its newest span
 
 
@@ -38,10 +41,9 @@ class Ingest:
                     pairer.duplicates += known[1]
                     continue
                 spans = decode_spans(trace, self.sampling_rate, self.names)
-                newest = max((s.start_us for s in spans), default=0)
+                newest = max(map(_start_us, spans), default=0)
                 self.traces[trace.traceID] = (mark, len(spans), newest // BUCKET_US)
-                for span in spans:
-                    pairer.add(span)
+                pairer.add_all(spans)
         return len(traces)
 
     def evict(self, horizon_us: int) -> None:

@@ -12,6 +12,7 @@ evicted, and whatever is still unpaired then is reported as unpaired.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from observe.traces.model import KIND_CLIENT, KIND_SERVER, Span
@@ -48,57 +49,76 @@ class Pairer:
 
     def add(self, span: Span) -> bool:
         """Take one span; False when it was a duplicate or older than the horizon."""
-        if span.start_us < self.horizon_us:
-            self.before_horizon += 1
-            return False
-        sid = span.span_id
-        if sid in self.seen:
-            self.duplicates += 1
-            return False
-        bucket = span.start_us // BUCKET_US
-        self.seen[sid] = bucket
-        ids = self.buckets.get(bucket)
-        if ids is None:
-            self.buckets[bucket] = [sid]
-        else:
-            ids.append(sid)
-        self.accepted += 1
+        return self.add_all((span,)) == 1
+
+    def add_all(self, spans: Iterable[Span]) -> int:
+        """Take spans in order; returns how many were accepted (not duplicates, not behind the horizon).
+
+        One loop over a trace's spans with the window's dicts and the sink's methods in locals: this
+        runs once per span, and attribute lookups were a fifth of its cost.
+        """
+        horizon = self.horizon_us
+        seen, buckets, clients, orphans = self.seen, self.buckets, self.clients, self.orphans
         sink = self.sink
-        sink.span(span)
-        kind = span.kind
-        # As a child: is the parent an unpaired client span of another service?
-        parent = span.parent_id
-        if parent and (kind == KIND_SERVER or kind == KIND_CLIENT):
-            caller = self.clients.get(parent)
-            if caller is not None and caller.service != span.service:
-                del self.clients[parent]
-                sink.pair(caller, span)
-            elif parent not in self.seen:
-                waiting = self.orphans.get(parent)
-                if waiting is None:
-                    self.orphans[parent] = [span]
+        on_span, on_pair, on_unpaired = sink.span, sink.pair, sink.unpaired
+        accepted = duplicates = before_horizon = 0
+        try:
+            for span in spans:
+                start = span.start_us
+                if start < horizon:
+                    before_horizon += 1
+                    continue
+                sid = span.span_id
+                if sid in seen:
+                    duplicates += 1
+                    continue
+                bucket = start // BUCKET_US
+                seen[sid] = bucket
+                ids = buckets.get(bucket)
+                if ids is None:
+                    buckets[bucket] = [sid]
                 else:
-                    waiting.append(span)
-            elif kind == KIND_SERVER:
-                sink.unpaired(span)  # its parent is here and is no client waiting for it
-        # As a parent: children that came first.
-        children = self.orphans.pop(sid, None)
-        if kind == KIND_CLIENT:
-            if children:
-                for child in children:
-                    if child.service != span.service:
-                        sink.pair(span, child)
-                        children.remove(child)
-                        break
-                else:
-                    self.clients[sid] = span
-            else:
-                self.clients[sid] = span
-        if children:
-            for child in children:
-                if child.kind == KIND_SERVER:
-                    sink.unpaired(child)
-        return True
+                    ids.append(sid)
+                accepted += 1
+                on_span(span)
+                kind = span.kind
+                # As a child: is the parent an unpaired client span of another service?
+                parent = span.parent_id
+                if parent and (kind == KIND_SERVER or kind == KIND_CLIENT):
+                    caller = clients.get(parent)
+                    if caller is not None and caller.service != span.service:
+                        del clients[parent]
+                        on_pair(caller, span)
+                    elif parent not in seen:
+                        waiting = orphans.get(parent)
+                        if waiting is None:
+                            orphans[parent] = [span]
+                        else:
+                            waiting.append(span)
+                    elif kind == KIND_SERVER:
+                        on_unpaired(span)  # its parent is here and is no client waiting for it
+                # As a parent: children that came first.
+                children = orphans.pop(sid, None)
+                if kind == KIND_CLIENT:
+                    if children:
+                        for child in children:
+                            if child.service != span.service:
+                                on_pair(span, child)
+                                children.remove(child)
+                                break
+                        else:
+                            clients[sid] = span
+                    else:
+                        clients[sid] = span
+                if children:
+                    for child in children:
+                        if child.kind == KIND_SERVER:
+                            on_unpaired(child)
+        finally:
+            self.accepted += accepted
+            self.duplicates += duplicates
+            self.before_horizon += before_horizon
+        return accepted
 
     def evict(self, horizon_us: int) -> None:
         """Forget spans that started before horizon_us; report what is still unpaired."""
