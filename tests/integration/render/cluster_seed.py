@@ -63,13 +63,24 @@ def seed(kube: Peer, ns: str) -> dict[str, str]:
                      "osImage": "Debian", "operatingSystem": "linux", "architecture": "amd64", "machineID": "m",
                      "systemUUID": "s", "bootID": "b", "kubeProxyVersion": ""},
     })
+    # A node whose kubelet stopped answering: the node controller's taint and Ready=Unknown (KubeNodeUnreachable).
+    gone = f"node-{ns}-gone"
+    kube_request(kube, "POST", "/api/v1/nodes", {"metadata": {"name": gone}, "spec": {"taints": [
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": "2024-05-01T12:00:00Z"},
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": "2024-05-01T12:00:00Z"}]}})
+    _status(kube, f"/api/v1/nodes/{gone}", {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}]})
     apps = f"/apis/apps/v1/namespaces/{ns}"
     selector = {"matchLabels": {"app": "web"}}
     template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [_container("app")]}}
     dep = kube_request(kube, "POST", f"{apps}/deployments",
                        {"metadata": {"name": "web"}, "spec": {"replicas": 3, "selector": selector, "template": template}})
-    _status(kube, f"{apps}/deployments/web", {"replicas": 2, "availableReplicas": 1, "updatedReplicas": 2,
-                                              "readyReplicas": 1, "unavailableReplicas": 2, "observedGeneration": 1})
+    # A rollout past its progress deadline (KubeDeploymentRolloutStuck).
+    _status(kube, f"{apps}/deployments/web", {
+        "replicas": 2, "availableReplicas": 1, "updatedReplicas": 2, "readyReplicas": 1, "unavailableReplicas": 2,
+        "observedGeneration": 1, "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]})
     rs = kube_request(kube, "POST", f"{apps}/replicasets", {
         "metadata": {"name": "web-5d9c", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": dep["metadata"]["uid"], "controller": True}]},
@@ -125,4 +136,4 @@ def seed(kube: Peer, ns: str) -> dict[str, str]:
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": f"pv-{ns}"}})
     kube_request(kube, "POST", f"/api/v1/namespaces/{ns}/services", {"metadata": {"name": "web"}, "spec": {
         "selector": {"app": "web"}, "ports": [{"port": 80}]}})
-    return {"node": node, "crash_pod": "web-5d9c-crash", "workload": "web"}
+    return {"node": node, "unreachable_node": gone, "crash_pod": "web-5d9c-crash", "workload": "web", "job": "report"}

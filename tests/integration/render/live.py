@@ -1,9 +1,10 @@
-"""The live stack for the dashboard and alert tests: our real exporters and shipper as processes, scraped by a
-real Prometheus that loads the rendered rules, with a real Alertmanager mailing a real SMTP sink."""
+"""The live stack for the dashboard and alert tests: our real exporters, shipper and trace puller as processes,
+scraped by a real Prometheus that loads the rendered rules, with a real Alertmanager mailing a real SMTP sink."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 from observe.render.renderer import render, write
 from tests.integration.logs.shipper_process import ShipperProcess
 from tests.integration.render.cluster_seed import seed
+from tests.integration.traces.istio_mesh import Mesh, wait_for_spans
 from tests.peers import alertmanager, prometheus
 from tests.peers.base import Peer, free_port, http_ok, start_process, wait_ready
 from tests.peers.smtp import SmtpSink
@@ -32,6 +34,7 @@ class Live:
     names: dict[str, str]
     render_dir: Path
     shipper: ShipperProcess
+    mesh: Mesh
     peers: list[Peer] = field(default_factory=list)
 
 
@@ -72,15 +75,31 @@ def _write_logs(shipper: ShipperProcess, namespace: str) -> None:
             f.write(CRI_LINE.format(line=f'{{"level":"info","msg":"request {i}"}}'))
 
 
-def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, sink: SmtpSink) -> Iterator[Live]:
-    """Seed the cluster, start every exporter, the shipper, Prometheus and Alertmanager; stop them afterwards."""
+def _send_traces(mesh: Mesh, jaeger: Peer) -> None:
+    """Bookinfo page views as Istio's sidecars trace them: every 4th fails at ratings, and one ratings server span
+    never arrives (its client span becomes unpaired)."""
+    t0 = time.time() - 30
+    for i in range(12):
+        fails = i % 4 == 0
+        mesh.request(t0 + i * 0.05, ratings_ms=20 if fails else 8, ratings_status=503 if fails else 200)
+    held = mesh.request(t0 + 1, hold_ratings_server=True)
+    assert held is not None  # sent never
+    mesh.flush()
+    wait_for_spans(jaeger.url, mesh.name("istio-ingressgateway"), t0 - 1, time.time() + 1, 13 * 8 - 1)
+
+
+def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, jaeger: Peer, sink: SmtpSink) -> Iterator[Live]:
+    """Seed the cluster and Jaeger, start every exporter, the shipper, the trace puller, Prometheus and
+    Alertmanager; stop them afterwards."""
     names = seed(kube, namespace)
+    mesh = Mesh(str(jaeger.extra["otlp_http"]))
+    _send_traces(mesh, jaeger)
     values = _values(workdir, sink, namespace)
     out = workdir / "render"
     write(render(values), out)
     rendered = yaml.safe_load(values.read_text())
     jobs = {"cluster": "observe-cluster-exporter", "es": "observe-elasticsearch-exporter", "probe": "observe-probe-exporter",
-            "shipper": "observe-shipper"}
+            "shipper": "observe-shipper", "traces": "observe-traces"}
     assert rendered["rules"]["for_override"] == "1s"
     peers: list[Peer] = []
     shipper = ShipperProcess(workdir / "shipper", es.url, "render")
@@ -94,6 +113,10 @@ def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, sink: SmtpSi
                                {"exporters": {"probe": {"allow_hosts": ["127.0.0.1"], "discovery": False, "modules": {
                                    "http_2xx": {"prober": "http"},
                                    "https_kube": {"prober": "http", "ca_file": str(kube.extra["ca_file"])}}}}}))
+        # `observe traces pull` on the real Jaeger; a short overlap reports the unpaired span within seconds.
+        peers.append(_exporter("traces", workdir, ["traces", "pull"], {"traces": {
+            "jaeger_url": jaeger.url, "services": mesh.services(), "interval_seconds": 1, "settle_seconds": 0,
+            "overlap_seconds": 2, "state_file": str(workdir / "traces-state.msgpack")}}))
         _write_logs(shipper, namespace)
         shipper.start()
         am = alertmanager.start(workdir / "alertmanager", out / "alertmanager" / "alertmanager.yaml")
@@ -104,10 +127,11 @@ def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, sink: SmtpSi
             # log's) wins over the scraped pod's; `up` still carries the target's.
             return {"job_name": name, "honor_labels": True, "static_configs": [{"targets": [target], "labels": labels}]}
 
-        cluster, es_exp, probe = peers[0], peers[1], peers[2]
+        cluster, es_exp, probe, traces = peers[0], peers[1], peers[2], peers[3]
         scrape = [
             job(jobs["cluster"], cluster.url.removeprefix("http://"), {"namespace": "observe", "pod": "cluster-exporter-0"}),
             job(jobs["es"], es_exp.url.removeprefix("http://"), {"namespace": "observe", "pod": "es-exporter-0"}),
+            job(jobs["traces"], traces.url.removeprefix("http://"), {"namespace": "observe", "pod": "traces-0"}),
             job(jobs["shipper"], f"127.0.0.1:{shipper.port}",
                 {"namespace": "observe", "pod": "shipper-x", "node": names["node"]}),
             {"job_name": jobs["probe"], "metrics_path": "/probe", "params": {"module": ["http_2xx"]},
@@ -125,8 +149,9 @@ def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, sink: SmtpSi
         prom = prometheus.start(workdir / "prometheus", rule_files=sorted((out / "rules").glob("*.yaml")),
                                 alertmanager_url=am.url, extra_scrape_configs=scrape, job="unused")
         peers.append(prom)
-        yield Live(prom, am, namespace, names, out, shipper, peers)
+        yield Live(prom, am, namespace, names, out, shipper, mesh, peers)
     finally:
         shipper.stop() if shipper.proc and shipper.proc.poll() is None else None
         for peer in reversed(peers):
             peer.stop()
+        mesh.shutdown()

@@ -1,5 +1,6 @@
-"""Live proof: every dashboard query and recording rule returns series from our real exporters, and alerts
-arrive by real email at the address chosen by namespace."""
+"""Live proof: every dashboard query and recording rule returns series from our real exporters and trace puller,
+the kubernetes-mixin alerts on the newer kube-state-metrics families fire, and alerts arrive by real email at the
+address chosen by namespace."""
 
 from __future__ import annotations
 
@@ -33,14 +34,16 @@ def sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, kube_apiserver: Peer, elasticsearch: Peer,
+def live(tmp_path_factory: pytest.TempPathFactory, kube_apiserver: Peer, elasticsearch: Peer, jaeger: Peer,
          sink: SmtpSink) -> Iterator[Live]:
     namespace = create_namespace(kube_apiserver)
-    gen = start_live(tmp_path_factory.mktemp("live"), kube_apiserver, namespace, elasticsearch, sink)
+    gen = start_live(tmp_path_factory.mktemp("live"), kube_apiserver, namespace, elasticsearch, jaeger, sink)
     stack = next(gen)
     # Let rates and recording rules see a few scrapes.
     prometheus.wait_for(stack.prometheus, 'kube_pod_info{job="observe-cluster-exporter"}', timeout=60)
     prometheus.wait_for(stack.prometheus, 'observe_shipper_lines_read_total > 0', timeout=60)
+    prometheus.wait_for(stack.prometheus, 'traces_service_graph_unpaired_spans_total{job="observe-traces"} > 0',
+                        timeout=60)
     # One more restart of the crash-looping pod, as the kubelet would do, so restart rates are not zero.
     set_pod_state(kube_apiserver, namespace, stack.names["crash_pod"], restarts=4, waiting="CrashLoopBackOff")
     time.sleep(10)
@@ -137,6 +140,38 @@ def test_every_recording_rule_returns_series(live: Live) -> None:
                 except AssertionError:
                     empty.append(f"{rule_file.name}: {rule['record']}")
     assert empty == []
+
+
+def _alert(live: Live, name: str) -> dict[str, Any]:
+    for rule_file in (live.render_dir / "rules").glob("*.yaml"):
+        for group in yaml.safe_load(rule_file.read_text())["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == name:
+                    return dict(rule)
+    raise AssertionError(f"no alert {name} in the rendered rules")
+
+
+@pytest.mark.parametrize(("alert", "label", "seeded", "healthy"), [
+    ("KubeDeploymentRolloutStuck", "deployment", "workload", None),
+    ("KubeNodeUnreachable", "node", "unreachable_node", "node"),
+    ("KubeJobNotCompleted", "job_name", "job", None),
+])
+def test_alerts_on_the_newer_ksm_families_fire_for_the_seeded_object(
+        live: Live, alert: str, label: str, seeded: str, healthy: str | None) -> None:
+    # Other tests of the session share the API server, so look only at this test's namespace and nodes.
+    scope = "" if label == "node" else f'namespace="{live.namespace}", '
+    series = prometheus.query(live.prometheus, _alert(live, alert)["expr"])
+    assert live.names[seeded] in {s["metric"].get(label) for s in series}, (alert, series)
+    # `for:` is 1s in the test values: the alert fires for the seeded object, and not for the healthy one.
+    firing = prometheus.wait_for(live.prometheus,
+                                 f'ALERTS{{{scope}alertname="{alert}", alertstate="firing", {label}="{live.names[seeded]}"}}',
+                                 timeout=30)
+    assert len(firing) == 1, firing
+    if scope:
+        assert {s["metric"][label] for s in prometheus.query(
+            live.prometheus, f'ALERTS{{{scope}alertname="{alert}"}}')} == {live.names[seeded]}
+    if healthy:
+        assert prometheus.query(live.prometheus, f'ALERTS{{alertname="{alert}", {label}="{live.names[healthy]}"}}') == []
 
 
 def _mail(sink: SmtpSink, alertname: str, rcpt: str) -> Received:
