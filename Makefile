@@ -40,6 +40,7 @@ render: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/observe config reference > docs/configuration.md
 	$(PY) -m observe.chart_values_reference
+	$(VENV)/bin/observe export metrics-reference > docs/metrics.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
