@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from observe.traces.names import NameNormaliser
+
 # Span kinds as small ints (the record is kept for every span in the window).
 KIND_UNSPECIFIED, KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER = range(6)
 _KINDS = {"internal": KIND_INTERNAL, "server": KIND_SERVER, "client": KIND_CLIENT,
@@ -242,6 +244,10 @@ def _slow_tags(raw: msgspec.Raw) -> SpanTags:
     return kind, status, rate
 
 
+def _no_name(name: str) -> None:
+    return None
+
+
 def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> list[Span]:
     """Every span of a raw trace as a Span record.
 
@@ -255,6 +261,7 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
     root_rate: float | None = None
     default_weight = 1.0 / default_rate
     compact, findall, cached = _COMPACT_START.match, _WANTED.findall, _hits_cache.get
+    names_get = name_of.cached if isinstance(name_of, NameNormaliser) else _no_name
     for js in jspans:
         raw = js.tags
         # _fast_tags inlined: this loop runs once per span.
@@ -269,7 +276,8 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
             parent = ""
             root_rate = rate or root_rate
         service = services.get(js.processID) or (js.process.serviceName if js.process else "") or "unknown"
-        name = name_of(js.operationName) if name_of is not None else js.operationName
+        op = js.operationName
+        name = op if name_of is None else names_get(op) or name_of(op)
         out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration, status,
                         default_weight))
     if root_rate is not None:  # rare: the root span carried its sampler's rate

@@ -41,6 +41,9 @@ class NameNormaliser:
     def __init__(self, cache_max: int = _CACHE_MAX) -> None:
         self._cache: dict[str, str] = {}
         self._cache_max = cache_max
+        # The normalised name when cached, else None: the decoding loop calls this directly, saving a
+        # Python-level call per span (the dict is cleared, never replaced, so the bound method stays valid).
+        self.cached = self._cache.get
 
     def __call__(self, name: str) -> str:
         """The normalised name."""
