@@ -54,6 +54,18 @@ class Rule(Protocol):
 # A log line that may be followed by its exception: only error-ish lines, so an uncaught trace printed
 # after an unrelated INFO line stays its own event.
 _ERRORISH = re.compile(r"(?i)\b(error|err|exception|critical|crit|fatal|severe|warn|warning|failed|failure)\b")
+# Every word above contains one of these. Searching the regex costs microseconds per line (a case-insensitive
+# alternation tried at each position), so ASCII lines without any of them are answered by `in` alone.
+_ERRORISH_STEMS = ("err", "exception", "crit", "fatal", "severe", "warn", "fail")
+
+
+def _errorish(line: str) -> bool:
+    """True when `line` contains an error-ish word (_ERRORISH)."""
+    if line.isascii():
+        low = line.lower()
+        if not any(stem in low for stem in _ERRORISH_STEMS):
+            return False
+    return _ERRORISH.search(line) is not None
 
 _JAVA_FRAME = re.compile(r"^\s+at\s+\S")
 _JAVA_MORE = re.compile(r"^\s+\.\.\.\s*\d+\s+(more|common frames omitted)\b")
@@ -87,7 +99,7 @@ class JavaRule:
             record.state["java"] = "frames"
         elif _JAVA_HEADER.match(line) or _JAVA_CHAIN.match(line):
             record.state["java"] = "header"
-        elif len(record.lines) == 1 and _ERRORISH.search(line):
+        elif len(record.lines) == 1 and _errorish(line):
             record.state["java"] = "open"
         elif line.rstrip().endswith("root cause"):
             record.state["java"] = "open"
@@ -124,7 +136,7 @@ class PythonRule:
 
     def note(self, line: str, record: Record[Any]) -> None:
         state = record.state.get("python", "")
-        if len(record.lines) == 1 and _ERRORISH.search(line) and not _PY_TRACEBACK.match(line):
+        if len(record.lines) == 1 and _errorish(line) and not _PY_TRACEBACK.match(line):
             record.state["python"] = "open"
         elif _PY_TRACEBACK.match(line):
             record.state["python"] = "frames"

@@ -110,8 +110,11 @@ class PlanProcessor:
         result = parser.parse(msg.decode("utf-8", "replace"))
         if result.flags:
             return (offset, ts, stream, msg, flags | FLAG_PARSE_FAILED, fields)
-        out: dict[str, Any] = dict(fields or {})
-        merge(out, result.fields)
+        # The parser's fields are a fresh dict: use it as is when there is nothing to merge it into.
+        out: dict[str, Any] = result.fields
+        if fields:
+            out = dict(fields)
+            merge(out, result.fields)
         if result.message is not None:
             msg = result.message.encode()
             # A JSON message that is itself a trace still gets error.* fields.
