@@ -5,6 +5,8 @@
 2. A real Elasticsearch node: the shipper end to end, set against the node's own ceiling for the same bulk
    bodies sent by a minimal loader (same concurrency), alternated, medians.
 3. Peak RSS of `observe ship` while Elasticsearch is down and a backlog file waits (OBSERVE_BENCH_BACKLOG_MB).
+4. The per-file processors that take a file off the CRI fast path (multiline auto on a mix with Java traces, the
+   json and nginx parsers), into the null sink, each set against the fast path on plain lines in the same run.
 
 Run: `python -m bench logs` (or `make bench` for every benchmark).
 """
@@ -32,7 +34,9 @@ from prometheus_client import CollectorRegistry
 from observe.config import ElasticsearchConfig
 from observe.logs.bulk import BULK_PATH, BulkSink
 from observe.logs.config import LogsConfig
+from observe.logs.context import FileContext
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.process import PlanProcessor, Settings
 from observe.logs.shipper import Shipper
 from observe.logs.sink import NullSink, Sink, SpoolSink, spool_files
 
@@ -41,6 +45,7 @@ NULL_LINES = int(os.environ.get("OBSERVE_BENCH_NULL_LINES", "1000000"))
 ES_LINES = int(os.environ.get("OBSERVE_BENCH_ES_LINES", "200000"))
 ES_ROUNDS = int(os.environ.get("OBSERVE_BENCH_ES_ROUNDS", "5"))
 BACKLOG_MB = int(os.environ.get("OBSERVE_BENCH_BACKLOG_MB", "1024"))
+PROC_LINES = int(os.environ.get("OBSERVE_BENCH_PROC_LINES", "300000"))
 TS = b"2024-05-01T12:34:56.123456789Z"
 
 
@@ -53,11 +58,16 @@ def cri_lines(n: int, start: int = 0) -> bytes:
     return b"".join(head + b"%08d " % i + filler + b"\n" for i in range(start, start + n))
 
 
-def write_log(folder: Path, n: int) -> Path:
-    """A kubelet-shaped log file of n lines."""
+def log_path(folder: Path) -> Path:
+    """The kubelet-shaped path of the one log file a run reads."""
     pod = folder / "pods" / "bench_web-0_0b1c2d3e-aaaa-bbbb-cccc-1234567890ab" / "app"
     pod.mkdir(parents=True, exist_ok=True)
-    path = pod / "0.log"
+    return pod / "0.log"
+
+
+def write_log(folder: Path, n: int) -> Path:
+    """A kubelet-shaped log file of n lines."""
+    path = log_path(folder)
     with path.open("wb") as f:
         for block in range(0, n, 100_000):
             f.write(cri_lines(min(100_000, n - block), block))
@@ -69,11 +79,12 @@ def logs_config(folder: Path, **kw: Any) -> LogsConfig:
                       spool_dir=folder / "spool", host_name="bench-node", linger_ms=50, **kw)
 
 
-async def run_pipeline(config: LogsConfig, sink_factory: Any, n: int) -> dict[str, float]:
-    """Ship n lines through the whole pipeline; wall and CPU seconds until the last one is acknowledged."""
+async def run_pipeline(config: LogsConfig, sink_factory: Any, n: int, provider: Any = None,
+                       lines: int | None = None) -> dict[str, float]:
+    """Ship until n events are acknowledged; wall and CPU seconds, per physical line (`lines`, default n)."""
     metrics = ShipperMetrics(CollectorRegistry())
     sink: Sink = sink_factory(metrics)
-    shipper = Shipper(config, sink, metrics)
+    shipper = Shipper(config, sink, metrics, provider=provider)
     acked = [metrics.events_acked.labels(o) for o in ("delivered", "duplicate")]
     t0, c0 = time.perf_counter(), time.process_time()
     await shipper.start()
@@ -81,7 +92,8 @@ async def run_pipeline(config: LogsConfig, sink_factory: Any, n: int) -> dict[st
         await asyncio.sleep(0.01)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     await shipper.stop()
-    return {"wall_s": wall, "cpu_s": cpu, "lines_per_s": n / wall, "cpu_s_per_million": cpu / n * 1e6}
+    per = lines or n
+    return {"wall_s": wall, "cpu_s": cpu, "lines_per_s": per / wall, "cpu_s_per_million": cpu / per * 1e6}
 
 
 def reference_loop(path: Path) -> dict[str, float]:
@@ -253,7 +265,123 @@ def bench_backlog_rss(folder: Path) -> dict[str, Any]:
             "target_peak_rss_mb": 100}
 
 
-PARTS = {"null_sink": bench_null, "elasticsearch": bench_elasticsearch, "backlog": bench_backlog_rss}
+def _cri(stream: bytes, text: str) -> bytes:
+    return TS + b" " + stream + b" F " + text.encode() + b"\n"
+
+
+def _pad(text: str, size: int, filler: str = " req=7f3a9c") -> str:
+    """`text` grown (or cut) so that its CRI line is `size` bytes."""
+    room = size - len(TS) - len(b" stdout F ") - 1
+    while len(text) < room:
+        text += filler
+    return text[:room]
+
+
+def _frame(i: int) -> str:
+    # A Spring-shaped frame padded to the line size with deeper packages, as real proxies and filters are.
+    tail = f".invoke{i}(Handler{i % 7}.java:{100 + i})"
+    pkg = "\tat org.springframework"
+    room = LINE_BYTES - len(TS) - len(b" stdout F ") - 1 - len(tail)
+    for seg in ("web", "servlet", "mvc", "method", "annotation", "support", "security", "web", "access",
+                "intercept", "filter", "context", "request", "async", "handler", "adapter", "invocation"):
+        pkg += "." + seg
+    return pkg[:room].rstrip(".") + tail
+
+
+def java_mix(n_events: int) -> tuple[bytes, int, int]:
+    """Events of 200-byte lines: 95 % one-line INFO logs, 5 % an ERROR line, its exception and 28 frames (30 lines)."""
+    # Spring Boot writes its log and its traces to stdout, so one stream carries both.
+    out: list[bytes] = []
+    frames = [_cri(b"stdout", _frame(i)) for i in range(28)]
+    head, logger, size = "2024-05-01 12:34:56.123", "c.e.shop.OrderController", LINE_BYTES
+    for i in range(n_events):
+        if i % 20 == 7:
+            out.append(_cri(b"stdout", _pad(f"{head} ERROR 1 --- [nio-8080-exec-3] {logger} : order {i} not placed", size)))
+            out.append(_cri(b"stdout", _pad(f"java.lang.IllegalStateException: inventory reservation {i} rejected", size)))
+            out += frames
+        else:
+            out.append(_cri(b"stdout", _pad(f"{head}  INFO 1 --- [nio-8080-exec-3] {logger} : order {i} placed for alice", size)))
+    return b"".join(out), len(out), n_events
+
+
+def json_lines(n: int) -> tuple[bytes, int, int]:
+    """Structured application logs, one JSON object per CRI line (about 200 bytes)."""
+    rows = (_cri(b"stdout", orjson.dumps({
+        "ts": "2024-05-01T12:34:56.123Z", "level": "INFO", "logger": "shop.orders", "msg": f"order {i} placed",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "user": "alice", "status": 200, "took_ms": 12}).decode())
+        for i in range(n))
+    return b"".join(rows), n, n
+
+
+def nginx_lines(n: int) -> tuple[bytes, int, int]:
+    """ingress-nginx access lines in its default log-format-upstream (about 330 bytes)."""
+    rows = (_cri(b"stdout", (
+        f'10.244.1.{i % 250} - - [01/May/2024:12:34:56 +0000] "GET /api/v1/items?id={i} HTTP/1.1" 200 512 '
+        '"https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64)" 312 0.004 [shop-web-8080] [] '
+        f'10.244.2.7:8080 512 0.004 200 {i:032x}')) for i in range(n))
+    return b"".join(rows), n, n
+
+
+class _Attach:
+    """A provider that gives every file the same processor settings (what annotations or defaults would do)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def resolve(self, context: FileContext) -> FileContext:
+        context.processors.append(PlanProcessor(lambda: self.settings))
+        return context
+
+    def extra_paths(self) -> list[str]:
+        return []
+
+
+def bench_processing(folder: Path) -> dict[str, Any]:
+    """Lines/s and CPU-s per million lines through each processor into the null sink, against the fast path."""
+    n = PROC_LINES
+    plain = b"".join(cri_lines(min(100_000, n - b), b) for b in range(0, n, 100_000))
+    # name: (file bytes, physical lines, events, settings; None = no processor, the CRI fast path)
+    cases: dict[str, tuple[bytes, int, int, Settings | None]] = {
+        "fast_path_plain": (plain, n, n, None),
+        "general_path_plain": (plain, n, n, Settings()),  # a processor that does nothing: the decoder's general path
+        "multiline_auto_plain": (plain, n, n, Settings(multiline="auto")),
+        "multiline_auto_java_mix": (*java_mix(n * 100 // 245), Settings(multiline="auto")),
+        "multiline_java_java_mix": (*java_mix(n * 100 // 245), Settings(multiline="java")),
+        "parser_json": (*json_lines(n), Settings(parser="json")),
+        "parser_nginx": (*nginx_lines(n), Settings(parser="nginx")),
+    }
+    out: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
+    path = log_path(folder)
+    for _ in range(3):
+        # Rounds alternate over the cases, so a busy moment on the shared machine hits them all alike.
+        for name, (data, n_lines, n_events, settings) in cases.items():
+            path.write_bytes(data)
+            provider = None if settings is None else _Attach(settings)
+            # The last event stays open until its stream is quiet (multiline): count up to the one before it.
+            want = n_events - 1 if settings is not None and settings.multiline != "none" else n_events
+            runs[name].append(asyncio.run(run_pipeline(logs_config(folder), NullSink, want, provider, n_lines)))
+            path.unlink()
+    ref = statistics.median(r["lines_per_s"] for r in runs["fast_path_plain"])
+    ref_cpu = statistics.median(r["cpu_s_per_million"] for r in runs["fast_path_plain"])
+    for name, (data, n_lines, n_events, _) in cases.items():
+        lps = statistics.median(r["lines_per_s"] for r in runs[name])
+        cpu = statistics.median(r["cpu_s_per_million"] for r in runs[name])
+        out[name] = {
+            "lines": n_lines, "events": n_events, "mean_line_bytes": round(len(data) / n_lines),
+            "lines_per_s": round(lps),
+            "cpu_s_per_million_lines": round(cpu, 3),
+            # Wall figures suffer when other work shares the 2 cores; one core's worth of CPU is the steadier one.
+            "lines_per_cpu_s": round(1e6 / cpu),
+            "ratio_to_fast_path": round(lps / ref, 3),
+            "cpu_ratio_to_fast_path": round(cpu / ref_cpu, 2),
+        }
+    out["target_lines_per_s"] = 50_000
+    return out
+
+
+PARTS = {"null_sink": bench_null, "elasticsearch": bench_elasticsearch, "backlog": bench_backlog_rss,
+         "processing": bench_processing}
 
 
 def run(results_dir: Path) -> dict[str, Any]:
