@@ -20,7 +20,7 @@ class ShipperMetrics:
             ["outcome"], registry=r,
         )
         self.events_retried = Counter(
-            "observe_shipper_events_retried", "Event sends retried, by reason (429, 5xx, timeout, connection).",
+            "observe_shipper_events_retried", "Event sends retried, by reason (429, 5xx, timeout, connection, auth).",
             ["reason"], registry=r,
         )
         self.events_dropped = Counter(

@@ -329,7 +329,7 @@ def test_credentials_revoked_mid_stream_hold_the_checkpoint_until_restored(
     time.sleep(2)
     assert count(elasticsearch.url, sp.data_stream) == len(first)
     assert checkpoint_offsets(sp)[str(path)] == held
-    assert sp.metric("observe_shipper_events_retried_total", reason="5xx") >= len(later)
+    assert sp.metric("observe_shipper_events_retried_total", reason="auth") >= len(later)
 
     auth_proxy.passwords[USER] = PASSWORD
     assert_exactly_once(sp, elasticsearch, first + later)
