@@ -4,8 +4,9 @@ Input: /api/traces answers of 1000 Bookinfo traces each (8 Envoy spans per trace
 the shape Istio sends), built once: with Istio's default operation names (`host:port/*`), and again
 with the request path in every name (`.../details/4711`), so each name needs normalising.
 Ceilings measured in the same run: decode-only with orjson (dicts) and with msgspec typed Structs
-for every field and tag. Memory: a fresh process feeds
-1,000,000 spans into the window without evicting and reports its RSS.
+for every field and tag. Stages: the hot path cut after each step (decode the answer, decode the
+spans, read tags and build records, dedupe and pair, aggregate), CPU µs per span of each step.
+Memory: a fresh process feeds 1,000,000 spans into the window without evicting and reports its RSS.
 
 Run: `python -m bench` (all benches) or `python -m bench.bench_traces`.
 """
@@ -128,6 +129,52 @@ def _refetch(bodies: list[bytes]) -> float:
     return time.process_time() - t
 
 
+class _NullSink:
+    """A pairing sink that does nothing: pairing cost without aggregation."""
+
+    def span(self, span: Any) -> None:
+        pass
+
+    def pair(self, client: Any, server: Any) -> None:
+        pass
+
+    def unpaired(self, span: Any) -> None:
+        pass
+
+
+def _stage(depth: int) -> Any:
+    """The hot path cut after `depth` stages, each cumulative; the last stage is the whole pipeline."""
+    from observe.traces import model
+    from observe.traces.names import NameNormaliser
+    from observe.traces.pairing import Pairer
+
+    def run(bodies: list[bytes]) -> float:
+        names, pairer = NameNormaliser(), Pairer(_NullSink())
+        gc.collect()
+        t = time.process_time()
+        with model.gc_paused():
+            for body in bodies:
+                traces = model.decode_response(body)
+                if depth == 1:
+                    continue
+                for trace in traces:
+                    if depth == 2:  # the decoders decode_spans uses, without reading the tags
+                        model._processes.decode(trace.processes)
+                        for js in model._spans.decode(trace.spans):
+                            js.tags  # noqa: B018
+                    elif depth == 3:
+                        model.decode_spans(trace, 1.0, names)
+                    else:
+                        pairer.add_all(model.decode_spans(trace, 1.0, names))
+        return time.process_time() - t
+
+    return run
+
+
+STAGES = ("decode_response_traces_raw", "decode_spans_and_processes", "read_tags_build_span_records",
+          "dedupe_and_pairing", "aggregation_and_trace_marks")
+
+
 def _orjson_decode(bodies: list[bytes]) -> float:
     gc.collect()
     t = time.process_time()
@@ -226,6 +273,9 @@ def run(results_dir: Path) -> dict[str, Any]:
     refetch = _median_rate(_refetch, bodies, spans)
     orjson_rate = _median_rate(_orjson_decode, bodies, spans)
     typed_rate = _median_rate(_typed_decode, bodies, spans)
+    # Where the time goes: each stage's cost per span is the difference between cumulative cuts.
+    cuts = [1 / _median_rate(_stage(depth), bodies, spans) for depth in range(1, 5)] + [1 / pipeline]
+    stage_us = {name: round((cut - prev) * 1e6, 2) for name, cut, prev in zip(STAGES, cuts, [0.0, *cuts], strict=False)}
     child = subprocess.run([sys.executable, "-m", "bench.bench_traces", "--rss", "1000000"],
                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
     rss = json.loads(child.stdout.strip().splitlines()[-1])
@@ -243,6 +293,7 @@ def run(results_dir: Path) -> dict[str, Any]:
         "ratios": {"pipeline_vs_orjson_decode": round(pipeline / orjson_rate, 2),
                    "pipeline_vs_typed_decode": round(pipeline / typed_rate, 2),
                    "pipeline_vs_target_100k": round(pipeline / 100_000, 2)},
+        "stage_us_per_span": stage_us,
         "memory_1m_spans": rss,
         "runs": 3,
         "statistic": "median",
