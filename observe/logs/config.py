@@ -97,6 +97,9 @@ class LogsConfig(Section):
     poll_interval_seconds: float = Field(
         0.25, gt=0, le=1.0, description="How often files are discovered and checked for growth and rotation (polling)."
     )
+    inotify: Literal["auto", "off"] = Field(
+        "auto", description="auto: watch the globs' directories with inotify (Linux) and rescan as soon as a file appears, "
+        "moves or goes; polling stays on as the fallback. off: find new files by polling only.")
     read_bytes: int = Field(256 * 1024, ge=4096, description="Bytes read from one file per turn.")
     max_event_bytes: int = Field(
         1024 * 1024, ge=1024, description="Longest event; longer ones are cut, flagged `truncated` and counted."

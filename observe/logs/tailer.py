@@ -1,6 +1,7 @@
 """Finds log files, follows them through rotation, reads them into segments, and keeps their checkpoints.
 
-Discovery polls the globs (at most every second): a new file is opened at once, so rotation cannot take its
+Discovery polls the globs (at most every second) and, with inotify, also runs as soon as a watched directory
+gains or loses a name: a new file is opened at once, so rotation cannot take its
 bytes away before they are read. A renamed or deleted file is read to its end and closed after a grace
 period; a truncated one (copytruncate) is finished and reopened from offset 0 as a new identity.
 """
@@ -8,6 +9,7 @@ period; a truncated one (copytruncate) is finished and reopened from offset 0 as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import glob
 import logging
@@ -20,6 +22,7 @@ from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 from observe.logs.config import LogsConfig
 from observe.logs.context import MetadataProvider, PathMetadata, path_context
 from observe.logs.identity import FileIdentity, identify, read_fingerprint
+from observe.logs.inotify import DirWatcher, watch_dirs
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.reader import FileReader
 
@@ -29,6 +32,8 @@ Inode = tuple[int, int]
 
 # A closed file's entry outlives its last sighting this long, so a sibling scan never re-reads it.
 CLOSED_RETENTION_S = 300.0
+# Passes woken by inotify are at least this far apart, so a directory churning files cannot keep discovery busy.
+INOTIFY_MIN_GAP_S = 0.05
 
 
 def _realpath(path: str) -> str:
@@ -57,6 +62,8 @@ class Tailer:
         self._path_inode: dict[str, Inode] = {}
         self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
+        self._discover_wake = asyncio.Event()  # set by inotify events: run the next discovery pass now
+        self.discovery_mode = "poll"
         self._dirty_since: float | None = None
         self._first_poll = True
         self._stopping = False
@@ -331,14 +338,53 @@ class Tailer:
                     return None
         return None
 
-    async def discovery_loop(self) -> None:
-        """Poll forever."""
-        while True:
+    def _start_watcher(self) -> DirWatcher | None:
+        reason = "logs.inotify is off"
+        watcher = None
+        if self.config.inotify == "auto":
             try:
-                await self.poll()
-            except Exception:
-                log.exception("discovery pass failed; retrying")
-            await asyncio.sleep(self.config.poll_interval_seconds)
+                watcher = DirWatcher(self._discover_wake)
+            except OSError as exc:
+                reason = str(exc)
+        self.discovery_mode = "inotify" if watcher is not None else "poll"
+        extra: dict[str, object] = {"observe.discovery.mode": self.discovery_mode,
+                                    "observe.discovery.poll_interval_seconds": self.config.poll_interval_seconds}
+        if watcher is None:
+            extra["event.reason"] = reason
+        log.info("file discovery: %s", "inotify wake-ups with polling as the safety net" if watcher else "polling only",
+                 extra=extra)
+        return watcher
+
+    async def discovery_loop(self) -> None:
+        """Poll forever; with inotify a directory event starts the next pass at once instead of after the interval."""
+        watcher = self._start_watcher()
+        events = asyncio.create_task(watcher.run(), name="logs-inotify") if watcher is not None else None
+        try:
+            while True:
+                self._discover_wake.clear()
+                try:
+                    await self.poll()
+                except Exception:
+                    log.exception("discovery pass failed; retrying")
+                if events is not None and events.done():
+                    log.error("inotify watcher failed; discovery falls back to polling",
+                              extra={"error.message": repr(events.exception())})
+                    events = None
+                    self.discovery_mode = "poll"
+                if events is not None and watcher is not None:
+                    try:
+                        if watcher.sync(watch_dirs([*self.config.paths, *self.provider.extra_paths()])):
+                            self._discover_wake.set()  # a file created before its directory was watched
+                    except Exception:
+                        log.exception("updating the inotify watches failed; polling continues")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._discover_wake.wait(), self.config.poll_interval_seconds)
+                    await asyncio.sleep(INOTIFY_MIN_GAP_S)  # a burst of events is one pass, not one pass each
+        finally:
+            if events is not None:
+                events.cancel()
+            if watcher is not None:
+                watcher.close()
 
     # ---- reading -----------------------------------------------------------------------------
     async def _emit(self, seg: Segment) -> None:
