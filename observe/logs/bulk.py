@@ -312,8 +312,8 @@ class BulkSink:
             if status in (401, 403):
                 log.error("the server refuses our credentials; retrying", extra={
                     "http.response.status_code": status, "error.type": "auth", "error.message": self._last_failure})
-            reason = {401: "auth", 403: "auth", 408: "timeout"}.get(status, "5xx")
-            return *self._retry_all(pending, reason), status, None
+            why = {401: "auth", 403: "auth", 408: "timeout"}.get(status, "5xx")
+            return *self._retry_all(pending, why), status, None
         if status >= 400:
             return await self._request_refused(pending, status, raw), None, status, None
         if raw.startswith(b'{"errors":false'):
