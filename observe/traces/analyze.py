@@ -71,7 +71,6 @@ def analyze(body: bytes, sampling_rate: float = 1.0) -> dict[str, Any]:
     name_of = NameNormaliser()
     with gc_paused():
         for trace in decode_response(body):
-            for span in decode_spans(trace, sampling_rate, name_of):
-                pairer.add(span)
+            pairer.add_all(decode_spans(trace, sampling_rate, name_of))
     pairer.flush()
     return analysis.result()
