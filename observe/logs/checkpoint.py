@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import orjson
+
+from observe.durable_file import write_atomic
 
 log = logging.getLogger("observe.logs.checkpoint")
 
@@ -64,20 +65,5 @@ class CheckpointStore:
             self._write(data)
 
     def _write(self, data: bytes) -> None:
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{self.path.name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, data)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Protocol
 
+from observe.durable_file import write_atomic
 from observe.logs.batch import Batch
 from observe.logs.metrics import ShipperMetrics
 
@@ -78,21 +78,7 @@ class SpoolSink:
         return True, f"spooling to {self.folder}"
 
     def _write(self, body: bytes, name: str) -> None:
-        tmp = self.folder / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.folder / name)
-        dfd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(self.folder / name, body)
 
     async def send(self, batch: Batch) -> None:
         self._seq += 1

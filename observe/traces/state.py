@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import msgspec
 
+from observe.durable_file import write_atomic
 from observe.traces.ingest import Window
 
 VERSION = 1
@@ -21,19 +21,9 @@ class State(msgspec.Struct):
 
 
 def save(path: Path, state: State) -> None:
-    """Write state to path: temp file, fsync, rename, fsync the folder."""
+    """Write state to path durably and atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(msgspec.msgpack.encode(state))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, msgspec.msgpack.encode(state))
 
 
 def load(path: Path) -> State | None:
