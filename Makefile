@@ -31,7 +31,8 @@ pytest: $(STAMP)
 
 test: peers lint typecheck pytest
 
-bench: $(STAMP) peers
+bench: $(STAMP)
+	$(PY) -m tests.peers install --with-bench
 	$(PY) -m bench
 
 render: $(STAMP)

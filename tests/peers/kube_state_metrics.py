@@ -11,6 +11,7 @@ from tests.peers.base import CACHE
 
 VERSION = "v2.20.0"
 INSTALL_ORDER = 90  # after kube-apiserver: never two big Go builds at once
+BENCH_ONLY = True  # `make test` does not build it; `make bench` does
 MODULE = "k8s.io/kube-state-metrics/v2"
 
 
