@@ -136,18 +136,19 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
             raise ConfigError(f"config file {path}: the top level must be a mapping of sections, got {type(raw).__name__}")
         data = raw
     if overrides:
-        data = _merge(data, overrides)
+        data = deep_merge(data, overrides)
     try:
         return Config(**data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, source=str(path) if path else "environment")) from None
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings; any other value (lists too) replaces."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out

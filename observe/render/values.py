@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from observe.config import ConfigError, format_errors
+from observe.config import ConfigError, deep_merge, format_errors
 from observe.render.email_address import split_addresses
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
@@ -200,17 +200,6 @@ def default_values() -> dict[str, Any]:
     return data
 
 
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge mappings; any other value (lists too) replaces."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def with_teams(model: Values, teams: list[Team]) -> tuple[Values, dict[str, Any]]:
     """The values with `teams` appended to alertmanager.teams (after the values' own teams, which match first)."""
     data = model.model_dump(by_alias=True)
@@ -235,7 +224,7 @@ def load_values(path: Path | None) -> tuple[Values, dict[str, Any]]:
             user = {}
         if not isinstance(user, dict):
             raise ConfigError(f"values file {path}: the top level must be a mapping, got {type(user).__name__}")
-        data = merge(data, user)
+        data = deep_merge(data, user)
     try:
         model = Values.model_validate(data)
     except ValidationError as exc:

