@@ -103,18 +103,22 @@ def module_replaces(gomod_text: str) -> dict[str, str]:
 
 def build(name: str, version: str, pkg: str, *, module: str, replaces: Mapping[str, str] | None = None,
           copy_replaces: bool = True, ldflags: Sequence[str] = (), binary: str | None = None,
-          tags: Sequence[str] = ()) -> Path:
+          tags: Sequence[str] = (), also: Sequence[str] = ()) -> Path:
     """Build `pkg` from `module@version` into ~/.cache/observe-peers/<name>-<version>/bin/<binary>.
 
     `replaces` maps `old[@v]` to `new@v` and wins over the upstream module's own non-local
-    replaces, which are copied when `copy_replaces` is true. Idempotent: a binary built from the
-    same inputs is returned at once.
+    replaces, which are copied when `copy_replaces` is true. `also` names more packages of the
+    same module built in the same `go build` (they share its compile work: the Kubernetes node
+    binaries cost a fraction of their separate builds); each lands in bin/ under its last path
+    element. Idempotent: binaries built from the same inputs are returned at once.
     """
     binary = binary or pkg.rstrip("/").rsplit("/", 1)[-1]
     root = cache_dir(name, version)
     out = root / "bin" / binary
-    recipe = {"module": module, "version": version, "pkg": pkg, "replaces": dict(replaces or {}),
-              "copy_replaces": copy_replaces, "ldflags": list(ldflags), "tags": list(tags)}
+    recipe: dict[str, object] = {"module": module, "version": version, "pkg": pkg, "replaces": dict(replaces or {}),
+                                 "copy_replaces": copy_replaces, "ldflags": list(ldflags), "tags": list(tags)}
+    if also:
+        recipe["also"] = list(also)
     stamp = root / "bin" / f".{binary}.recipe"
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     if out.is_file() and stamp.is_file() and stamp.read_text() == digest:
@@ -124,13 +128,13 @@ def build(name: str, version: str, pkg: str, *, module: str, replaces: Mapping[s
         fcntl.flock(lock, fcntl.LOCK_EX)
         if out.is_file() and stamp.is_file() and stamp.read_text() == digest:
             return out
-        _build(root, out, stamp, digest, name, version, pkg, module, replaces, copy_replaces, ldflags, tags)
+        _build(root, out, stamp, digest, name, version, pkg, module, replaces, copy_replaces, ldflags, tags, also)
     return out
 
 
 def _build(root: Path, out: Path, stamp: Path, digest: str, name: str, version: str, pkg: str, module: str,
            replaces: Mapping[str, str] | None, copy_replaces: bool, ldflags: Sequence[str],
-           tags: Sequence[str]) -> None:
+           tags: Sequence[str], also: Sequence[str] = ()) -> None:
     binary = out.name
     go = go_binary()
     info = download(module, version)
@@ -149,7 +153,8 @@ def _build(root: Path, out: Path, stamp: Path, digest: str, name: str, version: 
     if all_replaces:
         run([go, "mod", "edit", *(f"-replace={old}={new}" for old, new in sorted(all_replaces.items()))],
             cwd=wrapper, env=env, log=log)
-    run([go, "get", "-tool", f"{pkg}@{version}"], cwd=wrapper, env=env, log=log)
+    for p in (pkg, *also):
+        run([go, "get", "-tool", f"{p}@{version}"], cwd=wrapper, env=env, log=log)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{binary}.tmp")
@@ -157,8 +162,21 @@ def _build(root: Path, out: Path, stamp: Path, digest: str, name: str, version: 
     if tags:
         argv += ["-tags", ",".join(tags)]
     t0 = time.monotonic()
-    run([*argv, pkg], cwd=wrapper, env=env, log=log)
+    if also:
+        # Several packages in one invocation: `-o DIR/` names each binary after its package.
+        staging = out.parent / ".staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        argv[argv.index(tmp)] = f"{staging}/"
+        run([*argv, pkg, *also], cwd=wrapper, env=env, log=log)
+        for built in staging.iterdir():
+            target = out if built.name == pkg.rstrip("/").rsplit("/", 1)[-1] else out.parent / built.name
+            built.replace(target)
+        staging.rmdir()
+    else:
+        run([*argv, pkg], cwd=wrapper, env=env, log=log)
     with log.open("a") as f:
         f.write(f"# go build took {time.monotonic() - t0:.0f}s\n")
-    tmp.replace(out)
+    if not also:
+        tmp.replace(out)
     stamp.write_text(digest)
