@@ -8,6 +8,7 @@ Exec plugins and auth providers still go through it (loaded only then, see obser
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import base64
 import binascii
@@ -64,7 +65,7 @@ class Credentials:
         stale = self._read_at is None or time.monotonic() - self._read_at > TOKEN_REREAD_SECONDS
         if self.token_file is not None and stale:
             try:
-                self.token = self.token_file.read_text().strip()
+                self.token = (await asyncio.to_thread(self.token_file.read_text)).strip()
                 self._read_at = time.monotonic()
             except OSError:
                 pass  # keep the last token; the API server's 401 will say if it is no longer valid

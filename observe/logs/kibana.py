@@ -91,9 +91,10 @@ async def import_files(
     results: list[ImportResult] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout)) as session:
         for path in files:
-            load_objects(path)  # refuse to send a file Kibana would half-import
+            await asyncio.to_thread(load_objects, path)  # refuse to send a file Kibana would half-import
             form = aiohttp.FormData()
-            form.add_field("file", path.read_bytes(), filename=path.name, content_type="application/ndjson")
+            data = await asyncio.to_thread(path.read_bytes)
+            form.add_field("file", data, filename=path.name, content_type="application/ndjson")
             async with session.post(import_url(url, space), data=form, headers=headers, ssl=ssl_ctx) as resp:
                 body = await resp.read()
                 if resp.status != 200:

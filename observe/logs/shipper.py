@@ -37,7 +37,7 @@ class Shipper:
 
     async def start(self) -> None:
         """Load checkpoints, start the sink and every stage."""
-        self.tailer.load()
+        await asyncio.to_thread(self.tailer.load)  # the checkpoint file: off the loop like every write of it
         await self.sink.start()
         await self.tailer.poll()
         self._tasks = [
@@ -78,9 +78,11 @@ class Shipper:
         finally:
             for task in [*self._tasks, self._reader, self._batcher, *self._workers]:
                 task.cancel()
-            self.tailer.save_now()
-            self.tailer.close_all()
-            await self.sink.close()
+            try:
+                await self.tailer.save_final()
+            finally:
+                self.tailer.close_all()
+                await self.sink.close()
 
     async def drained(self) -> None:
         """Wait until every segment read so far is acknowledged (tests and benchmarks)."""

@@ -115,11 +115,21 @@ class Tailer:
         self.metrics.checkpoint_age.set(0 if self._dirty_since is None else time.monotonic() - self._dirty_since)
         return True
 
-    def save_now(self) -> None:
-        """A last blocking write (at shutdown, even when cancelled)."""
+    async def save_final(self) -> None:
+        """The last write at shutdown: off the loop (an fsync can take a second), and shielded so that
+        cancelling the drain cannot skip it; a cancelled caller still waits for the write, then re-raises."""
         self._retire_finished()
+        entries = self.snapshot()
+        write = asyncio.ensure_future(asyncio.to_thread(self._write_final, entries))
         try:
-            self.store.write(self.snapshot())
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            raise
+
+    def _write_final(self, entries: dict[str, FileCheckpoint]) -> None:
+        try:
+            self.store.write(entries)
         except OSError as exc:
             self.metrics.checkpoint_write_failures.inc()
             log.error("final checkpoint write failed", extra={"error.message": str(exc)})

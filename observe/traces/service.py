@@ -46,7 +46,7 @@ class TracesService(BaseService):
     async def start(self) -> None:
         """Resume from the state file and schedule the first pull now."""
         try:
-            self.puller.load_state()
+            await asyncio.to_thread(self.puller.load_state)
         except ValueError as exc:
             log.error(str(exc), extra={"file.path": str(self.config.state_file)})
             raise SystemExit(2) from None

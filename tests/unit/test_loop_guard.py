@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,5 +36,8 @@ def test_blocking_async_test_fails_and_yielding_one_passes(tmp_path: Path) -> No
     # The guard fails the blocking test at teardown (an error) and leaves the yielding one alone.
     assert out.returncode == 1, out.stdout + out.stderr
     assert "ERROR at teardown of test_blocks" in out.stdout and "ERROR at teardown of test_burns_cpu" in out.stdout
-    assert "event loop blocked" in out.stdout and "took 0.35" in out.stdout
+    assert "event loop blocked" in out.stdout
+    # A loaded machine oversleeps: the stall reported is at least the sleep, never an exact figure.
+    took = [float(m) for m in re.findall(r"took (\d+\.\d+) s", out.stdout)]
+    assert any(t >= 0.35 for t in took), out.stdout
     assert "test_yields" not in out.stdout.split("short test summary info")[-1]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
@@ -134,3 +135,52 @@ async def test_copytruncate_restarts_at_zero_with_a_new_identity(tmp_path: Path)
     await run.shipper.stop()
     assert len({i for i, _ in got}) == 50
     assert len({i.split("-")[0] for i, _ in got}) == 2  # two identities, so no _id collides
+
+
+async def test_shutdown_on_a_slow_disk_keeps_the_loop_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fsync takes 0.5 s (a disk as slow as these machines' can be): the final checkpoint write at shutdown
+    must run off the event loop (the loop guard fails this test otherwise) and still land on disk."""
+    real_fsync = os.fsync
+    slow: list[float] = []
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.5)
+        slow.append(time.monotonic())
+        real_fsync(fd)
+
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_bytes(lines("first", 100))
+    run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
+    await run.shipper.start()
+    await run.until(100)
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    await run.shipper.stop()
+    assert slow, "the final checkpoint write did not fsync"
+    saved = CheckpointStore(tmp_path / "cp.json").load()
+    assert [e.offset for e in saved.values()] == [log.stat().st_size]
+
+
+async def test_cancelled_shutdown_still_writes_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelling stop() while the final write waits on the disk does not skip the write."""
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.3)
+        real_fsync(fd)
+
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_bytes(lines("first", 40))
+    run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
+    await run.shipper.start()
+    await run.until(40)
+    (tmp_path / "cp.json").unlink(missing_ok=True)
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    stopping = asyncio.ensure_future(run.shipper.stop())
+    await asyncio.sleep(0.1)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    saved = CheckpointStore(tmp_path / "cp.json").load()
+    assert [e.offset for e in saved.values()] == [log.stat().st_size]
