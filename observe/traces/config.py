@@ -70,8 +70,11 @@ class TracesConfig(Section):
     graph_window_seconds: float = Field(
         300.0, gt=0, description="The /graph page shows rates, error rates and p95 over this much recent time."
     )
-    shard: int = Field(0, ge=0, description="This puller's shard (services are split by a hash of their name).")
-    total_shards: int = Field(1, ge=1, description="How many pullers share the services.")
+    shard: int = Field(
+        0, ge=0, description="This puller's shard: every puller reads the same windows and keeps the traces whose id "
+                             "hashes to it, so each trace is paired in one place. In the chart: the StatefulSet ordinal."
+    )
+    total_shards: int = Field(1, ge=1, description="How many pullers share the traces.")
 
     @field_validator("service_graph_buckets_seconds", "span_metrics_buckets_seconds")
     @classmethod

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +38,7 @@ class Puller:
         self.now = now
         self.aggregates = RedAggregates(config.max_series, config.service_graph_buckets_seconds,
                                         config.span_metrics_buckets_seconds)
-        self.ingest = Ingest(self.aggregates, config.sampling_rate)
+        self.ingest = Ingest(self.aggregates, config.sampling_rate, shard=config.shard, total_shards=config.total_shards)
         self.client = JaegerClient(config.jaeger_url, config.request_timeout_seconds)
         self.watermark_us: int | None = None
         self.failures = 0
@@ -52,10 +51,11 @@ class Puller:
         self.graph = Graph()
         self._feed_lock = asyncio.Lock()
         self._requests = asyncio.Semaphore(config.concurrency)
-        self._counted = {"accepted": 0, "duplicate": 0, "before_horizon": 0}
+        self._counted = {"accepted": 0, "duplicate": 0, "before_horizon": 0, "other_shard": 0}
         self._tracer = tracer("observe.traces")
-        self.spans_total = Counter("observe_traces_spans", "Spans read from Jaeger, by what became of them "
-                                   "(accepted, duplicate, before_horizon).", ["outcome"], registry=registry)
+        self.spans_total = Counter("observe_traces_spans", "Spans read from Jaeger, by what became of them (accepted, "
+                                   "duplicate, before_horizon, other_shard: a trace another puller owns).",
+                                   ["outcome"], registry=registry)
         self.pull_errors = Counter("observe_traces_pull_errors", "Failed or truncated pulls from Jaeger, by reason.",
                                    ["reason"], registry=registry)
         lag = Gauge("observe_traces_watermark_lag_seconds", "How far the watermark is behind now.", registry=registry)
@@ -75,10 +75,7 @@ class Puller:
                                                        "observe.watermark_us": saved.watermark_us})
 
     def _mine(self, service: str) -> bool:
-        cfg = self.config
-        if service in cfg.exclude_services:
-            return False
-        return cfg.total_shards == 1 or zlib.crc32(service.encode()) % cfg.total_shards == cfg.shard
+        return service not in self.config.exclude_services
 
     async def tick(self) -> bool:
         """One scheduled run: catch up to now - settle in windows; False when Jaeger failed (then back off)."""
@@ -148,7 +145,7 @@ class Puller:
     def _count_outcomes(self) -> None:
         p = self.ingest.pairer
         for outcome, value in (("accepted", p.accepted), ("duplicate", p.duplicates),
-                               ("before_horizon", p.before_horizon)):
+                               ("before_horizon", p.before_horizon), ("other_shard", self.ingest.other_shard)):
             delta = value - self._counted[outcome]
             if delta:
                 self.spans_total.labels(outcome).inc(delta)
