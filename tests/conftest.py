@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import pkgutil
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -23,12 +24,31 @@ pytest_plugins = [
 BLOCK_LIMIT_S = float(os.environ.get("OBSERVE_TEST_BLOCK_LIMIT_S", "0.1"))
 
 
+def _run_queue_reader() -> Callable[[], float]:
+    """Seconds this thread has spent runnable but waiting for a CPU (Linux schedstat), or a zero clock elsewhere."""
+    try:
+        fd = os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return lambda: 0.0
+
+    def waited() -> float:
+        try:
+            return int(os.pread(fd, 64, 0).split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    return waited
+
+
 class _LoopWatch:
-    """Times every event-loop callback, in wall time and in the loop thread's own CPU time.
+    """Times every event-loop callback, in wall time, in the loop thread's own CPU time, and in time spent
+    waiting for a CPU in the run queue.
 
     A callback blocks the loop when it runs longer than the limit while busy on the CPU, or for three times the
-    limit whatever it does (a sleep or blocking I/O uses no CPU). Counting CPU time keeps a busy 2-core CI machine,
-    where another process can preempt a short callback, from failing tests that do nothing wrong.
+    limit whatever it does (a sleep or blocking I/O uses no CPU). Time the thread was runnable but had no CPU
+    (another process held both cores: the kernel's schedstat says how long) is not the callback's doing and is
+    left out, so a loaded 2-core machine does not fail tests that do nothing wrong; a sleep, an fsync or a
+    blocking socket call is not run-queue time and is still caught.
     """
 
     def __init__(self, limit: float) -> None:
@@ -39,13 +59,22 @@ class _LoopWatch:
     def __enter__(self) -> _LoopWatch:
         watch = self
         orig = self._orig
+        readers: dict[int, Callable[[], float]] = {}
 
         def timed_run(handle: asyncio.events.Handle) -> None:
-            w0, c0 = time.perf_counter(), time.thread_time()
+            tid = threading.get_native_id()
+            queued = readers.get(tid)
+            if queued is None:
+                queued = readers[tid] = _run_queue_reader()
+            w0, c0, q0 = time.perf_counter(), time.thread_time(), queued()
             orig(handle)
             wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
-            if wall > watch.limit and (cpu > watch.limit / 2 or wall > 3 * watch.limit):
-                watch.seen.append(f"{handle!r} took {wall:.3f} s ({cpu:.3f} s CPU)")
+            if wall <= watch.limit:
+                return
+            runq = queued() - q0
+            own = wall - runq
+            if own > watch.limit and (cpu > watch.limit / 2 or own > 3 * watch.limit):
+                watch.seen.append(f"{handle!r} took {wall:.3f} s ({cpu:.3f} s CPU, {runq:.3f} s waiting for a CPU)")
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         return self
