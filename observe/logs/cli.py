@@ -20,6 +20,7 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     from prometheus_client import CollectorRegistry
 
     from observe.cli import config_or_exit
+    from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
     from observe.logs.service import build_service
     from observe.service import ServiceHost
@@ -33,7 +34,11 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     setup_logging(cfg.service.log_level, "observe-shipper")
     setup_tracing(cfg.service.otlp_endpoint, "observe-shipper")
     registry = CollectorRegistry()
-    svc = build_service(cfg, registry)
+    try:
+        svc = build_service(cfg, registry)
+    except ConfigError as exc:
+        click.echo(f"observe: {exc}", err=True)
+        sys.exit(2)
     sys.exit(asyncio.run(ServiceHost(cfg.service, [svc], registry).serve()))
 
 
