@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import orjson
 
-from observe.durable_file import write_atomic
+from observe.durable_file import private_dir, write_atomic
 
 log = logging.getLogger("observe.logs.checkpoint")
 
@@ -30,6 +31,12 @@ class FileCheckpoint:
     closed: bool = False  # read to its end and fully acknowledged; kept so it is never shipped again
 
 
+def _read_nofollow(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 class CheckpointStore:
     """The checkpoint file. `write` is blocking (fsync): call it from a thread."""
 
@@ -41,7 +48,7 @@ class CheckpointStore:
     def load(self) -> dict[str, FileCheckpoint]:
         """The saved checkpoints by file key; empty when there is no file yet."""
         try:
-            raw = orjson.loads(self.path.read_bytes())
+            raw = orjson.loads(_read_nofollow(self.path))
         except FileNotFoundError:
             return {}
         except (OSError, orjson.JSONDecodeError) as exc:
@@ -65,5 +72,5 @@ class CheckpointStore:
             self._write(data)
 
     def _write(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         write_atomic(self.path, data)

@@ -20,6 +20,7 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     from prometheus_client import CollectorRegistry
 
     from observe.cli import config_or_exit
+    from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
     from observe.logs.service import build_service
     from observe.service import ServiceHost
@@ -33,7 +34,11 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     setup_logging(cfg.service.log_level, "observe-shipper")
     setup_tracing(cfg.service.otlp_endpoint, "observe-shipper")
     registry = CollectorRegistry()
-    svc = build_service(cfg, registry)
+    try:
+        svc = build_service(cfg, registry)
+    except ConfigError as exc:
+        click.echo(f"observe: {exc}", err=True)
+        sys.exit(2)
     sys.exit(asyncio.run(ServiceHost(cfg.service, [svc], registry).serve()))
 
 
@@ -57,6 +62,14 @@ def _parser_spec(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _max_event_bytes(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    from observe.logs.config import MIN_EVENT_BYTES
+
+    if value < MIN_EVENT_BYTES:
+        raise click.BadParameter(f"got {value}, expected at least {MIN_EVENT_BYTES} bytes (as logs.max_event_bytes)")
+    return value
+
+
 @click.group("logs")
 def logs() -> None:
     """Offline tools for log files."""
@@ -65,7 +78,8 @@ def logs() -> None:
 @logs.command("parse")
 @click.option("--format", "fmt", type=click.Choice(["auto", "cri", "docker", "plain"]), default="auto",
               show_default=True, help="Line format of the files.")
-@click.option("--max-event-bytes", type=int, default=1024 * 1024, show_default=True, help="Longest event before truncation.")
+@click.option("--max-event-bytes", type=int, default=1024 * 1024, show_default=True, callback=_max_event_bytes,
+              help="Longest event; longer ones are cut at exactly this many bytes and flagged truncated (at least 1024).")
 @click.option("--multiline", default="none", show_default=True, callback=_multiline_spec,
               help="Merge multiline events: none|auto|java|python|go|regex:<start pattern>.")
 @click.option("--parser", default="none", show_default=True, callback=_parser_spec,

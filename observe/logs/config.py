@@ -9,6 +9,8 @@ from observe.config_section import Section
 from observe.logs.multiline import MultilineSpecError, rule_for
 from observe.logs.parsers import ParserSpecError, parser_for
 
+MIN_EVENT_BYTES = 1024  # logs.max_event_bytes and --max-event-bytes refuse less
+
 
 class LifecycleConfig(Section):
     """Retention installed on start: an ILM policy on Elasticsearch, an ISM policy on OpenSearch."""
@@ -102,7 +104,9 @@ class LogsConfig(Section):
         "moves or goes; polling stays on as the fallback. off: find new files by polling only.")
     read_bytes: int = Field(256 * 1024, ge=4096, description="Bytes read from one file per turn.")
     max_event_bytes: int = Field(
-        1024 * 1024, ge=1024, description="Longest event; longer ones are cut, flagged `truncated` and counted."
+        1024 * 1024, ge=MIN_EVENT_BYTES,
+        description="Longest event in bytes, in every format; a longer one is cut at exactly this many bytes, "
+        "flagged `truncated` and counted.",
     )
     fingerprint_bytes: int = Field(
         64, ge=16, le=4096, description="A file's identity uses at most this many of its first bytes (up to the first newline)."

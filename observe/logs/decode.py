@@ -51,13 +51,27 @@ class _Partial:
         self.emitted = False  # already shipped truncated; the rest is skipped up to the final line
 
 
-class _Joiner:
-    """Partial-line assembly shared by the CRI and docker decoders, per stream, bounded by max_event_bytes."""
+class _Limited:
+    """What every decoder shares: the max_event_bytes cut, and the count of the bytes it cut."""
 
     def __init__(self, max_event_bytes: int) -> None:
         self.max_event_bytes = max_event_bytes
-        self.partial: dict[bytes, _Partial] = {}
         self.skipped_bytes = 0  # message bytes cut by truncation (counted as lost by the reader)
+
+    def whole(self, offset: int, now: bytes, line: bytes, flags: int) -> Record:
+        """A line shipped as it is (plain text, or not in the file's format), cut at max_event_bytes."""
+        if len(line) > self.max_event_bytes:
+            self.skipped_bytes += len(line) - self.max_event_bytes
+            return (offset, now, b"", line[: self.max_event_bytes], flags | FLAG_TRUNCATED, None)
+        return (offset, now, b"", line, flags, None)
+
+
+class _Joiner(_Limited):
+    """Partial-line assembly shared by the CRI and docker decoders, per stream, bounded by max_event_bytes."""
+
+    def __init__(self, max_event_bytes: int) -> None:
+        super().__init__(max_event_bytes)
+        self.partial: dict[bytes, _Partial] = {}
 
     def add(self, offset: int, ts: bytes, stream: bytes, msg: bytes, final: bool, flags: int, out: list[Record]) -> None:
         p = self.partial.get(stream)
@@ -118,7 +132,7 @@ class CriDecoder(_Joiner):
         if len(parts) == 4 and parts[1] in STREAMS and parts[2][:1] in (b"F", b"P") and TIMESTAMP(parts[0]):
             self.add(offset, parts[0], parts[1], parts[3], parts[2][:1] == b"F", flags, out)
         else:
-            out.append((offset, now, b"", line, flags | FLAG_UNDECODABLE, None))
+            out.append(self.whole(offset, now, line, flags | FLAG_UNDECODABLE))
 
 
 class DockerDecoder(_Joiner):
@@ -141,22 +155,25 @@ class DockerDecoder(_Joiner):
             if not isinstance(log, str) or stream not in STREAMS or not TIMESTAMP(ts):
                 raise ValueError("not a docker json-file line")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            out.append((offset, now, b"", line, flags | FLAG_UNDECODABLE, None))
+            out.append(self.whole(offset, now, line, flags | FLAG_UNDECODABLE))
             return
         final = log.endswith("\n")
         msg = (log[:-1] if final else log).encode("utf-8", "surrogatepass")
         self.add(offset, ts, stream, msg, final, flags, out)
 
 
-class PlainDecoder:
-    """Plain text: one line is one event, timestamped when it was read."""
+class PlainDecoder(_Limited):
+    """Plain text: one line is one event, timestamped when it was read, cut at max_event_bytes."""
 
     name = "plain"
-    skipped_bytes = 0
 
     def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+        limit = self.max_event_bytes
         for line in lines:
-            out.append((offset, now, b"", line, flags, None))
+            if len(line) > limit:
+                out.append(self.whole(offset, now, line, flags))
+            else:
+                out.append((offset, now, b"", line, flags, None))
             offset += len(line) + 1
 
     def pending_offset(self) -> int | None:
@@ -189,5 +206,5 @@ def make_decoder(fmt: str, max_event_bytes: int) -> CriDecoder | DockerDecoder |
     if fmt == "docker":
         return DockerDecoder(max_event_bytes)
     if fmt == "plain":
-        return PlainDecoder()
+        return PlainDecoder(max_event_bytes)
     raise ValueError(f"unknown log format {fmt!r}; expected auto, cri, docker or plain")

@@ -281,6 +281,9 @@ class KubeEnricher:
         # Its files are still being read to their end: keep the metadata for the grace period.
         pod.deleted_at = time.monotonic()
         self.deleted[pod.uid] = pod
+        log.info("pod deleted; its metadata is kept for the grace period", extra={
+            "kubernetes.namespace": pod.namespace, "kubernetes.pod.name": pod.name, "kubernetes.pod.uid": pod.uid,
+            "observe.grace_seconds": self.grace})
         self.by_uid.pop(pod.uid, None)
         self._expire()
 

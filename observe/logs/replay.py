@@ -18,6 +18,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from observe.config import Config, ConfigError
+from observe.durable_file import private_dir
 from observe.logs.bulk import BulkSink, HttpError
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.sink import spool_files
@@ -49,7 +50,7 @@ def _index_of(item: bytes) -> str:
 
 def _move_done(path: Path) -> None:
     done = path.parent / DONE
-    done.mkdir(exist_ok=True)
+    private_dir(done)
     os.replace(path, done / path.name)
 
 

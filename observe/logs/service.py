@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 
-from observe.config import Config
+from observe.config import Config, ConfigError
+from observe.durable_file import SymlinkRefused, refuse_symlink
 from observe.logs.context import MetadataProvider
 from observe.logs.enrich import KubeEnricher
 from observe.logs.metrics import ShipperMetrics
@@ -15,11 +16,30 @@ from observe.logs.sink import NullSink, Sink, SpoolSink
 from observe.service import BaseService
 
 
-def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
-    """The configured sink; `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
+def refuse_symlinked_state(config: Config) -> None:
+    """Raise ConfigError when the checkpoint or the spool folder is a symlink (whoever planted it picks what we write)."""
+    checks = [("logs.checkpoint_path", config.logs.checkpoint_path)]
+    if sink_kind(config) == "spool":
+        checks.append(("logs.spool_dir", config.logs.spool_dir))
+    for key, path in checks:
+        try:
+            refuse_symlink(path)
+        except SymlinkRefused:
+            raise ConfigError(f"{key}: got {str(path)!r}, which is a symlink; expected a real path "
+                              "(observe never follows a symlink for its state files)") from None
+
+
+def sink_kind(config: Config) -> str:
+    """The sink `logs.sink` names, with `auto` resolved."""
     kind = config.logs.sink
     if kind == "auto":
         kind = "elasticsearch" if config.elasticsearch.url else "spool"
+    return kind
+
+
+def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
+    """The configured sink; `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
+    kind = sink_kind(config)
     if kind == "null":
         return NullSink(metrics)
     if kind == "spool":
@@ -60,6 +80,7 @@ class ShipperService(BaseService):
     name = "shipper"
 
     def __init__(self, config: Config, registry: CollectorRegistry, provider: MetadataProvider | None = None) -> None:
+        refuse_symlinked_state(config)
         self.metrics = ShipperMetrics(registry)
         self.sink = make_sink(config, self.metrics)
         self.enricher = make_provider(config, registry, self.metrics, self.sink) if provider is None else None

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from observe.durable_file import write_atomic
+from observe.durable_file import private_dir, write_atomic
 from observe.logs.batch import Batch
 from observe.logs.metrics import ShipperMetrics
 
@@ -72,7 +72,7 @@ class SpoolSink:
         self._seq = 0
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, self.folder)
 
     def ready(self) -> tuple[bool, str]:
         return True, f"spooling to {self.folder}"

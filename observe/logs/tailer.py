@@ -30,14 +30,31 @@ log = logging.getLogger("observe.logs.tailer")
 
 Inode = tuple[int, int]
 
-# A closed file's entry outlives its last sighting this long, so a sibling scan never re-reads it.
+# A checkpoint entry of a file not open (closed, or outside the globs) is forgotten once its file has not been
+# seen this long: neither discovered by the globs nor found at its recorded path with its device and inode.
 CLOSED_RETENTION_S = 300.0
+# How often those entries are checked against the disk.
+RETENTION_CHECK_S = 5.0
 # Passes woken by inotify are at least this far apart, so a directory churning files cannot keep discovery busy.
 INOTIFY_MIN_GAP_S = 0.05
 
 
 def _realpath(path: str) -> str:
     return os.path.realpath(path)
+
+
+def _glob_matches(pattern: str, path: str) -> bool:
+    """Whether glob.glob(pattern) could return path: fnmatch per path component, as glob does."""
+    parts, names = pattern.split(os.sep), path.split(os.sep)
+    return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for p, n in zip(parts, names, strict=True))
+
+
+def _exists(entry: FileCheckpoint) -> bool:
+    try:
+        st = os.stat(entry.real_path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (entry.dev, entry.ino)
 
 
 class Tailer:
@@ -56,9 +73,12 @@ class Tailer:
         self.saved: dict[str, FileCheckpoint] = {}
         self.files: dict[Inode, FileReader] = {}  # open and being read
         self.finishing: dict[str, FileReader] = {}  # read to the end, waiting for acknowledgements
+        self._leaving: set[Inode] = set()  # open files whose path left the globs: stop reading them
+        self._parked: set[str] = set()  # finishing readers that left the globs: kept open-ended, not closed
         self.closed: dict[str, FileCheckpoint] = {}  # done; kept while the inode is still discovered
         self.young: dict[Inode, tuple[int, str]] = {}  # opened but too short to fingerprint yet
-        self._closed_at: dict[str, float] = {}
+        self._seen_at: dict[str, float] = {}  # when the file of an entry not open was last seen (retention)
+        self._retention_checked = 0.0
         self._path_inode: dict[str, Inode] = {}
         self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
@@ -79,7 +99,7 @@ class Tailer:
         out.update(self.closed)
         for reader in [*self.files.values(), *self.finishing.values()]:
             ident = reader.identity
-            done = reader.finished and not reader.acks.segments
+            done = reader.finished and not reader.acks.segments and reader.key not in self._parked
             out[reader.key] = FileCheckpoint(
                 path=reader.path, real_path=reader.real_path, dev=ident.dev, ino=ident.ino,
                 fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=done,
@@ -138,12 +158,15 @@ class Tailer:
         for key, reader in list(self.finishing.items()):
             if not reader.acks.segments:
                 ident = reader.identity
-                self.closed[key] = FileCheckpoint(
+                parked = key in self._parked
+                self._parked.discard(key)
+                # A file that left the globs keeps an ordinary entry (not closed): it resumes there if it comes back.
+                (self.saved if parked else self.closed)[key] = FileCheckpoint(
                     path=reader.path, real_path=reader.real_path, dev=ident.dev, ino=ident.ino,
-                    fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=True,
+                    fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=not parked,
                 )
                 del self.finishing[key]
-                self._closed_at[key] = time.monotonic()
+                self._seen_at[key] = time.monotonic()
                 if not any(r.path == reader.path for r in self.files.values()):
                     try:
                         self.metrics.file_lag_bytes.remove(reader.path)
@@ -170,17 +193,24 @@ class Tailer:
     async def _open(self, fd: int, ident: FileIdentity, path: str, real_path: str, *, offset: int | None = None,
                     detached: bool = False) -> None:
         key = ident.key
-        if offset is None:
-            saved = self.saved.pop(key, None)
-            if saved is not None and saved.closed:
-                self.closed[key] = saved
-                os.close(fd)
-                return
-            offset = saved.offset if saved is not None else 0
-            if key in self.closed or key in self.finishing:
-                os.close(fd)
-                return
         size = os.fstat(fd).st_size
+        if offset is None:
+            if key in self.finishing:
+                os.close(fd)
+                return
+            entry = self.saved.pop(key, None) or self.closed.get(key)
+            if entry is not None and entry.closed:
+                # Closed means "read to its end": nothing to do unless bytes came after that end.
+                if size <= entry.offset:
+                    self.closed[key] = entry
+                    self._seen_at[key] = time.monotonic()
+                    os.close(fd)
+                    return
+                self.closed.pop(key, None)
+                self._seen_at.pop(key, None)
+                log.info("a closed file has bytes past its checkpoint; reading them",
+                         extra={"file.path": path, "log.offset": entry.offset})
+            offset = entry.offset if entry is not None else 0
         if offset > size:
             log.warning("file is shorter than its checkpoint; reading it from the start",
                         extra={"file.path": path, "log.offset": offset})
@@ -235,12 +265,7 @@ class Tailer:
         if self._first_poll:
             self._first_poll = False
             await self._resume_rotated()
-        # Closed entries are kept while their inode is still discovered, so a rotated name that matches too is not re-read.
-        for key, entry in list(self.closed.items()):
-            if (entry.dev, entry.ino) not in by_inode and time.monotonic() - self._closed_at.get(key, 0) > CLOSED_RETENTION_S:
-                del self.closed[key]
-                self._closed_at.pop(key, None)
-                self._advanced()
+        self._age_out(by_inode)
         now = time.monotonic()
         lag_total = 0
         for inode, reader in list(self.files.items()):
@@ -248,6 +273,11 @@ class Tailer:
                 st = os.fstat(reader.fd)
             except OSError:
                 continue
+            if by_inode.get(inode) is None and reader.detached_since is None and self._left_globs(reader, inode):
+                self._leaving.add(inode)  # the read loop parks it; not a rotation, so not read to its end
+                self._wake.set()
+                continue
+            self._leaving.discard(inode)
             if by_inode.get(inode) is None or st.st_nlink == 0:
                 if reader.detached_since is None:
                     reader.detached_since = now
@@ -274,6 +304,40 @@ class Tailer:
             lag_total += max(0, reader.size - reader.acked_offset)
         self.metrics.lag_bytes.set(lag_total)
         self.metrics.files_open.set(len(self.files) + len(self.young))
+
+    def _age_out(self, by_inode: dict[Inode, str]) -> None:
+        """Forget entries of files not open (closed, or outside the globs) once their file is gone for a while.
+
+        While its file exists the entry stays, whatever the globs say: a file that comes back into the globs
+        resumes at its offset, never from 0, and a rotated name that matches too is not re-read.
+        """
+        now = time.monotonic()
+        if now - self._retention_checked < RETENTION_CHECK_S:
+            return
+        self._retention_checked = now
+        for entries in (self.closed, self.saved if not self._first_poll else {}):
+            for key, entry in list(entries.items()):
+                if (entry.dev, entry.ino) in by_inode or _exists(entry):
+                    self._seen_at[key] = now
+                elif now - self._seen_at.setdefault(key, now) > CLOSED_RETENTION_S:
+                    del entries[key]
+                    self._seen_at.pop(key, None)
+                    log.info("forgot the checkpoint of a file gone for %.0f s", CLOSED_RETENTION_S,
+                             extra={"file.path": entry.path, "log.offset": entry.offset})
+                    self._advanced()
+
+    def _left_globs(self, reader: FileReader, inode: Inode) -> bool:
+        """The file is still at its path, but the path no longer matches the globs (config or a pod's annotations)."""
+        try:
+            st = os.stat(reader.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == inode and not self._in_globs(reader.path)
+
+    def _in_globs(self, path: str) -> bool:
+        if any(fnmatch.fnmatch(path, ex) for ex in self.config.exclude_paths):
+            return False
+        return any(_glob_matches(pattern, path) for pattern in [*self.config.paths, *self.provider.extra_paths()])
 
     async def _open_rotated_siblings(self, path: str, since: float) -> None:
         """Files rotated away between two polls: `name.*` siblings written since the last poll that we never opened."""
@@ -310,6 +374,12 @@ class Tailer:
             if entry.closed:
                 self.closed[key] = entry
                 del self.saved[key]
+                continue
+            if not self._in_globs(entry.path):
+                # Another config's file (or one whose pod no longer declares it): keep its entry as it is, so the
+                # file resumes at its offset if it comes back into the globs. Never read it, never close it.
+                log.info("checkpoint of a file outside the globs kept as it is",
+                         extra={"file.path": entry.path, "log.offset": entry.offset})
                 continue
             found = self._find_inode(entry)
             del self.saved[key]
@@ -412,6 +482,9 @@ class Tailer:
                 if reader.truncated:
                     await self._close(inode, reader)
                     continue
+                if inode in self._leaving:
+                    self._park(inode, reader)
+                    continue
                 seg = reader.read()
                 if seg is not None:
                     progressed = True
@@ -432,6 +505,16 @@ class Tailer:
                     pass
             else:
                 await asyncio.sleep(0)  # let the batcher and the sink run between turns
+
+    def _park(self, inode: Inode, reader: FileReader) -> None:
+        # Stop at the acknowledged offset: what the decoder or processors hold is read again if the file comes back.
+        reader.close()
+        del self.files[inode]
+        self._leaving.discard(inode)
+        self.finishing[reader.key] = reader
+        self._parked.add(reader.key)
+        log.info("file left the globs; its checkpoint is kept and reading stops",
+                 extra={"file.path": reader.path, "log.offset": reader.acked_offset})
 
     async def _close(self, inode: Inode, reader: FileReader) -> None:
         seg = reader.finish()

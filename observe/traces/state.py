@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 
-from observe.durable_file import write_atomic
+from observe.durable_file import private_dir, write_atomic
 from observe.traces.ingest import Window
 
 VERSION = 1
@@ -22,7 +22,7 @@ class State(msgspec.Struct):
 
 def save(path: Path, state: State) -> None:
     """Write state to path durably and atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     write_atomic(path, msgspec.msgpack.encode(state))
 
 

@@ -135,6 +135,15 @@ def test_annotation_change_takes_effect_without_restart(
     assert len(old) + len(moved) == total, "every line exactly once across the two streams"
 
 
+def deleted_logged(sp: ShipperProcess, pod: str) -> bool:
+    """The shipper logged that it saw the pod's DELETED event."""
+    for line in sp.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{") and "pod deleted" in line:
+            if json.loads(line).get("kubernetes.pod.name") == pod:
+                return True
+    return False
+
+
 def test_deleted_pods_last_lines_are_still_enriched(
     tmp_path: Path, kube_apiserver: Peer, kube_namespace: str, elasticsearch: Peer, stop_after: list[ShipperProcess]
 ) -> None:
@@ -148,7 +157,8 @@ def test_deleted_pods_last_lines_are_still_enriched(
     stop_after.append(sp.start())
     wait_for(lambda: count(elasticsearch.url, sp.data_stream) >= 1, 60, "the first document", sp.log_tail)
     kube_request(kube_apiserver, "DELETE", f"/api/v1/namespaces/{ns}/pods/worker-1", {"gracePeriodSeconds": 0})
-    time.sleep(1.5)  # the watch delivers DELETED; the kubelet still flushes the container's last words
+    # The shipper has the DELETED event; the kubelet still flushes the container's last words after it.
+    wait_for(lambda: deleted_logged(sp, "worker-1"), 30, "the pod's DELETED event", sp.log_tail)
     append(path, cri_line("shutting down") + cri_line("bye", "stderr"))
     append(pod_log(root, pod, "sidecar"), cri_line("sidecar drained"))  # a file first seen after the deletion
     wait_for(lambda: count(elasticsearch.url, sp.data_stream) >= 4, 60, "4 documents", sp.log_tail)

@@ -37,7 +37,8 @@ def assert_exactly_once(sp: ShipperProcess, peer: Peer, expected: list[tuple[str
 
     wait_for(lambda: count(peer.url, sp.data_stream) >= len(expected), timeout,
              f"{len(expected)} documents in {sp.data_stream}", missing)
-    time.sleep(1.0)  # anything extra (a duplicate) would arrive now
+    # Everything read is acknowledged: no request is in flight, so no duplicate can still arrive.
+    wait_for(lambda: sp.metric("observe_shipper_lag_bytes") == 0, 60, "every byte acknowledged", sp.log_tail)
     docs = all_docs(peer.url, sp.data_stream)
     got = sorted((d["log"]["file"]["path"], d["message"]) for d in docs)
     assert len(docs) == len(expected), f"{len(docs)} documents for {len(expected)} lines"
@@ -202,3 +203,54 @@ def test_file_deleted_while_open_is_read_to_its_end(tmp_path: Path, engine: Peer
     assert_exactly_once(sp, engine, [(str(path), t) for t in ["first", *rest]])
     wait_for(lambda: sp.metric("observe_shipper_files_open") == 0, 30, "the deleted file to be closed", sp.log_tail)
     sp.stop()
+
+
+def test_globs_narrowed_then_widened_while_lines_keep_arriving(tmp_path: Path, elasticsearch: Peer) -> None:
+    # Three runs on one checkpoint: both folders, then only b/ (a/ keeps growing), then both again.
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    both = [str(a / "*.log"), str(b / "*.log")]
+    name = f"narrow{os.getpid()}{int(time.time() * 1000) % 100000}"
+    written: dict[str, list[str]] = {"a": [], "b": []}
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            for folder, key in ((a, "a"), (b, "b")):
+                if key == "a" and i % 40 >= 20:
+                    continue  # a/ pauses for longer than rotate_grace_seconds (1 s) now and then
+                text = f"{key} line {i}"
+                with (folder / "app.log").open("ab") as f:
+                    f.write(cri_line(text))
+                written[key].append(text)
+            i += 1
+            time.sleep(0.1)
+
+    def shipped(key: str) -> set[str]:
+        return {d["message"] for d in all_docs(elasticsearch.url, f"logs-test.{name}-default")
+                if d["log"]["file"]["path"].startswith(str(tmp_path / key))}
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        first = ShipperProcess(tmp_path, elasticsearch.url, name, paths=both).start()
+        wait_for(lambda: len(shipped("a")) >= 20, 60, "a/ shipping", first.log_tail)
+        assert first.stop() == 0
+        narrowed = ShipperProcess(tmp_path, elasticsearch.url, name, paths=[str(b / "*.log")]).start()
+        a_before = len(written["a"])
+        wait_for(lambda: len(written["a"]) >= a_before + 40, 60, "a/ growing while narrowed")
+        b_mark = len(written["b"])
+        wait_for(lambda: len(written["b"]) > b_mark and written["b"][b_mark] in shipped("b"), 60,
+                 "b/ shipping while narrowed", narrowed.log_tail)
+        assert narrowed.stop() == 0
+        assert not shipped("a") & set(written["a"][a_before:]), "a run whose globs exclude a/ shipped from it"
+        widened = ShipperProcess(tmp_path, elasticsearch.url, name, paths=both).start()
+        wait_for(lambda: len(written["a"]) >= a_before + 80, 60, "more lines after widening")
+    finally:
+        stop.set()
+        t.join()
+    expected = [(str(a / "app.log"), m) for m in written["a"]] + [(str(b / "app.log"), m) for m in written["b"]]
+    assert_exactly_once(widened, elasticsearch, expected)
+    widened.stop()

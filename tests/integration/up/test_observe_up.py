@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,14 +46,20 @@ class Up:
         return self.proc.wait(30)
 
 
-def start_up(workdir: Path, extra_env: dict[str, str] | None = None) -> Up:
+def clean_env(workdir: Path, port: int) -> dict[str, str]:
+    """The environment of a newcomer's shell: no OBSERVE_* settings, no kubeconfig, our port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVE_") and k != "KUBECONFIG"}
+    env.update({"OBSERVE_SERVICE__PORT": str(port), "HOME": str(workdir), "COLUMNS": "200"})
+    return env
+
+
+def start_up(workdir: Path, extra_env: dict[str, str] | None = None, logs: Path = EXAMPLES) -> Up:
     """`observe up --logs examples/logs` in workdir (so var/ lands there), on a free port, with no kubeconfig."""
     port = free_port()
     log = workdir / f"up-{time.monotonic_ns()}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVE_") and k != "KUBECONFIG"}
-    env.update({"OBSERVE_SERVICE__PORT": str(port), "HOME": str(workdir), "COLUMNS": "200", **(extra_env or {})})
+    env = {**clean_env(workdir, port), **(extra_env or {})}
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(OBSERVE), "up", "--logs", str(EXAMPLES)], cwd=workdir, env=env,
+        proc = subprocess.Popen([str(OBSERVE), "up", "--logs", str(logs)], cwd=workdir, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     up = Up(proc, workdir, port, log)
     deadline = time.monotonic() + 60
@@ -151,25 +159,102 @@ def test_up_renders_dashboards_and_alerts(up: Up) -> None:
         assert json.loads(path.read_text())["panels"]
 
 
+def checkpoint_files(workdir: Path) -> dict[str, dict[str, object]]:
+    """The checkpoint's entries by key ({} before the first write)."""
+    try:
+        return dict(json.loads((workdir / "var" / "shipper" / "checkpoint.json").read_text())["files"])
+    except FileNotFoundError:
+        return {}
+
+
+def all_acknowledged(workdir: Path, n: int = 3) -> bool:
+    """The checkpoint holds n files, each acknowledged up to its current size."""
+    files = checkpoint_files(workdir).values()
+    return len(files) == n and all(e["offset"] == Path(str(e["real_path"])).stat().st_size for e in files)
+
+
+def metric(base: str, name: str) -> float | None:
+    body = get(f"{base}/metrics")[1]
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def test_ctrl_c_exits_zero_keeps_checkpoints_and_the_next_run_resumes(up: Up) -> None:
-    wait_for(lambda: len(spool_documents(up.workdir)) >= 3 * 5)
-    time.sleep(1.5)  # past the checkpoint interval
+    wait_for(lambda: all_acknowledged(up.workdir))
     assert up.stop() == 0, up.output()
-    checkpoint = json.loads((up.workdir / "var" / "shipper" / "checkpoint.json").read_text())
-    files = checkpoint["files"].values()
-    assert len(files) == 3
-    for entry in files:
-        assert entry["offset"] == Path(entry["real_path"]).stat().st_size, entry
+    assert all_acknowledged(up.workdir)
     shipped = len(spool_documents(up.workdir))
 
     again = start_up(up.workdir)
     try:
-        time.sleep(3)
+        # The restart has opened the three files at their checkpoints and has nothing left to read.
+        wait_for(lambda: metric(again.base, "observe_shipper_files_open") == 3
+                 and metric(again.base, "observe_shipper_lag_bytes") == 0)
         assert again.stop() == 0, again.output()
     finally:
         if again.proc.poll() is None:
             again.proc.kill()
     assert len(spool_documents(up.workdir)) == shipped, "a restart re-shipped lines it had already spooled"
+
+
+def test_up_then_ship_with_default_paths_then_up_again_reads_an_appended_line(tmp_path: Path) -> None:
+    # The newcomer's sequence: `observe up --logs examples/logs`, `observe ship` (its default paths, the same
+    # checkpoint file), a line appended to a sample file, `observe up --logs examples/logs` again.
+    logs = tmp_path / "examples" / "logs"
+    shutil.copytree(EXAMPLES, logs, symlinks=True)
+    first = start_up(tmp_path, logs=logs)
+    try:
+        wait_for(lambda: all_acknowledged(tmp_path))
+        assert first.stop() == 0, first.output()
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
+    spooled = spool_documents(tmp_path)
+    entries = checkpoint_files(tmp_path)
+    assert len(entries) == 3
+
+    port = free_port()
+    out = (tmp_path / "ship.log").open("wb")
+    ship = subprocess.Popen([str(OBSERVE), "ship"], cwd=tmp_path, env=clean_env(tmp_path, port), stdout=out,
+                            stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: get(f"http://127.0.0.1:{port}/readyz")[0] == 200 if _listening(port) else False)
+        # A run longer than the default rotate_grace_seconds (5 s) plus a checkpoint interval, as a person's is.
+        time.sleep(7)
+        ship.send_signal(signal.SIGTERM)
+        assert ship.wait(30) == 0, (tmp_path / "ship.log").read_text()
+    finally:
+        if ship.poll() is None:
+            ship.kill()
+        out.close()
+    assert checkpoint_files(tmp_path) == entries, "a run with other globs must keep these entries untouched"
+    assert len(spool_documents(tmp_path)) == len(spooled)
+
+    sample = sorted(logs.glob("*.log"))[0]
+    with sample.open("ab") as f:
+        f.write(b"2025-06-02T10:00:00.000000000Z stdout F appended after the ship run\n")
+    third = start_up(tmp_path, logs=logs)
+    try:
+        wait_for(lambda: all_acknowledged(tmp_path))
+        assert third.stop() == 0, third.output()
+    finally:
+        if third.proc.poll() is None:
+            third.proc.kill()
+    docs = spool_documents(tmp_path)
+    ids = [a["create"]["_id"] for a, _ in docs]  # type: ignore[index]
+    assert len(docs) == len(spooled) + 1
+    assert len(set(ids)) == len(ids)
+    assert [d["message"] for _, d in docs[len(spooled):]] == ["appended after the ship run"]
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def test_up_with_a_missing_logs_folder_exits_2_naming_the_option(tmp_path: Path) -> None:

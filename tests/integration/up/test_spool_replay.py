@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.up.test_observe_up import OBSERVE, spool_documents, start_up, wait_for
+from tests.integration.up.test_observe_up import OBSERVE, all_acknowledged, spool_documents, start_up, wait_for
 from tests.peers.base import Peer
 
 pytestmark = pytest.mark.integration
@@ -36,8 +35,7 @@ def test_replay_delivers_the_spool_exactly_once(elasticsearch: Peer, tmp_path: P
     stream = f"logs-upreplay.t{uuid.uuid4().hex[:8]}-default"
     up = start_up(tmp_path, {"OBSERVE_LOGS__DATA_STREAM": stream})
     try:
-        wait_for(lambda: len(spool_documents(tmp_path)) >= 15)
-        time.sleep(1.5)
+        wait_for(lambda: all_acknowledged(tmp_path))  # every line of the examples is in the spool
     finally:
         assert up.stop() == 0
     spooled = spool_documents(tmp_path)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from observe import durable_file
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 
 
@@ -21,10 +22,14 @@ def test_round_trip(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["cp.json"]  # no temp file left behind
 
 
-def test_failed_write_keeps_the_old_checkpoint(tmp_path: Path) -> None:
+def test_failed_write_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = CheckpointStore(tmp_path / "cp.json")
     store.write({"k": entry(5)})
-    (tmp_path / ".cp.json.tmp").mkdir()  # the temp file cannot be created, whoever we run as
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(durable_file.os, "fsync", full_disk)  # fails whoever we run as (root ignores modes)
     with pytest.raises(OSError):
         store.write({"k": entry(7)})
     assert store.load()["k"].offset == 5

@@ -77,7 +77,7 @@ def test_docker_rejoins_splits() -> None:
 
 def test_plain_uses_read_time() -> None:
     out: list[Record] = []
-    PlainDecoder().decode([b"a", b"bc"], 10, NOW, out)
+    PlainDecoder(1024).decode([b"a", b"bc"], 10, NOW, out)
     assert out == [(10, NOW, b"", b"a", 0, None), (12, NOW, b"", b"bc", 0, None)]
 
 

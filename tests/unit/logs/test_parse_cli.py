@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from observe.cli import cli
@@ -41,3 +42,20 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     f.write_bytes(b"x\n")
     result = CliRunner().invoke(cli, ["logs", "parse", "--format", "json", str(f)])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "1023"])
+def test_max_event_bytes_below_the_configs_floor_is_refused(tmp_path: Path, value: str) -> None:
+    f = tmp_path / "x.log"
+    f.write_bytes(b"text\n")
+    result = CliRunner().invoke(cli, ["logs", "parse", "--max-event-bytes", value, str(f)])
+    assert result.exit_code == 2
+    assert "--max-event-bytes" in result.output and f"got {value}" in result.output and "1024" in result.output
+
+
+def test_max_event_bytes_cuts_a_plain_line_exactly(tmp_path: Path) -> None:
+    f = tmp_path / "x.log"
+    f.write_bytes(b"y" * 5000 + b"\n")
+    docs = parse("--format", "plain", "--max-event-bytes", "1024", str(f))
+    assert [len(str(d["message"])) for d in docs] == [1024]
+    assert docs[0]["log"]["flags"] == ["truncated"]  # type: ignore[index]

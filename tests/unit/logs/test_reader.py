@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from observe.logs.context import path_context
@@ -64,11 +65,49 @@ def test_overlong_physical_line_is_cut_flagged_and_counted(tmp_path: Path) -> No
     p.write_bytes(b"x" * 20000 + b"\nnext\n")
     r = reader(p, read_bytes=4096, max_event=1024, fmt="plain")
     docs, safes = drain(r)
-    assert [len(str(d["message"])) for d in docs] == [1024 + 4096, 4]
+    assert [len(str(d["message"])) for d in docs] == [1024, 4]
     assert docs[0]["log"]["flags"] == ["truncated"]  # type: ignore[index]
     assert safes[-1] == p.stat().st_size
     lost = r.metrics.lost_bytes.labels("truncated")._value.get()
-    assert lost == 20000 - (1024 + 4096)
+    assert lost == 20000 - 1024
+
+
+def framed(fmt: str, msg: bytes) -> bytes:
+    """One physical line carrying msg in the given format."""
+    if fmt == "cri":
+        return b"2024-01-01T00:00:00Z stdout F " + msg + b"\n"
+    if fmt == "docker":
+        return b'{"log":"' + msg + b'\\n","stream":"stdout","time":"2024-01-01T00:00:00Z"}\n'
+    return msg + b"\n"
+
+
+@pytest.mark.parametrize("fmt", ["plain", "cri", "docker", "auto"])
+@pytest.mark.parametrize("read_bytes", [4096, 1 << 20])
+def test_every_format_cuts_at_max_event_bytes_exactly(tmp_path: Path, fmt: str, read_bytes: int) -> None:
+    limit = 1024
+    sizes = [1, limit - 1, limit, limit + 1, 3000, limit + 4000]  # the last ones are within the old +4096 slack
+    p = tmp_path / "a.log"
+    p.write_bytes(b"".join(framed(fmt, (b"%05d" % n) + b"m" * (n - 5) if n >= 5 else b"m" * n) for n in sizes))
+    r = reader(p, read_bytes=read_bytes, max_event=limit, fmt=fmt)
+    docs, safes = drain(r)
+    assert [len(str(d["message"])) for d in docs] == [min(n, limit) for n in sizes]
+    assert [d["log"].get("flags", []) for d in docs] == [  # type: ignore[attr-defined]
+        ["truncated"] if n > limit else [] for n in sizes]
+    assert safes[-1] == p.stat().st_size
+    m = r.metrics
+    assert m.events_flagged.labels("truncated")._value.get() == sum(n > limit for n in sizes)
+    assert m.lost_bytes.labels("truncated")._value.get() == sum(max(0, n - limit) for n in sizes)
+
+
+@pytest.mark.parametrize("fmt", ["cri", "docker"])
+def test_a_line_not_in_the_files_format_is_cut_too(tmp_path: Path, fmt: str) -> None:
+    p = tmp_path / "a.log"
+    p.write_bytes(b"q" * 3000 + b"\n")
+    r = reader(p, read_bytes=1 << 20, max_event=1024, fmt=fmt)
+    docs, _ = drain(r)
+    assert [len(str(d["message"])) for d in docs] == [1024]
+    assert docs[0]["log"]["flags"] == ["truncated", "undecodable"]  # type: ignore[index]
+    assert r.metrics.lost_bytes.labels("truncated")._value.get() == 3000 - 1024
 
 
 def test_finish_ships_a_last_line_without_newline(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 from observe.logs.config import LogsConfig
+from observe.logs.context import FileContext, MetadataProvider
 from observe.logs.identity import identify
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.shipper import Shipper
@@ -37,12 +39,13 @@ def spooled(folder: Path) -> list[tuple[str, str]]:
 
 
 class Run:
-    def __init__(self, tmp: Path, pattern: str) -> None:
+    def __init__(self, tmp: Path, pattern: str, provider: MetadataProvider | None = None) -> None:
         self.config = LogsConfig(paths=[pattern], spool_dir=tmp / "spool", checkpoint_path=tmp / "cp.json",
                                  poll_interval_seconds=0.05, linger_ms=10, rotate_grace_seconds=0.1,
                                  checkpoint_interval_ms=20, host_name="h")
         self.metrics = ShipperMetrics(CollectorRegistry())
-        self.shipper = Shipper(self.config, SpoolSink(self.config.spool_dir, self.metrics), self.metrics)
+        self.shipper = Shipper(self.config, SpoolSink(self.config.spool_dir, self.metrics), self.metrics,
+                               provider=provider)
 
     async def until(self, n: int) -> list[tuple[str, str]]:
         deadline = time.monotonic() + 10
@@ -184,3 +187,116 @@ async def test_cancelled_shutdown_still_writes_the_checkpoint(tmp_path: Path, mo
         await stopping
     saved = CheckpointStore(tmp_path / "cp.json").load()
     assert [e.offset for e in saved.values()] == [log.stat().st_size]
+
+
+async def wait_until(check: Callable[[], bool], what: str, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_run_with_other_globs_keeps_entries_untouched_and_appended_lines_are_read(tmp_path: Path) -> None:
+    # `observe up --logs examples/logs`, then `observe ship` (other globs, same checkpoint), then `observe up` again.
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    for name in ("a", "b", "c"):
+        (examples / f"{name}.log").write_bytes(lines(name, 5))
+    first = Run(tmp_path, str(examples / "*.log"))
+    await first.shipper.start()
+    await first.until(15)
+    await first.shipper.stop()
+    before = CheckpointStore(tmp_path / "cp.json").load()
+    assert len(before) == 3
+
+    other = Run(tmp_path, str(tmp_path / "containers" / "*.log"))
+    await other.shipper.start()
+    await asyncio.sleep(1.0)  # a run far longer than rotate_grace_seconds (0.1 s), as a person's would be
+    await other.shipper.stop()
+    assert CheckpointStore(tmp_path / "cp.json").load() == before, "entries outside the globs must be kept untouched"
+    assert len(spooled(tmp_path / "spool")) == 15
+
+    with (examples / "b.log").open("ab") as f:
+        f.write(lines("appended", 1))
+    third = Run(tmp_path, str(examples / "*.log"))
+    await third.shipper.start()
+    got = await third.until(16)
+    await third.shipper.stop()
+    assert len(got) == 16 and len({i for i, _ in got}) == 16
+    assert sorted(m for _, m in got if m.startswith("appended")) == ["appended 0"]
+
+
+async def test_a_closed_entry_does_not_stop_a_file_with_bytes_past_its_offset(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_bytes(lines("first", 10))
+    fd = os.open(log, os.O_RDONLY)
+    ident = identify(fd, 64)
+    os.close(fd)
+    assert ident is not None
+    done = len(lines("first", 10))
+    CheckpointStore(tmp_path / "cp.json").write({ident.key: FileCheckpoint(
+        path=str(log), real_path=str(log), dev=ident.dev, ino=ident.ino, fingerprint=ident.fingerprint.hex(),
+        offset=done, size=done, closed=True)})
+    with log.open("ab") as f:
+        f.write(lines("later", 7))
+    run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
+    await run.shipper.start()
+    got = await run.until(7)
+    await run.shipper.stop()
+    assert sorted(m for _, m in got) == [f"later {i}" for i in range(7)]
+
+
+class SwitchableGlobs:
+    """A provider whose extra globs change, as a pod's annotations narrow and widen the files it declares."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    async def resolve(self, context: FileContext) -> FileContext:
+        return context
+
+    def extra_paths(self) -> list[str]:
+        return list(self.paths)
+
+
+async def test_globs_narrowed_then_widened_while_lines_keep_arriving(tmp_path: Path) -> None:
+    log = tmp_path / "declared" / "app.log"
+    log.parent.mkdir()
+    provider = SwitchableGlobs([str(log.parent / "*.log")])
+    run = Run(tmp_path, str(tmp_path / "nothing" / "*.log"), provider=provider)
+    tailer = run.shipper.tailer
+    written: list[str] = []
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            with log.open("ab") as f:
+                for _ in range(10):
+                    text = f"line {i}"
+                    f.write(TS + b" stdout F " + text.encode() + b"\n")
+                    written.append(text)
+                    i += 1
+            await asyncio.sleep(0.3)  # bursts with pauses longer than rotate_grace_seconds (0.1 s)
+
+    log.write_bytes(b"")
+    await run.shipper.start()
+    task = asyncio.create_task(writer())
+    try:
+        await wait_until(lambda: len(spooled(run.config.spool_dir)) >= 30, "lines shipped while declared")
+        provider.paths = []  # narrowed: the pod no longer declares the file
+        await wait_until(lambda: not tailer.files and not tailer.finishing, "the file no longer read")
+        assert not tailer.closed and [e.closed for e in tailer.saved.values()] == [False]
+        written_then = len(written)
+        await wait_until(lambda: len(written) >= written_then + 30, "lines written while narrowed")
+        provider.paths = [str(log.parent / "*.log")]  # widened again
+        await wait_until(lambda: len(tailer.files) == 1, "the file reopened")
+    finally:
+        stop.set()
+        await task
+    got = await run.until(len(written))
+    await run.shipper.stop()
+    assert sorted(m for _, m in got) == sorted(written)
+    assert len({i for i, _ in got}) == len(got)
