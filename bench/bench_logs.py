@@ -31,6 +31,7 @@ import orjson
 import yaml
 from prometheus_client import CollectorRegistry
 
+from bench.provenance import LoadSampler, provenance
 from observe.config import ElasticsearchConfig
 from observe.logs.bulk import BULK_PATH, BulkSink
 from observe.logs.config import LogsConfig
@@ -394,7 +395,9 @@ def run(results_dir: Path) -> dict[str, Any]:
     for name, part in ((n, PARTS[n]) for n in names):
         folder = Path(tempfile.mkdtemp(prefix=f"observe-bench-logs-{name}-"))
         try:
-            out[name] = part(folder)
+            with LoadSampler() as load:
+                out[name] = part(folder)
+            out[name]["provenance"] = provenance(load)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         print(name, orjson.dumps(out[name]).decode(), file=sys.stderr, flush=True)
