@@ -37,7 +37,7 @@ def lock_entries(path: Path) -> list[Requirement]:
 
 def locked_pins(path: Path, environment: dict[str, str] | None = None) -> dict[str, str]:
     """Canonical name -> pinned version, for the entries whose marker holds in `environment` (default: this one)."""
-    env = {**default_environment(), **(environment or {})}
+    env: dict[str, str] = {**default_environment(), **(environment or {})}  # type: ignore[dict-item]
     pins: dict[str, str] = {}
     for req in lock_entries(path):
         if req.marker is not None and not req.marker.evaluate(env):
