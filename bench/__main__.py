@@ -46,9 +46,12 @@ def markdown(results: dict[str, Any]) -> str:
              f"{_cpus()} CPUs.", ""]
     for name, result in results.items():
         lines += [f"## {name}", "", *_provenance_lines(result.get("provenance"))]
-        for part, value in result.items():  # a bench that re-runs only some parts records each part's own
-            if isinstance(value, dict) and "provenance" in value:
-                lines += [f"Part `{part}`: " + _provenance_lines(value["provenance"])[0], ""]
+        parts = {k: v for k, v in result.items() if isinstance(v, dict) and k != "provenance"}
+        if any("provenance" in v for v in parts.values()):  # a bench that re-runs only some parts: each has its own
+            for part, value in parts.items():
+                text = (_provenance_lines(value["provenance"])[0] if "provenance" in value
+                        else "provenance not recorded (kept from an earlier run).")
+                lines += [f"Part `{part}`: {text}", ""]
         lines += ["| metric | value |", "|---|---|"]
         for key, value in _flatten(result):
             text = f"{value:,.3f}" if isinstance(value, float) else str(value)

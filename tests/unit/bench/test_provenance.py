@@ -59,10 +59,12 @@ def test_every_result_in_the_readme_names_commit_versions_and_load() -> None:
         pass
     prov = provenance(load)
     assert prov["load_average"]["one_minute_min"] <= prov["load_average"]["one_minute_max"]
-    text = markdown({"fresh": {"figure": 1.5, "provenance": prov, "part": {"x": 2, "provenance": prov}},
+    text = markdown({"fresh": {"figure": 1.5, "provenance": prov, "part": {"x": 2, "provenance": prov},
+                               "kept": {"y": 3}},
                      "old": {"figure": 2}})
     fresh, old = text.split("## fresh")[1].split("## old")
     assert f"commit `{prov['commit'][:12]}`" in fresh and "1-minute load average during the run" in fresh
     assert "Part `part`: Measured" in fresh
+    assert "Part `kept`: provenance not recorded (kept from an earlier run)." in fresh
     assert "| figure | 1.500 |" in fresh and "| part.x | 2 |" in fresh and "provenance" not in fresh.split("| metric")[1]
     assert "Provenance: not recorded" in old
