@@ -6,12 +6,11 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# Dependencies first, so a code change does not reinstall them. Every dependency ships binary wheels.
-COPY pyproject.toml README.md ./
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-      > /tmp/requirements.txt \
- && python -m venv /opt/observe \
- && /opt/observe/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
+# Dependencies first, so a code change does not reinstall them: exactly the locked versions (requirements.txt,
+# written by `make lock`) that `make test` tested. Every dependency ships binary wheels.
+COPY pyproject.toml README.md requirements.txt ./
+RUN python -m venv /opt/observe \
+ && /opt/observe/bin/pip install --only-binary=:all: -r requirements.txt
 COPY observe ./observe
 COPY exporters ./exporters
 # The templates `observe render` and `observe kibana import` read (OBSERVE_TEMPLATES points at them).

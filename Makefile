@@ -4,15 +4,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test dev peers lint typecheck pytest bench render docs clean
+# requirements-dev.txt (runtime + dev) and requirements.txt (runtime, for the image) pin every package, so a fresh
+# clone installs what was tested. `make lock` re-resolves them after a pyproject.toml change, keeping current pins;
+# `make lock LOCK_FLAGS=--upgrade` moves everything to the newest versions the ranges allow.
+LOCK_FLAGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-$(STAMP): pyproject.toml
+.PHONY: up test dev lock peers lint typecheck pytest bench render docs clean
+
+$(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check || { echo "the lock misses a dependency of pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
 
 dev: $(STAMP)
+
+lock:
+	test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install -q uv; }
+	$(UV_COMPILE) --extra dev pyproject.toml -o requirements-dev.txt
+	$(UV_COMPILE) pyproject.toml -c requirements-dev.txt -o requirements.txt
 
 up: $(STAMP)
 	$(VENV)/bin/observe up --logs examples/logs

@@ -1,7 +1,9 @@
 """`python -m bench [NAME...]`: run every bench/bench_*.py module's `run(results_dir) -> dict`.
 
 Registration is by file name: add `bench/bench_<name>.py` with a `run(results_dir: Path) -> dict` function.
-Each result is written to bench/results/<name>.json, and all of them to bench/results/README.md.
+Each result is written to bench/results/<name>.json, and all of them to bench/results/README.md. Every result
+carries `provenance` (bench/provenance.py): git commit, Python, installed versions against the lock, and the load
+average sampled while it ran.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from bench.provenance import LoadSampler, provenance
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -28,6 +32,8 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, dict):
         out: list[tuple[str, Any]] = []
         for k, v in value.items():
+            if k == "provenance":
+                continue
             out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
         return out
     return [(prefix, value)]
@@ -39,12 +45,35 @@ def markdown(results: dict[str, Any]) -> str:
              f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
              f"{_cpus()} CPUs.", ""]
     for name, result in results.items():
-        lines += [f"## {name}", "", "| metric | value |", "|---|---|"]
+        lines += [f"## {name}", "", *_provenance_lines(result.get("provenance"))]
+        parts = {k: v for k, v in result.items() if isinstance(v, dict) and k != "provenance"}
+        if any("provenance" in v for v in parts.values()):  # a bench that re-runs only some parts: each has its own
+            for part, value in parts.items():
+                text = (_provenance_lines(value["provenance"])[0] if "provenance" in value
+                        else "provenance not recorded (kept from an earlier run).")
+                lines += [f"Part `{part}`: {text}", ""]
+        lines += ["| metric | value |", "|---|---|"]
         for key, value in _flatten(result):
             text = f"{value:,.3f}" if isinstance(value, float) else str(value)
             lines.append(f"| {key} | {text} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _provenance_lines(prov: dict[str, Any] | None) -> list[str]:
+    if not prov:
+        return ["Provenance: not recorded (measured before results carried it).", ""]
+    load = prov["load_average"]
+    deps = prov["dependencies"]
+    if deps["matches_lock"]:
+        versions = f"installed versions = {deps['lock']}"
+    else:
+        versions = f"installed versions differ from {deps['lock']}: " + ", ".join(
+            f"{n} {d['installed']} (locked {d['locked']})" for n, d in sorted(deps["differences"].items()))
+    dirty = f" plus uncommitted changes to {', '.join(prov['uncommitted_changes'])}" if prov["uncommitted_changes"] else ""
+    return [f"Measured {prov['measured_at']} at commit `{prov['commit'][:12]}`{dirty}, {prov['python']}; {versions}; "
+            f"1-minute load average during the run {load['one_minute_min']} to {load['one_minute_max']} "
+            f"(median {load['one_minute_median']}) on {load['cpus']} CPUs.", ""]
 
 
 def _cpus() -> int:
@@ -67,12 +96,13 @@ def main(argv: list[str]) -> int:
         t0 = time.monotonic()
         try:
             module = importlib.import_module(f"bench.bench_{name}")
-            result = module.run(RESULTS)
+            with LoadSampler() as load:
+                result = module.run(RESULTS)
         except Exception:
             traceback.print_exc()
             failed.append(name)
             continue
-        result = {**result, "bench_seconds": round(time.monotonic() - t0, 1)}
+        result = {**result, "bench_seconds": round(time.monotonic() - t0, 1), "provenance": provenance(load)}
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     collected = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     (RESULTS / "README.md").write_text(markdown(collected))

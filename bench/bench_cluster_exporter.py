@@ -1,11 +1,18 @@
-"""Cluster exporter at scale: 10,000 pods, 1,000 deployments and 100 nodes in a real kube-apiserver.
+"""Cluster exporter at scale: 10,000 pods, 1,000 deployments (and their replicasets) and 100 nodes in a real
+kube-apiserver, plus objects of every other resource the exporter supports, with statuses (bench/cluster_objects.py).
 
-Measures, for `observe export cluster` run as its own process: initial sync time (process start until /metrics
-serves every pod), scrape latency p50/p99 over repeated scrapes (the client reads the whole body), resident memory
-(the larger of after sync and after the scrapes, plus the peak), and CPU seconds per scrape. When a
-kube-state-metrics binary is in the peer cache (tests/peers/kube_state_metrics.py), it runs against the same API
-server in the same run, restricted to the same resources and families, and the ratios are reported; it runs once
-more with its defaults for reference.
+Measures, for `observe export cluster` run as its own process:
+- initial sync: process start until a scrape serves every pod's kube_pod_info. The probe polls every 50 ms and
+  reads each /metrics body as a stream, stopping as soon as the last pod's series is in (a not-yet-synced body is
+  small), so its resolution is one poll, not one 30 MB download;
+- scrape latency p50/p99 over repeated scrapes (the client reads the whole body), on an idle cache and again while
+  CHURN_PER_S pod status updates per second arrive (each changes a series value);
+- resident memory (the larger of after sync and after the scrapes, plus the peak) and CPU seconds per scrape.
+When a kube-state-metrics binary is in the peer cache (tests/peers/kube_state_metrics.py), it runs against the same
+API server in the same run, restricted to the same resources and families with the same label and annotation
+allowlists, the ratios are reported, and the two outputs are diffed series by series (bench/series_diff.py): the
+bench fails on any difference that bench/ksm_known_differences.yaml does not explain, and on any family without
+series. It runs once more with its defaults for reference.
 """
 
 from __future__ import annotations
@@ -17,17 +24,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from bench import cluster_objects, series_diff
 from tests.peers import kube
 from tests.peers.base import Peer, free_port
 
 PODS, DEPLOYMENTS, NODES = 10_000, 1_000, 100
 NAMESPACES = 20
 SCRAPES = 30
+CHURN_PER_S = 50
+CHURN_MIN_SECONDS = 10.0
+SYNC_POLL_SECONDS = 0.05
+# Label and annotation series for every resource, on both sides, so the _labels and _annotations families are compared.
+ALLOWLISTS = ("--metric-labels-allowlist=*=[*]", "--metric-annotations-allowlist=*=[*]")
 
 
 def _cpu(pid: int) -> float:
@@ -35,55 +50,79 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _load(peer: Peer) -> None:
-    """Create the objects with 16 requests in flight, pods already Running with status patched."""
-    import aiohttp
-
+async def _client(peer: Peer) -> Any:
     from observe.config import KubeConfig
     from observe.kube import KubeClient
 
-    client = await KubeClient.from_config(KubeConfig(kubeconfig=Path(str(peer.extra["kubeconfig"]))))  # type: ignore[call-arg]
+    return await KubeClient.from_config(KubeConfig(kubeconfig=Path(str(peer.extra["kubeconfig"]))))  # type: ignore[call-arg]
+
+
+async def _load(peer: Peer) -> dict[str, int]:
+    """Create the objects with 16 requests in flight, statuses patched as the controllers would."""
+    import aiohttp
+
+    client = await _client(peer)
     sem = asyncio.Semaphore(16)
 
     async def call(method: str, path: str, body: dict[str, Any]) -> None:
         async with sem:
-            for _ in range(5):
+            for attempt in range(5):
                 try:
                     await client.request(method, path, body=body, seconds=60)
                     return
                 except (aiohttp.ClientError, TimeoutError):
+                    if attempt == 4:
+                        raise
                     await asyncio.sleep(0.5)
 
-    await asyncio.gather(*(call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                                "metadata": {"name": f"bench-{i}"}})
-                           for i in range(NAMESPACES)))
-    await asyncio.gather(*(call("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
-                                                           "metadata": {"name": f"bench-node-{i}"}})
-                           for i in range(NODES)))
-    tmpl = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "img:1"}]}}
-    await asyncio.gather(*(call("POST", f"/apis/apps/v1/namespaces/bench-{i % NAMESPACES}/deployments", {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"d{i}"},
-        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "a"}}, "template": tmpl}})
-        for i in range(DEPLOYMENTS)))
+    try:
+        return await cluster_objects.seed(call, namespaces=NAMESPACES, nodes=NODES, deployments=DEPLOYMENTS, pods=PODS)
+    finally:
+        await client.close()
 
-    async def pod(i: int) -> None:
-        ns = f"bench-{i % NAMESPACES}"
-        await call("POST", f"/api/v1/namespaces/{ns}/pods", {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"p{i}", "labels": {"app": f"d{i % DEPLOYMENTS}"},
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"d{i % DEPLOYMENTS}-rs",
-                                              "uid": f"00000000-0000-0000-0000-{i % DEPLOYMENTS:012d}", "controller": True}]},
-            "spec": {"nodeName": f"bench-node-{i % NODES}", "containers": [
-                {"name": "app", "image": "img:1", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
-                                                                "limits": {"memory": "128Mi"}}}]}})
-        await call("PATCH", f"/api/v1/namespaces/{ns}/pods/p{i}/status", {"status": {
-            "phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "startTime": "2024-05-01T10:00:00Z",
-            "conditions": [{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
-            "containerStatuses": [{"name": "app", "ready": True, "restartCount": 0, "image": "img:1", "imageID": "x",
-                                   "containerID": "containerd://x", "state": {"running": {}}}]}})
 
-    await asyncio.gather(*(pod(i) for i in range(PODS)))
-    await client.close()
+class _Churn:
+    """CHURN_PER_S pod status updates per second from a thread (restart counts go up), undone by restore()."""
+
+    def __init__(self, peer: Peer, rate: int = CHURN_PER_S) -> None:
+        self.peer, self.rate = peer, rate
+        self.stop = threading.Event()
+        self.touched: set[int] = set()
+        self.updates = 0
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> _Churn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        asyncio.run(self._restore())
+
+    async def _run(self) -> None:
+        client = await _client(self.peer)
+        try:
+            n, t0 = 0, time.monotonic()
+            while not self.stop.is_set():
+                i = 10 * ((n * 7919) % (PODS // 10)) + 5  # Running pods only, spread over namespaces
+                await client.request("PATCH", f"/api/v1/namespaces/bench-{i % NAMESPACES}/pods/p{i}/status",
+                                     body={"status": cluster_objects.pod_status(i, restarts=1 + n // 1000)})
+                self.touched.add(i)
+                n += 1
+                self.updates = n
+                await asyncio.sleep(max(0.0, t0 + n / self.rate - time.monotonic()))
+        finally:
+            await client.close()
+
+    async def _restore(self) -> None:
+        client = await _client(self.peer)
+        try:
+            for i in sorted(self.touched):
+                await client.request("PATCH", f"/api/v1/namespaces/bench-{i % NAMESPACES}/pods/p{i}/status",
+                                     body={"status": cluster_objects.pod_status(i)})
+        finally:
+            await client.close()
 
 
 def _get(url: str, timeout: float = 60.0) -> bytes:
@@ -99,59 +138,75 @@ def _status_mib(pid: int, field: str) -> float:
     return 0.0
 
 
-def _synced(metrics_url: str, gate: Any) -> Any:
-    """Synced = every pod's kube_pod_info is served (the same test for both exporters; KSM's /readyz only says that
-    its registry is not empty). `gate` is a cheaper check to pass first, or None."""
-    def check() -> bool:
-        if gate is not None and not gate():
+def _all_pods_served(port: int) -> bool:
+    """One sync probe: stream /metrics and stop as soon as every pod's kube_pod_info has been seen."""
+    needle, seen, tail = b"\nkube_pod_info{", 0, b""
+    conn = HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        if resp.status != 200:
             return False
-        try:
-            return _get(metrics_url, timeout=30).count(b"\nkube_pod_info{") >= PODS
-        except OSError:
-            return False
-    return check
+        while chunk := resp.read(1 << 16):
+            data = tail + chunk
+            seen += data.count(needle)
+            tail = data[-(len(needle) - 1):]  # a needle cut in two by the chunk boundary is counted once
+            if seen >= PODS:
+                return True
+        return False
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
-def _measure(name: str, argv: list[str], metrics_url: str, synced: Any) -> dict[str, Any]:
+def _scrape_series(name: str, url: str, churn: _Churn | None, pid: int) -> dict[str, Any]:
+    cpu0 = _cpu(pid)
+    latencies: list[float] = []
+    t0 = time.monotonic()
+    while len(latencies) < SCRAPES or (churn is not None and time.monotonic() - t0 < CHURN_MIN_SECONDS):
+        t = time.monotonic()
+        _get(url)
+        latencies.append(time.monotonic() - t)
+    cpu = (_cpu(pid) - cpu0) / len(latencies)
+    latencies.sort()
+    return {"scrapes": len(latencies), "scrape_p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "scrape_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+            "cpu_ms_per_scrape": round(cpu * 1000, 1)}
+
+
+def _measure(name: str, argv: list[str], port: int, peer: Peer) -> tuple[dict[str, Any], bytes]:
+    """Sync time, scrapes idle and under churn, memory and CPU; and the body right after sync for the diff."""
+    url = f"http://127.0.0.1:{port}/metrics"
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while not synced():
+        polls = 0
+        while True:
+            probe = time.monotonic()
+            polls += 1
+            if _all_pods_served(port):
+                break
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}")
-            if time.monotonic() - start > 600:
+            if probe - start > 600:
                 raise RuntimeError(f"{name} did not sync in 600 s")
-            time.sleep(0.5)
-        sync = time.monotonic() - start
-        body = _get(metrics_url)
+            time.sleep(max(0.0, probe + SYNC_POLL_SECONDS - time.monotonic()))
+        sync = probe - start  # the probe that found every pod started here
+        body = _get(url)
         series = sum(1 for line in body.split(b"\n") if line.startswith(b"kube_"))
         rss_sync = _status_mib(proc.pid, "VmRSS")
-        cpu0 = _cpu(proc.pid)
-        latencies = []
-        for _ in range(SCRAPES):
-            t = time.monotonic()
-            _get(metrics_url)
-            latencies.append(time.monotonic() - t)
-        cpu = (_cpu(proc.pid) - cpu0) / SCRAPES
-        latencies.sort()
-        return {"sync_seconds": round(sync, 2), "kube_series": series, "bytes": len(body),
-                "scrape_p50_ms": round(statistics.median(latencies) * 1000, 1),
-                "scrape_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        idle = _scrape_series(name, url, None, proc.pid)
+        with _Churn(peer) as churn:
+            busy = _scrape_series(name, url, churn, proc.pid)
+        busy["pod_updates"] = churn.updates
+        return {"sync_seconds": round(sync, 2), "sync_probes": polls, "sync_probe_interval_s": SYNC_POLL_SECONDS,
+                "kube_series": series, "bytes": len(body), **idle,
                 "rss_mib": max(rss_sync, _status_mib(proc.pid, "VmRSS")), "rss_after_sync_mib": rss_sync,
-                "peak_rss_mib": _status_mib(proc.pid, "VmHWM"), "cpu_ms_per_scrape": round(cpu * 1000, 1)}
+                "peak_rss_mib": _status_mib(proc.pid, "VmHWM"), f"under_{CHURN_PER_S}_pod_updates_per_s": busy}, body
     finally:
         proc.terminate()
         proc.wait(20)
-
-
-def _ready(url: str) -> Any:
-    def check() -> bool:
-        try:
-            _get(url, timeout=2)
-            return True
-        except OSError:
-            return False
-    return check
 
 
 def _ksm_binary() -> Path | None:
@@ -163,32 +218,41 @@ def _ksm_binary() -> Path | None:
     return Path(path) if path else None
 
 
-def _ksm(ksm: Path, kubeconfig: str, *extra: str) -> dict[str, Any]:
+def _ksm(ksm: Path, peer: Peer, *extra: str) -> tuple[dict[str, Any], bytes]:
     kport, tport = free_port(), free_port()
-    argv = [str(ksm), f"--kubeconfig={kubeconfig}", "--host=127.0.0.1", f"--port={kport}",
+    argv = [str(ksm), f"--kubeconfig={peer.extra['kubeconfig']}", "--host=127.0.0.1", f"--port={kport}",
             "--telemetry-host=127.0.0.1", f"--telemetry-port={tport}", *extra]
-    url = f"http://127.0.0.1:{kport}/metrics"
-    return _measure("kube-state-metrics", argv, url, _synced(url, None))
+    return _measure("kube-state-metrics", argv, kport, peer)
+
+
+def _diff(ours: bytes, theirs: bytes) -> dict[str, Any]:
+    """Series by series; raises when a difference is not in bench/ksm_known_differences.yaml or a family is empty."""
+    from exporters.cluster.kinds import all_families
+
+    report = series_diff.compare(series_diff.series(ours, "kube_"), series_diff.series(theirs, "kube_"),
+                                 series_diff.load_rules(), families=[f.name for _, f in all_families()])
+    summary = report.summary()
+    if not report.ok:
+        raise AssertionError("observe and kube-state-metrics differ beyond the known differences:\n"
+                             + json.dumps(summary, indent=2))
+    return summary
 
 
 def run(results_dir: Path) -> dict[str, Any]:
-    """Load the API server, measure our exporter (and kube-state-metrics when built), write the results."""
+    """Load the API server, measure our exporter (and kube-state-metrics when built), diff them, write the results."""
     from exporters.cluster.kinds import KINDS
 
     with tempfile.TemporaryDirectory() as tmp:
         peer = kube.start(Path(tmp) / "kube")
         try:
             t = time.monotonic()
-            asyncio.run(_load(peer))
+            objects = asyncio.run(_load(peer))
             load_s = time.monotonic() - t
-            kubeconfig = str(peer.extra["kubeconfig"])
             port = free_port()
-            url = f"http://127.0.0.1:{port}/metrics"
-            ours = _measure("observe", [str(Path(sys.executable).parent / "observe"), "export", "cluster",
-                                        "--kubeconfig", kubeconfig, "--port", str(port)],
-                            url, _synced(url, _ready(f"http://127.0.0.1:{port}/readyz")))
-            result: dict[str, Any] = {"objects": {"pods": PODS, "deployments": DEPLOYMENTS, "nodes": NODES},
-                                      "load_seconds": round(load_s, 1), "observe": ours}
+            ours, our_body = _measure("observe", [
+                str(Path(sys.executable).parent / "observe"), "export", "cluster", "--kubeconfig",
+                str(peer.extra["kubeconfig"]), "--port", str(port), *ALLOWLISTS], port, peer)
+            result: dict[str, Any] = {"objects": objects, "load_seconds": round(load_s, 1), "observe": ours}
             ksm = _ksm_binary()
             if ksm is None:
                 result["kube_state_metrics"] = "not built (python -m tests.peers install kube_state_metrics)"
@@ -197,14 +261,20 @@ def run(results_dir: Path) -> dict[str, Any]:
                 # KSM's allowlist entries are regular expressions: anchored, or kube_pod_status_ready would also
                 # let kube_pod_status_ready_time through.
                 families = ",".join(f"^{f.name}$" for k in KINDS.values() for f in k.families)
-                theirs = _ksm(ksm, kubeconfig, f"--resources={','.join(KINDS)}", f"--metric-allowlist={families}")
+                theirs, their_body = _ksm(ksm, peer, f"--resources={','.join(KINDS)}",
+                                          f"--metric-allowlist={families}", *ALLOWLISTS)
                 result["kube_state_metrics"] = theirs
                 result["ratios_observe_over_ksm"] = {
                     k: round(ours[k] / theirs[k], 2) for k in (
                         "scrape_p50_ms", "scrape_p99_ms", "rss_mib", "peak_rss_mib", "cpu_ms_per_scrape",
                         "sync_seconds") if theirs.get(k)}
+                busy = f"under_{CHURN_PER_S}_pod_updates_per_s"
+                result["ratios_observe_over_ksm"][busy] = {
+                    k: round(ours[busy][k] / theirs[busy][k], 2) for k in ("scrape_p50_ms", "scrape_p99_ms",
+                                                                           "cpu_ms_per_scrape") if theirs[busy].get(k)}
+                result["series_diff"] = _diff(our_body, their_body)
                 # For reference: kube-state-metrics as usually deployed (all its resources and families).
-                result["kube_state_metrics_defaults"] = _ksm(ksm, kubeconfig)
+                result["kube_state_metrics_defaults"] = _ksm(ksm, peer)[0]
         finally:
             kube.stop(peer)
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 1. Null sink (the read, decode and encode ceiling): lines/s and CPU-s per million lines, one core, median of 3;
    set against a minimal read/split/encode loop (the floor a Python shipper can reach) in the same run.
 2. A real Elasticsearch node: the shipper end to end, set against the node's own ceiling for the same bulk
-   bodies sent by a minimal loader (same concurrency), alternated, medians.
+   bodies sent by a minimal loader (same concurrency, same process), alternated over an even number of rounds,
+   medians of the paired ratios (bench_elasticsearch says what keeps the pair fair).
 3. Peak RSS of `observe ship` while Elasticsearch is down and a backlog file waits (OBSERVE_BENCH_BACKLOG_MB).
 4. The per-file processors that take a file off the CRI fast path (multiline auto on a mix with Java traces, the
    json and nginx parsers), into the null sink, each set against the fast path on plain lines in the same run.
@@ -31,6 +32,7 @@ import orjson
 import yaml
 from prometheus_client import CollectorRegistry
 
+from bench.provenance import LoadSampler, provenance
 from observe.config import ElasticsearchConfig
 from observe.logs.bulk import BULK_PATH, BulkSink
 from observe.logs.config import LogsConfig
@@ -43,7 +45,7 @@ from observe.logs.sink import NullSink, Sink, SpoolSink, spool_files
 LINE_BYTES = 200
 NULL_LINES = int(os.environ.get("OBSERVE_BENCH_NULL_LINES", "1000000"))
 ES_LINES = int(os.environ.get("OBSERVE_BENCH_ES_LINES", "200000"))
-ES_ROUNDS = int(os.environ.get("OBSERVE_BENCH_ES_ROUNDS", "5"))
+ES_ROUNDS = int(os.environ.get("OBSERVE_BENCH_ES_ROUNDS", "6"))  # rounded up to even: each order equally often
 BACKLOG_MB = int(os.environ.get("OBSERVE_BENCH_BACKLOG_MB", "1024"))
 PROC_LINES = int(os.environ.get("OBSERVE_BENCH_PROC_LINES", "300000"))
 TS = b"2024-05-01T12:34:56.123456789Z"
@@ -82,7 +84,8 @@ def logs_config(folder: Path, **kw: Any) -> LogsConfig:
 async def run_pipeline(config: LogsConfig, sink_factory: Any, n: int, provider: Any = None,
                        lines: int | None = None) -> dict[str, float]:
     """Ship until n events are acknowledged; wall and CPU seconds, per physical line (`lines`, default n)."""
-    metrics = ShipperMetrics(CollectorRegistry())
+    registry = CollectorRegistry()
+    metrics = ShipperMetrics(registry)
     sink: Sink = sink_factory(metrics)
     shipper = Shipper(config, sink, metrics, provider=provider)
     acked = [metrics.events_acked.labels(o) for o in ("delivered", "duplicate")]
@@ -93,7 +96,9 @@ async def run_pipeline(config: LogsConfig, sink_factory: Any, n: int, provider: 
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     await shipper.stop()
     per = lines or n
-    return {"wall_s": wall, "cpu_s": cpu, "lines_per_s": per / wall, "cpu_s_per_million": cpu / per * 1e6}
+    requests = registry.get_sample_value("observe_shipper_bulk_duration_seconds_count") or 0.0
+    return {"wall_s": wall, "cpu_s": cpu, "lines_per_s": per / wall, "cpu_s_per_million": cpu / per * 1e6,
+            "bulk_requests": requests}
 
 
 def reference_loop(path: Path) -> dict[str, float]:
@@ -121,8 +126,12 @@ def reference_loop(path: Path) -> dict[str, float]:
 
 def bench_null(folder: Path) -> dict[str, Any]:
     path = write_log(folder, NULL_LINES)
-    runs = [asyncio.run(run_pipeline(logs_config(folder), NullSink, NULL_LINES)) for _ in range(3)]
-    floors = [reference_loop(path) for _ in range(3)]
+    # Same process, same interpreter settings (GC on in both), same file in the page cache; the rounds interleave
+    # the two, so a busy moment on the shared machine hits both alike.
+    runs, floors = [], []
+    for _ in range(3):
+        runs.append(asyncio.run(run_pipeline(logs_config(folder), NullSink, NULL_LINES)))
+        floors.append(reference_loop(path))
     path.unlink()
     lps = statistics.median(r["lines_per_s"] for r in runs)
     floor_lps = statistics.median(r["lines_per_s"] for r in floors)
@@ -133,6 +142,8 @@ def bench_null(folder: Path) -> dict[str, Any]:
         "reference_loop_lines_per_s": round(floor_lps),
         "reference_loop_cpu_s_per_million_lines": round(statistics.median(r["cpu_s_per_million"] for r in floors), 3),
         "ratio_to_reference_loop": round(lps / floor_lps, 3),
+        "cpu_ratio_reference_loop_to_shipper": round(statistics.median(r["cpu_s_per_million"] for r in floors)
+                                                    / statistics.median(r["cpu_s_per_million"] for r in runs), 3),
         "target_lines_per_s": 300_000,
     }
 
@@ -158,59 +169,90 @@ async def loader(url: str, bodies: list[bytes], concurrency: int) -> float:
         return time.perf_counter() - t0
 
 
+def _settle(url: str, stream: str) -> None:
+    """Flush the data stream a timed run wrote, so its background work does not land in the next timed run."""
+    request = urllib.request.Request(f"{url}/{stream}/_flush?wait_if_ongoing=true", method="POST")
+    with urllib.request.urlopen(request, timeout=120) as resp:
+        resp.read()
+
+
 def bench_elasticsearch(folder: Path) -> dict[str, Any]:
+    """The shipper end to end into a real node, paired with the node's own ceiling under the same conditions.
+
+    Fair by construction: the loader posts exactly the bodies the shipper sends (its spool output, same batch
+    sizes), at the same concurrency, from the same interpreter (same process, GC on in both, a fresh event loop
+    and connection pool each). Every round's bodies are prepared before the first timed run and the disk synced,
+    so no preparation competes with a timed run. Each timed run ends with a flush of what it wrote. The order
+    alternates, and the round count is even, so each order weighs the same (an earlier odd count let the
+    second-in-round advantage decide the median).
+    """
     from tests.peers import elasticsearch as es_peer
 
     es_peer.install()
     peer = es_peer.start(folder / "es")
+    rounds = ES_ROUNDS + ES_ROUNDS % 2
     try:
         write_log(folder, ES_LINES)
         es_cfg = ElasticsearchConfig(url=peer.url)  # type: ignore[call-arg]
-        loader_lps, shipper_lps, shipper_cpu = [], [], []
+        loader_lps: list[float] = []
+        shipper_lps: list[float] = []
+        shipper_cpu: list[float] = []
+        shipper_requests: list[int] = []
         warm = logs_config(folder, data_stream="logs-bench.warmup-default")  # JIT and caches of a fresh node
         asyncio.run(run_pipeline(warm, lambda m: BulkSink(es_cfg, warm, m), ES_LINES))
-        for rnd in range(ES_ROUNDS):
-            # The loader's bodies: exactly what the shipper sends, spooled for another data stream.
+        prepared = []
+        for rnd in range(rounds):  # the loader's bodies: exactly what the shipper sends, for another data stream
             spool = folder / f"spool{rnd}"
             cfg = logs_config(folder, data_stream=f"logs-bench.loader{rnd}-default")
             asyncio.run(run_pipeline(cfg, lambda m, s=spool: SpoolSink(s, m), ES_LINES))
-            bodies = [p.read_bytes() for p in spool_files(spool)]
-
-            async def load(cfg: LogsConfig = cfg, bodies: list[bytes] = bodies) -> float:
-                sink = BulkSink(es_cfg, cfg, ShipperMetrics(CollectorRegistry()))
-                await sink.setup()
-                await sink.close()
-                return await loader(peer.url, bodies, cfg.max_in_flight)
-
-            def ship(rnd: int = rnd) -> None:
-                cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
-                r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: BulkSink(es_cfg, c, m), ES_LINES))
-                shipper_lps.append(r["lines_per_s"])
-                shipper_cpu.append(r["cpu_s_per_million"])
-
-            # Alternate which goes first, so the node's background work (merges, GC) is shared fairly.
-            if rnd % 2:
-                ship()
-            loader_lps.append(ES_LINES / asyncio.run(load()))
-            if not rnd % 2:
-                ship()
+            prepared.append((cfg, [p.read_bytes() for p in spool_files(spool)]))
             shutil.rmtree(spool)
-        ceiling = statistics.median(loader_lps)
-        lps = statistics.median(shipper_lps)
-        # The machine is shared: each round's shipper/loader pair ran back to back, so their ratio is the steadier figure.
+        os.sync()
+        _settle(peer.url, "logs-bench.warmup-default")
+        loader_bodies = prepared[0][1]
+
+        async def load(cfg: LogsConfig, bodies: list[bytes]) -> float:
+            sink = BulkSink(es_cfg, cfg, ShipperMetrics(CollectorRegistry()))
+            await sink.setup()  # the index template and data stream, as the shipper's start does
+            await sink.close()
+            return await loader(peer.url, bodies, cfg.max_in_flight)
+
+        def ship(rnd: int) -> None:
+            cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
+            r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: BulkSink(es_cfg, c, m), ES_LINES))
+            shipper_lps.append(r["lines_per_s"])
+            shipper_cpu.append(r["cpu_s_per_million"])
+            shipper_requests.append(int(r["bulk_requests"]))
+            _settle(peer.url, cfg.data_stream)
+
+        def ceiling(rnd: int) -> None:
+            cfg, bodies = prepared[rnd]
+            loader_lps.append(ES_LINES / asyncio.run(load(cfg, bodies)))
+            _settle(peer.url, cfg.data_stream)
+
+        for rnd in range(rounds):
+            first, second = (ship, ceiling) if rnd % 2 else (ceiling, ship)
+            first(rnd)
+            second(rnd)
         paired = [s / c for s, c in zip(shipper_lps, loader_lps, strict=True)]
+        loader_first, shipper_first = paired[0::2], paired[1::2]
         return {
             "median_paired_ratio": round(statistics.median(paired), 3),
             "paired_ratios": [round(x, 3) for x in paired],
+            "median_ratio_loader_first": round(statistics.median(loader_first), 3),
+            "median_ratio_shipper_first": round(statistics.median(shipper_first), 3),
             "lines": ES_LINES,
             "engine": f"Elasticsearch {es_peer.VERSION} core node (512 MiB heap, same 2 cores)",
-            "node_ceiling_lines_per_s": round(ceiling),
-            "shipper_lines_per_s": round(lps),
+            "node_ceiling_lines_per_s": round(statistics.median(loader_lps)),
+            "shipper_lines_per_s": round(statistics.median(shipper_lps)),
             "shipper_cpu_s_per_million_lines": round(statistics.median(shipper_cpu), 3),
-            "ratio_to_node_ceiling": round(lps / ceiling, 3),
+            "ratio_to_node_ceiling": round(statistics.median(shipper_lps) / statistics.median(loader_lps), 3),
             "target_ratio": 0.9,
             "runs_loader": [round(x) for x in loader_lps],
             "runs_shipper": [round(x) for x in shipper_lps],
+            "loader_requests": len(loader_bodies),
+            "loader_mean_body_bytes": round(sum(map(len, loader_bodies)) / len(loader_bodies)),
+            "shipper_requests": shipper_requests,
         }
     finally:
         peer.stop()
@@ -394,7 +436,9 @@ def run(results_dir: Path) -> dict[str, Any]:
     for name, part in ((n, PARTS[n]) for n in names):
         folder = Path(tempfile.mkdtemp(prefix=f"observe-bench-logs-{name}-"))
         try:
-            out[name] = part(folder)
+            with LoadSampler() as load:
+                out[name] = part(folder)
+            out[name]["provenance"] = provenance(load)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         print(name, orjson.dumps(out[name]).decode(), file=sys.stderr, flush=True)

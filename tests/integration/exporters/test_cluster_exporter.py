@@ -285,6 +285,36 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
     await promtool_check(await scrape(base))
 
 
+async def test_the_bench_objects_give_every_family_series(kube: KubeClient, start_exporter: Start) -> None:
+    """bench/cluster_objects.py at a small scale: the API server accepts every object and status it writes, and every
+    family gets series (the benchmark's diff with kube-state-metrics relies on that)."""
+    from bench import cluster_objects
+    from exporters.cluster.kinds import all_families
+
+    prefix = f"cov-{uuid.uuid4().hex[:6]}"
+
+    async def call(method: str, path: str, body: dict[str, Any]) -> None:
+        await kube.request(method, path, body=body)
+
+    await cluster_objects.seed(call, namespaces=2, nodes=8, deployments=2, pods=10, prefix=prefix)
+    base, _ = await start_exporter(metric_labels_allowlist="*=[*]", metric_annotations_allowlist="*=[*]")
+    ns = f'namespace="{prefix}-1"'
+    want = [("kube_job_failed{", 'job_name="broken"', 'condition="true"'),
+            ("kube_pod_container_status_waiting_reason{", 'pod="p1"', 'reason="CrashLoopBackOff"'),
+            ("kube_pod_container_status_last_terminated_reason{", 'pod="p1"', 'reason="Error"')]
+
+    def seen(v: dict[str, float]) -> bool:
+        return all(any(k.startswith(name) and ns in k and a in k and b in k and v[k] == 1 for k in v)
+                   for name, a, b in want)
+
+    values = await eventually(base, seen)
+    names = {key.split("{", 1)[0] for key in values}
+    assert [f.name for _, f in all_families() if f.name not in names] == []
+    reasons = {k.split("reason=")[1] for k in values if k.startswith("kube_pod_container_status_terminated_reason{")
+               and f"{prefix}-" in k and values[k] == 1}
+    assert {'"Completed"}', '"OOMKilled"}'} <= reasons
+
+
 async def test_deleted_objects_leave_no_series(kube: KubeClient, kube_namespace: str, start_exporter: Start) -> None:
     ns = kube_namespace
     base, _ = await start_exporter(resources=["pods", "services"])
