@@ -110,7 +110,7 @@ def test_byte_cap_splits_and_flags_the_parts() -> None:
     assert "\n".join(r.message for r in out) == traces.DUBBO
 
 
-@pytest.mark.parametrize("spec", ["javascript", "regex:", "regex:(unclosed"])
+@pytest.mark.parametrize("spec", ["cobol", "regex:", "regex:(unclosed"])
 def test_bad_spec_is_rejected_with_the_reason(spec: str) -> None:
     with pytest.raises(MultilineSpecError):
         rule_for(spec)
