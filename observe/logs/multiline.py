@@ -189,8 +189,6 @@ class PythonTraceback:
         if not line or line.isspace():
             return HELD + state
         if state == "x":
-            if indented:
-                return "x"
             return "c" if line.startswith(_PY_CHAIN) else None
         return "t" if line.startswith(_PY_TRACEBACK) else None  # state c
 
@@ -321,7 +319,7 @@ class DartTrace:
     name = "dart"
 
     def start(self, line: str) -> str | None:
-        return "h0" if line.rstrip() == "Unhandled exception:" else None
+        return "h0" if line.startswith("Unhandled exception:") and line.rstrip() == "Unhandled exception:" else None
 
     def attach(self, line: str, level: str) -> str | None:
         return None

@@ -4,6 +4,8 @@ back, interleaved with the other stream, and with its lines split across CRI P/F
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from observe.logs.multiline import MODES, level_of
@@ -25,9 +27,15 @@ def test_trace_is_one_event_with_exact_boundaries(case: Case, name: str, named: 
     assert run(case.language if named else "auto", lines) == want, case.source
 
 
-def test_all_languages_back_to_back_in_one_stream() -> None:
-    # The detect-exceptions suite's mixed-languages test: every trace right after the previous one.
+@pytest.mark.parametrize("order", ["forward", "reversed", "shuffled"])
+def test_all_languages_back_to_back_in_one_stream(order: str) -> None:
+    # The detect-exceptions suite's mixed-languages test: every trace right after the previous one, so each
+    # language's trace is followed directly by another language's first line.
     texts = [c.text for c in CASES]
+    if order == "reversed":
+        texts.reverse()
+    elif order == "shuffled":
+        random.Random(13).shuffle(texts)
     lines = [b for t in texts for line in t.split("\n") for b in cri("stdout", line)]
     assert run("auto", lines) == {"stdout": texts}
 
