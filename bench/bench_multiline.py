@@ -7,12 +7,23 @@ in `auto` and in its language's named mode, through the real CRI decoder and per
 A scenario counts as right only when every event boundary is exact.
 
 `accuracy_before` holds the figures of the code before issue 13 (measured once, kept across runs).
+
+Cost, A/B: with OBSERVE_BENCH_MULTILINE_BASELINE=<an older observe/logs/multiline.py> (e.g. from
+`git show <commit>:observe/logs/multiline.py`), the shipper's processing path runs the same mixes with the baseline
+rules and with the current ones, interleaved round by round in one process, into the null sink; CPU-s per
+million lines and the ratio to the CRI fast path, medians. The shared machine's load then hits both alike.
 Run: `python -m bench multiline`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
+import os
+import shutil
+import statistics
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +51,83 @@ def accuracy() -> dict[str, Any]:
     return out
 
 
+def closed_events(module: Any, data: bytes) -> int:
+    """How many events `module`'s auto rules close while reading the CRI `data` (the last stays open until quiet)."""
+    merger = module.Merger()
+    rule = module.rule_for("auto")
+    n = 0
+    for i, line in enumerate(data.split(b"\n")[:-1]):
+        _, stream, _, msg = line.split(b" ", 3)
+        n += len(merger.feed(stream, rule, msg.decode(), i, 0.0))
+    return n
+
+
+def cost_ab(baseline: Path, lines: int = 200_000, rounds: int = 5) -> dict[str, Any]:
+    """CPU per line of the processing path with the baseline rules and the current ones, against the fast path."""
+    from bench import bench_logs
+    from observe.logs import process
+    from observe.logs.sink import NullSink
+
+    spec = importlib.util.spec_from_file_location("multiline_baseline", baseline)
+    assert spec is not None and spec.loader is not None
+    old = importlib.util.module_from_spec(spec)
+    sys.modules["multiline_baseline"] = old
+    spec.loader.exec_module(old)
+    new_merger, new_rule_for = getattr(process, "Merger"), getattr(process, "rule_for")  # noqa: B009
+
+    def use(module: Any) -> None:
+        # PlanProcessor builds its Merger and rules through these two names.
+        setattr(process, "Merger", module.Merger if module else new_merger)  # noqa: B010
+        setattr(process, "rule_for", module.rule_for if module else new_rule_for)  # noqa: B010
+        process._rule.cache_clear()
+    mixes = {
+        "plain": (bench_logs.cri_lines(lines), lines, lines),
+        "java_mix": bench_logs.java_mix(lines * 100 // 245),
+        "polyglot_mix": bench_logs.polyglot_mix(lines * 100 // 190),
+    }
+    runs: dict[str, list[float]] = {}
+    folder = Path(tempfile.mkdtemp(prefix="observe-bench-multiline-"))
+    path = bench_logs.log_path(folder)
+    try:
+        for _ in range(rounds):
+            for mix, (data, n_lines, n_events) in [("fast_path", mixes["plain"]), *mixes.items()]:
+                variants = [("fast_path", None)] if mix == "fast_path" else [("baseline", old), ("current", None)]
+                for variant, module in variants:
+                    use(module)
+                    settings = None if mix == "fast_path" else process.Settings(multiline="auto")
+                    provider = None if settings is None else bench_logs._Attach(settings)
+                    want = n_events if settings is None else closed_events(module or sys.modules["observe.logs.multiline"], data)
+                    path.write_bytes(data)
+                    r = asyncio.run(bench_logs.run_pipeline(bench_logs.logs_config(folder), NullSink, want,
+                                                            provider, n_lines))
+                    path.unlink()
+                    runs.setdefault(mix if mix == "fast_path" else f"{mix}.{variant}", []).append(r["cpu_s_per_million"])
+    finally:
+        use(None)
+        shutil.rmtree(folder, ignore_errors=True)
+    fast = statistics.median(runs["fast_path"])
+    out: dict[str, Any] = {"lines": lines, "rounds": rounds, "statistic": "median", "mode": "auto",
+                           "fast_path_cpu_s_per_million_lines": round(fast, 3)}
+    for key, values in runs.items():
+        if key != "fast_path":
+            cpu = statistics.median(values)
+            out[key] = {"cpu_s_per_million_lines": round(cpu, 3), "cpu_ratio_to_fast_path": round(cpu / fast, 2)}
+    return out
+
+
 def run(results_dir: Path) -> dict[str, Any]:
-    """Accuracy now, next to the figures from before issue 13."""
+    """Accuracy now, next to the figures from before issue 13; the A/B cost when a baseline is given."""
     previous = results_dir / "multiline.json"
-    before = orjson.loads(previous.read_bytes()).get("accuracy_before") if previous.exists() else None
+    old = orjson.loads(previous.read_bytes()) if previous.exists() else {}
     now = accuracy()
-    return {"accuracy_before": before or now, "accuracy": now,
-            "note": "right = scenarios with exact event boundaries; 4 scenarios per case"}
+    out: dict[str, Any] = {"accuracy_before": old.get("accuracy_before") or now, "accuracy": now,
+                           "note": "right = scenarios with exact event boundaries; 4 scenarios per case"}
+    baseline = os.environ.get("OBSERVE_BENCH_MULTILINE_BASELINE")
+    if baseline:
+        out["cost_ab"] = cost_ab(Path(baseline))
+    elif "cost_ab" in old:
+        out["cost_ab"] = old["cost_ab"]  # kept from the last run that had a baseline
+    return out
 
 
 if __name__ == "__main__":

@@ -528,7 +528,10 @@ class Merger(Generic[K, T]):
                 record.last_seen = now
                 rule.note(line, record)
                 return out
-            out.extend(_release_held(record))
+            if record.held:
+                out.extend(_release_held(record))
+            else:
+                out.append(record)
             del self._open[key]
         record = Record([line], [origin], now, now, size)
         if rule is None:
