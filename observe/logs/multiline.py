@@ -106,14 +106,15 @@ _AT_HEADER = re.compile(
 )
 _AT_MORE = re.compile(r"^\.\.\. ?\d+ (?:more|common frames omitted)")
 _AT_CHAIN = ("Caused by:", "Suppressed:", "Wrapped by:")
+_AT_BLANK = {"h": HELD + "b", "b": HELD + "b", "n": HELD + "n", "a": HELD + "a"}  # blank lines before the first frame
 
 
 class AtFrames:
     """Java, JavaScript and C# traces: a header, `at` frames, chained causes and the runtimes' markers.
 
-    States: `h` header block (no frame yet), `n` after `nested exception is:`, `a` a blank line after an
-    error-level record (Spring Boot's `with root cause`), `f` frames, `o` the properties Node prints after
-    an error's frames (`{ ... }`).
+    States: `h` header block (no frame yet), `b` a blank line in it, `n` after `nested exception is:`, `a` a
+    blank line after an error-level record (Spring Boot's `with root cause`), `f` frames, `o` the properties
+    Node prints after an error's frames (`{ ... }`).
     """
 
     def __init__(self, name: str = "java") -> None:
@@ -133,7 +134,7 @@ class AtFrames:
         if line[:1] in (" ", "\t"):
             body = line.lstrip()
             if not body:
-                return HELD + state if state in ("h", "n", "a") else None
+                return _AT_BLANK.get(state)
             if state == "o":
                 return "o"
             if body.startswith(("at ", "eval at ")) and len(body) > 3:
@@ -145,9 +146,9 @@ class AtFrames:
             if body.startswith("nested exception is:"):
                 return "n"
             # A wrapped exception message, or the nested exception after `nested exception is:`.
-            return HELD + "h" if state in ("h", "n") else None
+            return HELD + "h" if state in ("h", "n", "b") else None
         if not line:
-            return HELD + state if state in ("h", "n", "a") else None
+            return _AT_BLANK.get(state)
         if state == "o":
             return "f" if line == "}" else None
         if line.startswith(_AT_CHAIN):
@@ -156,7 +157,9 @@ class AtFrames:
             return "f"
         if line.startswith("nested exception is:"):
             return "n"
-        if state in ("h", "n", "a") and _AT_HEADER.match(line):
+        # A header joins a header block only across a blank line or `nested exception is:`, so two error
+        # lines in a row (`ValueError: a`, `ValueError: b`) stay two events.
+        if state in ("n", "a", "b") and _AT_HEADER.match(line):
             return "h"
         return None
 
@@ -231,7 +234,10 @@ class GoPanic:
         if not line or line.isspace():
             return None if state == "r" else HELD + state
         if line[:1] in (" ", "\t"):
-            return "g" if state == "g" else "p"
+            if state == "g":
+                return "g"
+            # After the panic line: only the nested panics Go prints under it (`\tpanic: ... [recovered]`).
+            return "p" if line.lstrip().startswith(("panic: ", "[recovered]")) else None
         if line.startswith("goroutine ") and _GO_GOROUTINE.match(line):
             return "g"
         if state == "r":

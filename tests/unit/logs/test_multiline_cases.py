@@ -117,3 +117,23 @@ def test_trailing_blank_lines_after_a_go_dump_ship_on_their_own() -> None:
     dump = "panic: x\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:5 +0x1d"
     lines = [*dump.split("\n"), "", "", "restarting"]
     assert run("auto", [b for t in lines for b in cri("stderr", t)]) == {"stderr": [dump, "", "", "restarting"]}
+
+
+@pytest.mark.parametrize("mode", ["auto", "java", "javascript"])
+def test_error_lines_in_a_row_without_frames_stay_apart(mode: str) -> None:
+    lines = ["ValueError: bad input 1", "ValueError: bad input 2", "TypeError: x is undefined",
+             "java.lang.IllegalStateException: a", "java.lang.IllegalStateException: b"]
+    assert run(mode, [b for t in lines for b in cri("stdout", t)]) == {"stdout": lines}
+
+
+@pytest.mark.parametrize("mode", ["auto", "go"])
+def test_a_panic_word_in_a_log_line_takes_no_indented_neighbour(mode: str) -> None:
+    lines = ["recovered from panic: nil map", "  config:", "    retries: 3"]
+    assert run(mode, [b for t in lines for b in cri("stdout", t)]) == {"stdout": lines}
+
+
+def test_nested_go_panics_stay_in_their_event() -> None:
+    trace = ("panic: first [recovered]\n\tpanic: second\n\ngoroutine 1 [running]:\nmain.main()\n"
+             "\t/app/main.go:5 +0x1d\nexit status 2")
+    lines = [b for t in [*trace.split("\n"), "next"] for b in cri("stderr", t)]
+    assert run("auto", lines) == {"stderr": [trace, "next"]}
