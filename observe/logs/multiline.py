@@ -55,9 +55,11 @@ class Rule(Protocol):
 # How a trace may join the log record printed just before it: by that record's level field, never by a word
 # somewhere in its text. `logging.exception`, `log.error(msg, ex)` and `log.warn(msg, ex)` print such pairs.
 _LEVEL_WORD = re.compile(r"(?:^|[\s\[|(<:])(ERROR|CRITICAL|FATAL|SEVERE|WARN|WARNING)(?=$|[\s\]|)>:,])")
-_LEVEL_KEY = re.compile(r"(?i)\b(?:level|severity|lvl)\"?\s*[=:]\s*\"?(error|critical|fatal|warn|warning)\b")
+_LEVEL_KEY = re.compile(r"(?i)\b(?:level|severity|lvl)\"?\s*[=:]\s*\"?([a-z]+)")
 _LEVEL_HEAD = 160  # a level field sits in a record's head, before the message
-_ERROR_LEVELS = frozenset(("ERROR", "CRITICAL", "FATAL", "SEVERE", "error", "critical", "fatal"))
+_LEVELS = {"error": "e", "err": "e", "critical": "e", "crit": "e", "fatal": "e", "severe": "e", "emerg": "e",
+           "alert": "e", "panic": "e", "warn": "w", "warning": "w"}
+_KNOWN_LEVELS = {*_LEVELS, "info", "information", "notice", "debug", "trace", "verbose"}
 
 
 def level_of(line: str) -> str | None:
@@ -66,10 +68,12 @@ def level_of(line: str) -> str | None:
     if not ("ERROR" in head or "CRITICAL" in head or "FATAL" in head or "SEVERE" in head or "WARN" in head
             or "evel" in head or "EVEL" in head or "everity" in head or "lvl" in head):
         return None
-    m = _LEVEL_WORD.search(head) or _LEVEL_KEY.search(head)
-    if m is None:
-        return None
-    return "e" if m[1] in _ERROR_LEVELS or m[1].lower() in _ERROR_LEVELS else "w"
+    # A `level=`/`"level":` key is the level field when there is one (its message may say ERROR); else a word.
+    key = _LEVEL_KEY.search(head)
+    if key is not None and (value := key[1].lower()) in _KNOWN_LEVELS:
+        return _LEVELS.get(value)
+    word = _LEVEL_WORD.search(head)
+    return _LEVELS.get(word[1].lower()) if word else None
 
 
 # A state that starts with HELD keeps its line only tentatively: if no later line confirms the trace goes on,

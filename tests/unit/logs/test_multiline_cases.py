@@ -95,6 +95,9 @@ def test_level_is_read_from_the_level_field() -> None:
     assert level_of("[2024-05-14 09:12:45] [WARN] retry") == "w"
     assert level_of('{"ts":1,"level":"fatal","msg":"x"}') == "e"
     assert level_of("an error happened") is None
+    assert level_of('{"level":"info","msg":"retry: ERROR budget"}') is None
+    assert level_of("time=1 level=INFO msg=\"WARN: x\"") is None
+    assert level_of("2024-05-14 09:12:45 ERROR [app] battery level: low") == "e"
     assert level_of("x" * 200 + " ERROR late in the message") is None
 
 
