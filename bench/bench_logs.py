@@ -6,8 +6,9 @@
    bodies sent by a minimal loader (same concurrency, same process), alternated over an even number of rounds,
    medians of the paired ratios (bench_elasticsearch says what keeps the pair fair).
 3. Peak RSS of `observe ship` while Elasticsearch is down and a backlog file waits (OBSERVE_BENCH_BACKLOG_MB).
-4. The per-file processors that take a file off the CRI fast path (multiline auto on a mix with Java traces, the
-   json and nginx parsers), into the null sink, each set against the fast path on plain lines in the same run.
+4. The per-file processors that take a file off the CRI fast path (multiline auto on a mix with Java traces and on
+   a mix with traces of all eight languages, the json and nginx parsers), into the null sink, each set against
+   the fast path on plain lines in the same run.
 
 Run: `python -m bench logs` (or `make bench` for every benchmark).
 """
@@ -346,6 +347,30 @@ def java_mix(n_events: int) -> tuple[bytes, int, int]:
     return b"".join(out), len(out), n_events
 
 
+# One trace per language for the polyglot mix (tests/unit/logs/multiline_cases), and the stream it is written to.
+POLYGLOT = [("java", "servlet_caused_by", b"stdout"), ("javascript", "node_express", b"stderr"),
+            ("csharp", "dotnet_async", b"stdout"), ("python", "logging_exception_chained", b"stderr"),
+            ("go", "panic_goroutines", b"stderr"), ("ruby", "rails_routing", b"stdout"),
+            ("php", "fatal_on_gae", b"stderr"), ("dart", "async_bad_state", b"stderr")]
+
+
+def polyglot_mix(n_events: int) -> tuple[bytes, int, int]:
+    """95 % one-line INFO logs (200 bytes), 5 % a whole trace, taking turns over the eight languages."""
+    cases = Path(__file__).parent.parent / "tests" / "unit" / "logs" / "multiline_cases"
+    traces = [([_cri(stream, line) for line in (cases / lang / f"{name}.log").read_text().split("\n")])
+              for lang, name, stream in POLYGLOT]
+    out: list[bytes] = []
+    head, logger, turn = "2024-05-01 12:34:56.123", "c.e.shop.OrderController", 0
+    for i in range(n_events):
+        if i % 20 == 7:
+            out += traces[turn % len(traces)]
+            turn += 1
+        else:
+            text = f"{head}  INFO 1 --- [nio-8080-exec-3] {logger} : order {i} placed for alice"
+            out.append(_cri(b"stdout", _pad(text, LINE_BYTES)))
+    return b"".join(out), len(out), n_events
+
+
 def json_lines(n: int) -> tuple[bytes, int, int]:
     """Structured application logs, one JSON object per CRI line (about 200 bytes)."""
     rows = (_cri(b"stdout", orjson.dumps({
@@ -389,6 +414,7 @@ def bench_processing(folder: Path) -> dict[str, Any]:
         "multiline_auto_plain": (plain, n, n, Settings(multiline="auto")),
         "multiline_auto_java_mix": (*java_mix(n * 100 // 245), Settings(multiline="auto")),
         "multiline_java_java_mix": (*java_mix(n * 100 // 245), Settings(multiline="java")),
+        "multiline_auto_polyglot_mix": (*polyglot_mix(n * 100 // 190), Settings(multiline="auto")),
         "parser_json": (*json_lines(n), Settings(parser="json")),
         "parser_nginx": (*nginx_lines(n), Settings(parser="nginx")),
     }

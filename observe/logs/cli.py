@@ -81,7 +81,7 @@ def logs() -> None:
 @click.option("--max-event-bytes", type=int, default=1024 * 1024, show_default=True, callback=_max_event_bytes,
               help="Longest event; longer ones are cut at exactly this many bytes and flagged truncated (at least 1024).")
 @click.option("--multiline", default="none", show_default=True, callback=_multiline_spec,
-              help="Merge multiline events: none|auto|java|python|go|regex:<start pattern>.")
+              help="Merge multiline events: none|auto|java|javascript|csharp|python|go|ruby|php|dart|regex:<start pattern>.")
 @click.option("--parser", default="none", show_default=True, callback=_parser_spec,
               help="Parse messages: json|nginx|regex:<pattern with named groups>|none.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))

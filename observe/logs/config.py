@@ -38,7 +38,8 @@ class KubernetesLogsConfig(Section):
 class MultilineConfig(Section):
     """Default multiline merging (a pod's observe.io/logs.<name>.multiline annotation overrides it)."""
 
-    mode: str = Field("none", description="none | auto | java | python | go | regex:<start-of-record pattern>.")
+    mode: str = Field("none", description=(
+        "none | auto | java | javascript | csharp | python | go | ruby | php | dart | regex:<start-of-record pattern>."))
     flush_seconds: float = Field(2.0, gt=0, description="An open multiline event is shipped after its stream is quiet this long.")
     max_lines: int = Field(500, ge=2, description="Most lines in one event; a longer trace continues in a new event, flagged.")
     max_bytes: int = Field(1024 * 1024, ge=1024, description="Most bytes in one event; a bigger trace continues in a new event.")

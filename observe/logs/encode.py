@@ -13,6 +13,7 @@ import orjson
 from observe.logs.context import FileContext
 from observe.logs.decode import STREAMS, TIMESTAMP, CriDecoder
 from observe.logs.record import FLAG_INVALID_UTF8, FLAG_NAMES, Record
+from observe.logs.timestamp import to_utc
 
 
 def _esc(raw: bytes) -> bytes:
@@ -60,6 +61,11 @@ class Encoder:
         """Append one item per record to `out`."""
         dumps = orjson.dumps
         for offset, ts, stream, msg, flags, fields in records:
+            if ts[-1:] != b"Z":
+                # @timestamp in UTC; a runtime's own offset moves to event.timezone.
+                ts, zone = to_utc(ts)
+                if zone is not None:
+                    fields = merge(fields, {"event": {"timezone": zone}}) if fields else {"event": {"timezone": zone}}
             try:
                 text = msg.decode()
             except UnicodeDecodeError:
@@ -90,7 +96,7 @@ class Encoder:
         return self.action % offset + orjson.dumps(doc) + b"\n"
 
     def encode_cri(self, lines: list[bytes], offset: int, now: bytes, decoder: CriDecoder, out: list[bytes]) -> None:
-        """The hot path for CRI files without processors: whole `F` lines are encoded inline, the rest via the decoder."""
+        """The hot path for CRI files without processors: whole `F` lines in UTC are encoded inline, the rest via the decoder."""
         tmpl = self.tmpl
         dumps = orjson.dumps
         ts_ok = TIMESTAMP
@@ -101,7 +107,7 @@ class Encoder:
             p = line.split(b" ", 3)
             if (
                 not partial and len(p) == 4 and p[2] == b"F" and p[1] in STREAMS
-                and len(p[3]) <= limit and ts_ok(p[0])
+                and len(p[3]) <= limit and p[0][-1:] == b"Z" and ts_ok(p[0])
             ):
                 try:
                     out.append(tmpl % (offset, p[0], dumps(p[3].decode()), offset, p[1]))

@@ -43,6 +43,7 @@ BASE_PROPERTIES: dict[str, Any] = {
         "file": {"properties": {"path": _kw(4096)}},
     }},
     "host": {"properties": {"name": _kw()}},
+    "event": {"properties": {"timezone": _kw()}},
     "container": {"properties": {"id": _kw(), "name": _kw(), "image": {"properties": {"name": _kw()}}}},
     "kubernetes": {"properties": {
         "namespace": _kw(),

@@ -107,3 +107,28 @@ def test_a_trace_held_open_at_sigkill_ships_whole_once_after_restart(tmp_path: P
         assert len({d["_id"] for d in docs}) == 4
     finally:
         sp.stop()
+
+
+def test_traces_of_eight_languages_ship_whole(tmp_path: Path, elasticsearch: Peer) -> None:
+    # One trace per language from the public suites' cases: half on stdout between INFO lines, half on stderr,
+    # the two streams interleaved and every line split into P parts of 40 bytes.
+    from tests.unit.logs.multiline_cases import LANGUAGES, load_cases
+
+    cases = {c.language: c.text for c in reversed(load_cases())}
+    out_traces = [cases[lang] for lang in LANGUAGES[::2]]
+    err_traces = [cases[lang] for lang in LANGUAGES[1::2]]
+    stdout = [line for t in out_traces for line in [INFO, *t.split("\n")]] + [INFO]
+    stderr = [line for t in err_traces for line in t.split("\n")]
+    sp = start(tmp_path, elasticsearch, "ml8")
+    (sp.logs_dir / "a.log").write_bytes(interleave(cri(stdout, "stdout", split=40), cri(stderr, "stderr", split=40)))
+    sp.start()
+    try:
+        expected = 2 * len(out_traces) + 1 + len(err_traces)
+        wait_for(lambda: count(elasticsearch.url, sp.data_stream) >= expected, 60, f"{expected} documents", sp.log_tail)
+        docs = all_docs(elasticsearch.url, sp.data_stream, ("message", "log"))
+        assert len(docs) == expected
+        got = by_stream(docs)
+        assert got["a.log/stdout"] == [m for t in out_traces for m in (INFO, t)] + [INFO]
+        assert got["a.log/stderr"] == err_traces
+    finally:
+        sp.stop()

@@ -110,7 +110,7 @@ def test_byte_cap_splits_and_flags_the_parts() -> None:
     assert "\n".join(r.message for r in out) == traces.DUBBO
 
 
-@pytest.mark.parametrize("spec", ["javascript", "regex:", "regex:(unclosed"])
+@pytest.mark.parametrize("spec", ["cobol", "regex:", "regex:(unclosed"])
 def test_bad_spec_is_rejected_with_the_reason(spec: str) -> None:
     with pytest.raises(MultilineSpecError):
         rule_for(spec)
@@ -121,3 +121,27 @@ def test_two_consecutive_java_traces_stay_two_events() -> None:
     second = "java.lang.IllegalArgumentException: b\n\tat a.B.d(B.java:2)"
     lines = [*first.split("\n"), *second.split("\n")]
     assert merge_all("java", {"s": lines})["s"] == [first, second]
+
+
+def test_held_lines_leave_a_record_that_goes_quiet() -> None:
+    # A Python exception line, then a blank line that a chained traceback would have confirmed: the stream goes
+    # quiet, so the blank line ships on its own and the checkpoint origins stay with their lines.
+    merger: Merger[str, int] = Merger(flush_seconds=2.0)
+    rule = rule_for("python")
+    lines = [*traces.PYTHON_UNCAUGHT.split("\n"), ""]
+    for i, line in enumerate(lines):
+        assert merger.feed("s", rule, line, i, now=100.0) == []
+    trace, blank = merger.expired(now=102.0)
+    assert trace.message == traces.PYTHON_UNCAUGHT
+    assert trace.origins == list(range(len(lines) - 1))
+    assert (blank.lines, blank.origins) == ([""], [len(lines) - 1])
+    assert trace.size == len(traces.PYTHON_UNCAUGHT.encode())
+
+
+def test_drain_releases_held_lines_too() -> None:
+    merger: Merger[str, int] = Merger()
+    rule = rule_for("go")
+    lines = [*traces.GO_PANIC.split("\n"), ""]
+    for i, line in enumerate(lines):
+        merger.feed("s", rule, line, i, now=0.0)
+    assert [r.message for r in merger.drain()] == [traces.GO_PANIC, ""]

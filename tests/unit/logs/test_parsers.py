@@ -131,3 +131,29 @@ def test_error_fields_from_go_panic() -> None:
 def test_no_error_fields_for_plain_multiline_text() -> None:
     assert error_fields("line one\nline two") == {}
     assert error_fields("single line java.lang.IllegalStateException: x") == {}
+
+
+def test_error_fields_tag_every_language_of_the_multiline_cases() -> None:
+    from tests.unit.logs.multiline_cases import load_cases
+
+    tags = {"java": "java_exception", "csharp": "java_exception", "javascript": "javascript_exception",
+            "python": "python_exception", "go": "go_panic", "ruby": "ruby_exception", "php": "php_exception",
+            "dart": "dart_exception"}
+    found = {c.id: error_fields(c.text) for c in load_cases()}
+    for case_id, fields in found.items():
+        if fields:
+            assert fields["tags"] == [tags[case_id.split("/")[0]]], case_id
+            assert fields["error"]["type"] and fields["error"]["stack_trace"], case_id
+    assert found["go/http_panic_serving"]["error"]["message"].startswith("runtime error: invalid memory address")
+    assert found["ruby/rails_routing"]["error"]["type"] == "ActionController::RoutingError"
+    assert found["php/php8_uncaught"]["error"] == {
+        "type": "RuntimeException", "message": "cart 9 is locked",
+        "stack_trace": found["php/php8_uncaught"]["error"]["stack_trace"]}
+    assert found["javascript/node_express"]["error"]["type"] == "ReferenceError"
+    assert found["dart/async_bad_state"]["error"]["type"] == "Bad state"
+    assert sum(1 for f in found.values() if f) >= 43
+
+
+def test_no_error_fields_for_error_words_without_frames() -> None:
+    assert error_fields("TypeError: x\nsomething else") == {}
+    assert error_fields("Unhandled exception\nnot dart") == {}
