@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import pkgutil
+import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -40,6 +42,11 @@ def _run_queue_reader() -> Callable[[], float]:
     return waited
 
 
+def _major_faults() -> int:
+    """Major page faults of this thread so far (pages read back from disk)."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_majflt
+
+
 class _LoopWatch:
     """Times every event-loop callback, in wall time, in the loop thread's own CPU time, and in time spent
     waiting for a CPU in the run queue.
@@ -66,15 +73,22 @@ class _LoopWatch:
             queued = readers.get(tid)
             if queued is None:
                 queued = readers[tid] = _run_queue_reader()
-            w0, c0, q0 = time.perf_counter(), time.thread_time(), queued()
+            w0, c0, q0, f0 = time.perf_counter(), time.thread_time(), queued(), _major_faults()
             orig(handle)
             wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
             if wall <= watch.limit:
                 return
-            runq = queued() - q0
+            runq, faults = queued() - q0, _major_faults() - f0
             own = wall - runq
             if own > watch.limit and (cpu > watch.limit / 2 or own > 3 * watch.limit):
-                watch.seen.append(f"{handle!r} took {wall:.3f} s ({cpu:.3f} s CPU, {runq:.3f} s waiting for a CPU)")
+                what = (f"{handle!r} took {wall:.3f} s ({cpu:.3f} s CPU, {runq:.3f} s waiting for a CPU, "
+                        f"{faults} major page faults)")
+                if faults and cpu <= watch.limit / 2:
+                    # The kernel was paging code or data back in from a disk other processes kept busy: no call of
+                    # ours waited. Said on stderr, not failed: a blocking read or fsync causes no major fault.
+                    print(f"loop guard: not counted, paging stall: {what}", file=sys.stderr)
+                    return
+                watch.seen.append(what)
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         return self
