@@ -70,7 +70,11 @@ def text_rows(exposition: bytes) -> list[Row]:
             types[name] = kind
         elif line and "{" in line:
             name, _, rest = line.partition("{")
-            labels.setdefault(name, set()).update(p.split("=", 1)[0] for p in rest.split("}")[0].split('",') if "=" in p)
+            for suffix in ("_bucket", "_count", "_sum"):
+                if name.endswith(suffix) and types.get(name[: -len(suffix)]) == "histogram":
+                    name = name[: -len(suffix)]
+            labels.setdefault(name, set()).update(p.split("=", 1)[0] for p in rest.split("}")[0].split('",')
+                                                  if "=" in p and p.split("=", 1)[0] != "le")
     return [(n, types.get(n, ""), ", ".join(f"`{x}`" for x in sorted(labels.get(n, ()))), helps[n]) for n in helps]
 
 
@@ -159,11 +163,32 @@ def render_reference() -> str:
               "`/probe` answers with blackbox_exporter's names; `/metrics` carries the exporter's own counters.", "",
               *_table([*probe_rows, *rows])]
 
-    for title, module in (("Log shipper (`observe ship`)", "observe.logs.service"),
-                          ("Trace puller (`observe traces`)", "observe.traces.service")):
-        rows, note = _service_rows(module, config)
-        lines += [f"## {title}", "", *(_table(rows) if rows else [note, ""])]
+    rows, note = _service_rows("observe.logs.service", config)
+    lines += ["## Log shipper (`observe ship`)", "", *(_table(rows) if rows else [note, ""])]
+    rows, note = _service_rows("observe.traces.service", config)
+    lines += ["## Trace puller (`observe traces`)", "",
+              "The OpenTelemetry collector's servicegraph and spanmetrics connector names and labels (`connection_type` "
+              "is `\"\"`, `database`, `messaging_system` or `virtual_node`; `failed` is `true` or `false`), plus the "
+              "puller's own health. The spanmetrics duration is `traces_span_metrics_duration_milliseconds` with "
+              "`traces.span_metrics_unit: ms` (the default) and `..._seconds` with `s`.", "",
+              *_table([*text_rows(_traces_sample()), *rows])]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _traces_sample() -> bytes:
+    """The trace puller's families with one series each: a pair, an unpaired span, a dropped span, a budget drop."""
+    from observe.traces.aggregate import RedAggregates
+    from observe.traces.exposition import render
+    from observe.traces.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
+
+    agg = RedAggregates(max_series=1)
+    client = Span("c", "", "t", "a", "op", KIND_CLIENT, 0, 2000, STATUS_ERROR, 1.0)
+    agg.span(client)
+    agg.span(Span("x", "", "t", "a", "other", KIND_CLIENT, 0, 2000, STATUS_ERROR, 1.0))  # over the budget
+    agg.pair(client, Span("s", "c", "t", "b", "op", KIND_SERVER, 0, 1000, STATUS_ERROR, 1.0))
+    agg.pair(client, Span("s2", "c", "t", "z", "op", KIND_SERVER, 0, 1000, STATUS_ERROR, 1.0))  # over the budget
+    agg.unpaired(client)
+    return render(agg, openmetrics=False)
 
 
 def _es_rows() -> list[Row]:

@@ -2,13 +2,15 @@
 
 import itertools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from observe.config_section import Section
 
-_GRAPH_BUCKETS = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]
-_SPAN_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0]
+# The OpenTelemetry collector's servicegraph and spanmetrics connector defaults: 16 bounds, 2 ms to 15 s.
+_GRAPH_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0]
+_SPAN_BUCKETS = list(_GRAPH_BUCKETS)
 
 
 class TracesConfig(Section):
@@ -62,10 +64,17 @@ class TracesConfig(Section):
     )
     service_graph_buckets_seconds: list[float] = Field(
         default_factory=lambda: list(_GRAPH_BUCKETS),
-        description="Buckets of the traces_service_graph_request_{server,client}_seconds histograms.",
+        description="Buckets of the traces_service_graph_request_{server,client}_seconds histograms (the collector's "
+                    "servicegraph default; Tempo's is [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]).",
     )
     span_metrics_buckets_seconds: list[float] = Field(
-        default_factory=lambda: list(_SPAN_BUCKETS), description="Buckets of traces_span_metrics_duration_seconds."
+        default_factory=lambda: list(_SPAN_BUCKETS),
+        description="Buckets of the spanmetrics duration histogram, in seconds whatever span_metrics_unit says.",
+    )
+    span_metrics_unit: Literal["ms", "s"] = Field(
+        "ms", description="Unit of the spanmetrics duration histogram: ms gives traces_span_metrics_duration_"
+                          "milliseconds (the collector's default), s gives traces_span_metrics_duration_seconds. The "
+                          "rendered dashboards and rules follow the chart value traces.span_metrics_unit.",
     )
     graph_window_seconds: float = Field(
         300.0, gt=0, description="The /graph page shows rates, error rates and p95 over this much recent time."

@@ -161,8 +161,8 @@ class Puller:
         self._count_outcomes()
         until = watermark_us / 1e6
         self.aggregates.prune(until - cfg.graph_window_seconds - 60)
-        self.text = render(self.aggregates, openmetrics=False)
-        self.openmetrics = render(self.aggregates, openmetrics=True)
+        self.text = render(self.aggregates, openmetrics=False, span_unit=cfg.span_metrics_unit)
+        self.openmetrics = render(self.aggregates, openmetrics=True, span_unit=cfg.span_metrics_unit)
         self.graph = build_graph(self.aggregates, until, cfg.graph_window_seconds,
                                  cfg.jaeger_ui_url or cfg.jaeger_url)
         state_file.save(cfg.state_file, state_file.State(state_file.VERSION, watermark_us, self.ingest.snapshot()))
