@@ -17,6 +17,10 @@ class TracesConfig(Section):
     """The trace puller: reads traces from Jaeger's query API and derives the service graph and RED metrics."""
 
     jaeger_url: str = Field("", description="Jaeger query base URL, e.g. http://jaeger-query:16686. Empty: off.")
+    jaeger_api: Literal["auto", "v3", "v1"] = Field(
+        "auto", description="Which query API to read: v3 is Jaeger v2's /api/v3 (OTLP JSON), v1 is /api/traces; auto "
+                            "asks /api/v3/services once and uses v3 when the server answers it.",
+    )
     jaeger_ui_url: str = Field(
         "", description="Base URL of the Jaeger UI for links on the /graph page. Empty: the same as jaeger_url."
     )

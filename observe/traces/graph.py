@@ -13,7 +13,7 @@ import orjson
 
 from observe.traces.aggregate import Exemplar, RedAggregates, Window
 
-NODE_W, NODE_H, ROW_H, COL_W, MAX_ROWS, MARGIN = 190, 38, 58, 370, 14, 30
+NODE_W, NODE_H, ROW_H, COL_W, MAX_ROWS, MARGIN = 190, 38, 58, 340, 14, 30
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True, trim_blocks=True, lstrip_blocks=True
 )
@@ -264,7 +264,8 @@ def _summary(graph: Graph) -> dict[str, str]:
     """What the panel shows before a click: the whole graph's numbers."""
     window = graph.window_seconds or 1.0
     busiest = max(graph.edges, key=lambda e: e.rate, default=None)
-    return {"services": f"{len(graph.nodes)}" + (f" in {len(graph.namespaces)} namespaces" if graph.namespaces else ""),
+    spaces = len(graph.namespaces)
+    return {"services": f"{len(graph.nodes)}" + (f" in {spaces} namespace{'s' if spaces != 1 else ''}" if spaces else ""),
             "edges": f"{len(graph.edges)}", "requests": f"{graph.requests:g}",
             "rate": f"{graph.requests / window:.2f}/s",
             "error_rate": f"{graph.errors / graph.requests * 100:.1f} %" if graph.requests else "no requests",

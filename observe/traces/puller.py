@@ -24,7 +24,7 @@ from observe.traces.config import TracesConfig
 from observe.traces.exposition import render
 from observe.traces.graph import Graph, build_graph
 from observe.traces.ingest import Ingest
-from observe.traces.jaeger import JaegerClient, JaegerError
+from observe.traces.jaeger import V1, V3, JaegerClient, JaegerError
 from observe.tracing import tracer
 
 log = logging.getLogger("observe.traces")
@@ -40,7 +40,7 @@ class Puller:
         self.aggregates = RedAggregates(config.max_series, config.service_graph_buckets_seconds,
                                         config.span_metrics_buckets_seconds)
         self.ingest = Ingest(self.aggregates, config.sampling_rate)
-        self.client = JaegerClient(config.jaeger_url, config.request_timeout_seconds)
+        self.client = JaegerClient(config.jaeger_url, config.request_timeout_seconds, config.jaeger_api)
         self.watermark_us: int | None = None
         self.failures = 0
         self.backoff_until = 0.0
@@ -126,12 +126,12 @@ class Puller:
     async def _pull_range(self, service: str, start_us: int, end_us: int) -> None:
         cfg = self.config
         async with self._requests:
-            body = await self.client.traces(service, start_us, end_us, cfg.limit)
+            api, body = await self.client.traces(service, start_us, end_us, cfg.limit)
         async with self._feed_lock:
             try:
-                count = await asyncio.to_thread(self._feed, body)
+                count = await asyncio.to_thread(self._feed, body, api)
             except ValueError as exc:  # msgspec.DecodeError is a ValueError
-                raise JaegerError("decode", f"/api/traces for {service}: {exc}") from None
+                raise JaegerError("decode", f"{api} traces for {service}: {exc}") from None
         if count >= cfg.limit:
             if end_us - start_us < MIN_SPLIT_US:
                 self.pull_errors.labels("truncated").inc()
@@ -140,8 +140,8 @@ class Puller:
             await self._pull_range(service, start_us, mid)
             await self._pull_range(service, mid, end_us)
 
-    def _feed(self, body: bytes) -> int:
-        count = self.ingest.feed(body)
+    def _feed(self, body: bytes, api: str = V1) -> int:
+        count = self.ingest.feed_otlp(body) if api == V3 else self.ingest.feed(body)
         self._count_outcomes()
         return count
 
