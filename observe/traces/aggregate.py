@@ -194,8 +194,9 @@ class RedAggregates:
         # about 0.3 µs of calls per span.
         self.generation += 1
         service, kind, weight, duration_us = span.service, span.kind, span.weight, span.duration_us
-        if span.node and service not in self.node_names and len(self.node_names) < self.max_series:
-            self.node_names[service] = (span.node, span.namespace)
+        naming = span.naming
+        if naming[0] and service not in self.node_names and len(self.node_names) < self.max_series:
+            self.node_names[service] = (naming[0], naming[1])
         seconds = duration_us / 1e6
         i = bisect_left(self.span_bounds, seconds)  # `le` is inclusive: value == bound lands in that bucket
         key = (service, span.name, kind, span.status)
@@ -221,7 +222,13 @@ class RedAggregates:
                 if span.status == STATUS_ERROR:
                     row[1] += weight
                 row[2 + i] += weight
-                window.sample(slot, seconds)
+                kept = window.samples.get(slot)  # Window.sample inlined
+                if kept is None:
+                    window.samples[slot] = [seconds]
+                elif len(kept) < SAMPLES_PER_SLOT:
+                    kept.append(seconds)
+                else:
+                    window.full.add(slot)
 
     def _new_node(self, service: str) -> Window | None:
         if len(self.node_windows) >= self.max_series:
@@ -277,7 +284,13 @@ class RedAggregates:
         if failed:
             row[1] += weight
         row[2 + bisect_left(self.span_bounds, client_s)] += weight
-        window.sample(slot, client_s)
+        kept = window.samples.get(slot)  # Window.sample inlined
+        if kept is None:
+            window.samples[slot] = [client_s]
+        elif len(kept) < SAMPLES_PER_SLOT:
+            kept.append(client_s)
+        else:
+            window.full.add(slot)
         if server.kind == KIND_CLIENT and server.parent_id:
             self._node(server, server_s)  # a gateway reached by a traced caller answered this request
 

@@ -34,6 +34,8 @@ STATUS_LABELS = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 # What a client span's OTel semantic-convention attributes say it calls (the servicegraph connector's
 # connection_type): a database (db.system/db.name) or a messaging system (messaging.system).
 CONN_NONE, CONN_DATABASE, CONN_MESSAGING = range(3)
+Naming = tuple[str, str, str, int]  # node, namespace, peer, connection type
+NO_NAMING: Naming = ("", "", "", CONN_NONE)
 
 
 class Tag(msgspec.Struct, gc=False):
@@ -103,12 +105,26 @@ class Span(msgspec.Struct, gc=False, array_like=True):
     duration_us: int
     status: int
     weight: float
-    # Kiali's names (Istio's istio.canonical_service and istio.namespace tags), and what an uninstrumented peer is
-    # called (peer.service, db.name, db.system, as the servicegraph connector's virtual nodes); "" when absent.
-    node: str = ""
-    namespace: str = ""
-    peer: str = ""
-    conn: int = CONN_NONE
+    # Kiali's names (Istio's istio.canonical_service and istio.namespace tags), what an uninstrumented peer is
+    # called (peer.service, db.name, db.system, as the servicegraph connector's virtual nodes; "" when absent) and
+    # the connection type. One tuple shared by every span with the same tags, so the window stays small.
+    naming: Naming = NO_NAMING
+
+    @property
+    def node(self) -> str:
+        return self.naming[0]
+
+    @property
+    def namespace(self) -> str:
+        return self.naming[1]
+
+    @property
+    def peer(self) -> str:
+        return self.naming[2]
+
+    @property
+    def conn(self) -> int:
+        return self.naming[3]
 
 
 _response = msgspec.json.Decoder(TracesResponse)
@@ -164,14 +180,15 @@ class TagValues:
         self.db_system: Any = None
         self.messaging: Any = None
 
-    def peers(self) -> tuple[str, str, str, int]:
+    def peers(self) -> Naming:
         """Node, namespace, peer name and connection type from the naming tags."""
         def text(v: Any) -> str:
             return v if isinstance(v, str) else ""
         peer = text(self.peer_service) or text(self.db_name) or text(self.db_system) or text(self.messaging)
         conn = CONN_DATABASE if text(self.db_system) or text(self.db_name) else \
             CONN_MESSAGING if text(self.messaging) else CONN_NONE
-        return text(self.canonical), text(self.istio_namespace), peer, conn
+        naming = (text(self.canonical), text(self.istio_namespace), peer, conn)
+        return NO_NAMING if naming == NO_NAMING else naming
 
 
 _TAG_KEYS = {"span.kind": "kind", "http.status_code": "http_status", "error": "error",
@@ -185,8 +202,9 @@ _COMPACT_START = re.compile(rb'\[\{"key":"')
 # The pattern starts at `key":"`, not at its opening quote: quotes are everywhere in JSON, so the
 # regex engine's prefix scan is about 15 % faster on a rarer first byte; in compact JSON the bytes
 # `key":"` only occur as the `"key":` field (a quote inside a string value is escaped).
-_WANTED_KEYS = (rb"span\.kind|http\.status_code|error|otel\.status_code|sampler\.type|sampler\.param"
-                rb"|istio\.canonical_service|istio\.namespace|peer\.service|db\.name|db\.system|messaging\.system")
+# Factored by first letter: Python's regex engine tries alternatives one by one at every key.
+_WANTED_KEYS = (rb"s(?:pan\.kind|ampler\.(?:type|param))|http\.status_code|error|otel\.status_code"
+                rb"|istio\.(?:canonical_service|namespace)|peer\.service|db\.(?:name|system)|messaging\.system")
 # The hot path takes each hit as one bytes object (no groups: fewer objects per span, and the hits are
 # only the key of the cache below). A new combination is split into key and values by _TAG_PARTS,
 # the same pattern with groups, which matches each hit exactly as the search did.
@@ -205,8 +223,8 @@ def read_tags(raw_tags: msgspec.Raw) -> TagValues:
 
 
 _KIND_BYTES = {k.encode(): v for k, v in _KINDS.items()}
-# kind, status, sampling rate from probabilistic sampler tags, then node, namespace, peer, connection type
-SpanTags = tuple[int, int, float | None, str, str, str, int]
+# kind, status, sampling rate from probabilistic sampler tags, and the naming tags
+SpanTags = tuple[int, int, float | None, Naming]
 TagHits = tuple[bytes, ...]
 # Spans of one mesh repeat a handful of wanted-tag combinations (kind x status code), so the result
 # of reading the regex hits is kept per combination: one dict lookup instead of the loop below.
@@ -247,7 +265,7 @@ def _read_hits(hits: TagHits) -> SpanTags | None:
     rate = None
     if sampler_type == b"probabilistic" and sampler_param:
         rate = _rate(sampler_param)
-    out = (kind, STATUS_ERROR if error else STATUS_OK if ok else STATUS_UNSET, rate, *names.peers())
+    out = kind, STATUS_ERROR if error else STATUS_OK if ok else STATUS_UNSET, rate, names.peers()
     if len(_hits_cache) >= _HITS_CACHE_MAX:
         _hits_cache.clear()  # distinct combinations are few; start over rather than grow
     _hits_cache[hits] = out
@@ -281,7 +299,7 @@ def _slow_tags(raw: msgspec.Raw) -> SpanTags:
             pass
     status = STATUS_ERROR if error else STATUS_OK if tags.otel_status == "OK" else STATUS_UNSET
     rate = _rate(tags.sampler_param) if tags.sampler_type == "probabilistic" else None
-    return (kind, status, rate, *tags.peers())
+    return kind, status, rate, tags.peers()
 
 
 def _no_name(name: str) -> None:
@@ -306,7 +324,7 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
         raw = js.tags
         # _fast_tags inlined: this loop runs once per span.
         tags = (cached(hits := tuple(findall(raw))) or _read_hits(hits)) if compact(raw) is not None else None
-        kind, status, rate, node, namespace, peer, conn = tags or _slow_tags(raw)
+        kind, status, rate, naming = tags or _slow_tags(raw)
         refs = js.references
         if refs:
             parent = refs[0].spanID
@@ -319,7 +337,7 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
         op = js.operationName
         name = op if name_of is None else names_get(op) or name_of(op)
         out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration, status,
-                        default_weight, node, namespace, peer, conn))
+                        default_weight, naming))
     if root_rate is not None:  # rare: the root span carried its sampler's rate
         for span in out:
             span.weight = 1.0 / root_rate

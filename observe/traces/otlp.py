@@ -152,12 +152,10 @@ def decode_traces(body: bytes, default_rate: float = 1.0,
                     if rate is not None:
                         root_rates[trace_id] = rate
                 start_ns, end_ns = _int(s.startTimeUnixNano), _int(s.endTimeUnixNano)
-                node, namespace, peer, conn = tags.peers()
                 name = name_of(s.name) if name_of is not None else s.name
                 traces.setdefault(trace_id, []).append(Span(
                     _hex_id(s.spanId), parent, trace_id, service, name, _number(s.kind, _KIND_NAMES),
-                    start_ns // 1000, max(0, end_ns - start_ns) // 1000, status, default_weight,
-                    node, namespace, peer, conn))
+                    start_ns // 1000, max(0, end_ns - start_ns) // 1000, status, default_weight, tags.peers()))
     for trace_id, rate in root_rates.items():
         for span in traces[trace_id]:
             span.weight = 1.0 / rate

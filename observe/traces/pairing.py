@@ -117,7 +117,9 @@ class Pairer:
                     caller = clients.get(parent)
                     if caller is not None and caller.service != span.service:
                         del clients[parent]
-                        on_pair(caller, span, connection_type(caller, span))
+                        # The common case (client -> server, no messaging attributes) without a call.
+                        plain = caller.kind == KIND_CLIENT and kind != KIND_CONSUMER and not caller.naming[3]
+                        on_pair(caller, span, "" if plain else connection_type(caller, span))
                     elif parent not in seen:
                         waiting = orphans.get(parent)
                         if waiting is None:

@@ -101,11 +101,11 @@ def test_p95_says_approximately_with_bucket_bounds_when_the_window_kept_too_many
 def test_nodes_use_istio_canonical_service_grouped_by_namespace() -> None:
     agg = RedAggregates()
     pairer = Pairer(agg)
-    c = Span("c1", "", "t1", "reviews-v1.shop", "op", KIND_CLIENT, T0, 2000, STATUS_UNSET, 1.0, "reviews", "shop")
-    s = Span("s1", "c1", "t1", "ratings-v1.data", "op", KIND_SERVER, T0 + 5, 1500, STATUS_UNSET, 1.0, "ratings", "data")
-    c2 = Span("c2", "", "t2", "reviews-v2.shop", "op", KIND_CLIENT, T0, 2000, STATUS_UNSET, 1.0, "reviews", "shop")
-    s2 = Span("s2", "c2", "t2", "ratings-v1.data", "op", KIND_SERVER, T0 + 5, 1500, STATUS_UNSET, 1.0, "ratings",
-              "data")
+    reviews, ratings = ("reviews", "shop", "", 0), ("ratings", "data", "", 0)
+    c = Span("c1", "", "t1", "reviews-v1.shop", "op", KIND_CLIENT, T0, 2000, STATUS_UNSET, 1.0, reviews)
+    s = Span("s1", "c1", "t1", "ratings-v1.data", "op", KIND_SERVER, T0 + 5, 1500, STATUS_UNSET, 1.0, ratings)
+    c2 = Span("c2", "", "t2", "reviews-v2.shop", "op", KIND_CLIENT, T0, 2000, STATUS_UNSET, 1.0, reviews)
+    s2 = Span("s2", "c2", "t2", "ratings-v1.data", "op", KIND_SERVER, T0 + 5, 1500, STATUS_UNSET, 1.0, ratings)
     pairer.add_all([c, s, c2, s2])
     graph = build_graph(agg, until_s=T0 / 1e6 + 60, window_s=100, jaeger_ui="http://j:16686")
     assert [(n.namespace, n.name) for n in graph.nodes] == [("data", "ratings"), ("shop", "reviews")]
