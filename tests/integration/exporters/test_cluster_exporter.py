@@ -365,7 +365,14 @@ async def test_two_shards_together_equal_one_unsharded(kube: KubeClient, kube_na
 
     all_series = mine(await eventually(whole, lambda v: sum('pod="p' in k and "kube_pod_info" in k
                                                             for k in mine(v)) == 12))
-    a, b = mine(samples(await scrape(shard0))), mine(samples(await scrape(shard1)))
+    raw1 = samples(await scrape(shard1))
+    a, b = mine(samples(await scrape(shard0))), mine(raw1)
     assert a and b, "both shards own some pods"
+    # kube-state-metrics' own series, as the mixin's KubeStateMetricsShards* and *Errors alerts read them.
+    assert raw1['kube_state_metrics_shard_ordinal{shard_ordinal="1"}'] == 1
+    assert raw1["kube_state_metrics_total_shards"] == 2
+    assert raw1['kube_state_metrics_list_total{resource="*v1.Pod",result="success"}'] >= 1
+    assert raw1['kube_state_metrics_watch_total{resource="*v1.Pod",result="success"}'] >= 1
+    assert raw1['kube_state_metrics_list_total{resource="*v1.Pod",result="error"}'] == 0
     assert not set(a) & set(b)
     assert {**a, **b} == all_series
