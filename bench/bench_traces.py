@@ -139,7 +139,7 @@ class _NullSink:
     def span(self, span: Any) -> None:
         pass
 
-    def pair(self, client: Any, server: Any) -> None:
+    def pair(self, client: Any, server: Any, connection: str = "") -> None:
         pass
 
     def unpaired(self, span: Any) -> None:

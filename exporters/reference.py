@@ -40,6 +40,7 @@ def registry_rows(registry: CollectorRegistry) -> list[Row]:
         label_names: set[str] = set()
         for s in fam.samples:
             label_names.update(s.labels)
+        label_names.update(getattr(fam, "_labelnames", ()))  # custom collectors' families with no sample yet
         labels = ", ".join(f"`{n}`" for n in sorted(label_names))
         if not labels and fam.type not in ("info",):
             labels = _declared_labels(registry, fam.name)
@@ -69,7 +70,11 @@ def text_rows(exposition: bytes) -> list[Row]:
             types[name] = kind
         elif line and "{" in line:
             name, _, rest = line.partition("{")
-            labels.setdefault(name, set()).update(p.split("=", 1)[0] for p in rest.split("}")[0].split('",') if "=" in p)
+            for suffix in ("_bucket", "_count", "_sum"):
+                if name.endswith(suffix) and types.get(name[: -len(suffix)]) == "histogram":
+                    name = name[: -len(suffix)]
+            labels.setdefault(name, set()).update(p.split("=", 1)[0] for p in rest.split("}")[0].split('",')
+                                                  if "=" in p and p.split("=", 1)[0] != "le")
     return [(n, types.get(n, ""), ", ".join(f"`{x}`" for x in sorted(labels.get(n, ()))), helps[n]) for n in helps]
 
 
@@ -83,13 +88,42 @@ def _service_rows(module: str, config: Config) -> tuple[list[Row], str]:
     return registry_rows(registry), ""
 
 
+# One object per kind with every field a family reads, so the reference lists every family's labels.
+_MD = {"name": "x", "namespace": "x", "uid": "x", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 1,
+       "labels": {"app": "x", "node-role.kubernetes.io/worker": ""}, "annotations": {"team": "x"},
+       "ownerReferences": [{"kind": "ReplicaSet", "name": "x", "controller": True}]}
+_CONDITION = {"type": "Ready", "status": "True", "reason": "x"}
+_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+_SAMPLES: dict[str, dict[str, object]] = {
+    "pods": {"spec": {"nodeName": "x", "containers": [{"name": "x", "image": "x", "resources": _RESOURCES}]},
+             "status": {"phase": "Running", "startTime": "2024-01-01T00:00:00Z", "conditions": [
+                 _CONDITION, {"type": "PodScheduled", "status": "True"}],
+                 "containerStatuses": [{"name": "x", "image": "x", "imageID": "x", "containerID": "x", "ready": True,
+                                        "restartCount": 0, "state": {"waiting": {"reason": "x"},
+                                                                     "terminated": {"reason": "x"}},
+                                        "lastState": {"terminated": {"reason": "x"}}}]}},
+    "nodes": {"spec": {"taints": [{"key": "x", "value": "x", "effect": "NoSchedule"}]},
+              "status": {"conditions": [_CONDITION], "capacity": {"cpu": "1"}, "allocatable": {"cpu": "1"}}},
+    "deployments": {"status": {"conditions": [_CONDITION]}},
+    "statefulsets": {"status": {"currentRevision": "x", "updateRevision": "x"}},
+    "jobs": {"spec": {"completions": 1}, "status": {"failed": 1, "startTime": "2024-01-01T00:00:00Z",
+                                                    "conditions": [{"type": "Failed", "status": "True"}]}},
+    "cronjobs": {"spec": {"schedule": "0 3 * * *"}, "status": {"lastScheduleTime": "2024-01-01T00:00:00Z"}},
+    "namespaces": {"status": {"phase": "Active"}},
+    "resourcequotas": {"status": {"hard": {"pods": "1"}, "used": {"pods": "1"}}},
+    "persistentvolumeclaims": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                               "status": {"phase": "Bound"}},
+    "persistentvolumes": {"spec": {"capacity": {"storage": "1Gi"}}, "status": {"phase": "Bound"}},
+}
+
+
 def _cluster_rows() -> list[Row]:
     from exporters.cluster.family import Options
 
     rows: list[Row] = []
-    sample = {"metadata": {"name": "x", "namespace": "x", "uid": "x", "creationTimestamp": "2024-01-01T00:00:00Z"}}
     for name, kind in KINDS.items():
-        text = kind.render(sample, Options(labels=["*"], annotations=["*"]))
+        sample = {"metadata": _MD, **_SAMPLES.get(name, {})}
+        text = kind.render(sample, Options(labels=["app"], annotations=["team"]))
         for fam in kind.families:
             lbl = sorted({p.split("=", 1)[0] for line in text.get(fam.name, b"").decode().splitlines()
                           for p in line.partition("{")[2].split("}")[0].split('",') if "=" in p})
@@ -106,9 +140,9 @@ def render_reference() -> str:
     kit = CollectorRegistry()
     ServiceHost(ServiceConfig(), [], kit)  # type: ignore[call-arg]
     lines = [HEADER, "# Metrics reference", "",
-             "Every family each service exports, generated from the code. Label lists of the cluster families show "
-             "the labels of a minimal object; per-object labels (containers, conditions, resources) appear when the "
-             "object has them, and `label_*`/`annotation_*` follow the allowlists.", "",
+             "Every family each service exports, generated from the code. Label lists of the cluster families come "
+             "from rendering an object of each kind with every field set; `label_*`/`annotation_*` follow the "
+             "allowlists (shown here for a label `app` and an annotation `team`).", "",
              "## Every service (the kit)", "", *_table(registry_rows(kit))]
 
     lines += ["## Cluster exporter (`observe export cluster`)", "",
@@ -129,11 +163,32 @@ def render_reference() -> str:
               "`/probe` answers with blackbox_exporter's names; `/metrics` carries the exporter's own counters.", "",
               *_table([*probe_rows, *rows])]
 
-    for title, module in (("Log shipper (`observe ship`)", "observe.logs.service"),
-                          ("Trace puller (`observe traces`)", "observe.traces.service")):
-        rows, note = _service_rows(module, config)
-        lines += [f"## {title}", "", *(_table(rows) if rows else [note, ""])]
+    rows, note = _service_rows("observe.logs.service", config)
+    lines += ["## Log shipper (`observe ship`)", "", *(_table(rows) if rows else [note, ""])]
+    rows, note = _service_rows("observe.traces.service", config)
+    lines += ["## Trace puller (`observe traces`)", "",
+              "The OpenTelemetry collector's servicegraph and spanmetrics connector names and labels (`connection_type` "
+              "is `\"\"`, `database`, `messaging_system` or `virtual_node`; `failed` is `true` or `false`), plus the "
+              "puller's own health. The spanmetrics duration is `traces_span_metrics_duration_milliseconds` with "
+              "`traces.span_metrics_unit: ms` (the default) and `..._seconds` with `s`.", "",
+              *_table([*text_rows(_traces_sample()), *rows])]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _traces_sample() -> bytes:
+    """The trace puller's families with one series each: a pair, an unpaired span, a dropped span, a budget drop."""
+    from observe.traces.aggregate import RedAggregates
+    from observe.traces.exposition import render
+    from observe.traces.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
+
+    agg = RedAggregates(max_series=1)
+    client = Span("c", "", "t", "a", "op", KIND_CLIENT, 0, 2000, STATUS_ERROR, 1.0)
+    agg.span(client)
+    agg.span(Span("x", "", "t", "a", "other", KIND_CLIENT, 0, 2000, STATUS_ERROR, 1.0))  # over the budget
+    agg.pair(client, Span("s", "c", "t", "b", "op", KIND_SERVER, 0, 1000, STATUS_ERROR, 1.0))
+    agg.pair(client, Span("s2", "c", "t", "z", "op", KIND_SERVER, 0, 1000, STATUS_ERROR, 1.0))  # over the budget
+    agg.unpaired(client)
+    return render(agg, openmetrics=False)
 
 
 def _es_rows() -> list[Row]:

@@ -16,7 +16,10 @@ NODE_FAMILIES = (
     Family("kube_node_status_allocatable", "gauge",
            "The allocatable for different resources of a node that are available for scheduling."),
     Family("kube_node_status_capacity", "gauge", "The capacity for different resources of a node."),
+    Family("kube_node_role", "gauge", "The role of a cluster node."),
 )
+
+ROLE_PREFIX = "node-role.kubernetes.io/"
 
 
 def render_node(node: Obj, opts: Options) -> dict[str, bytes]:
@@ -48,6 +51,11 @@ def render_node(node: Obj, opts: Options) -> dict[str, bytes]:
             uv = unit_value(rname, raw, node=True)
             if uv is not None:
                 out.add(family, uv[2], f'resource="{uv[0]}",unit="{uv[1]}"')
+    # As kube-state-metrics: one series per node-role.kubernetes.io/<role> label, and the legacy kubernetes.io/role.
+    for key, value in sorted((md.get("labels") or {}).items()):
+        role = key[len(ROLE_PREFIX):] if key.startswith(ROLE_PREFIX) else value if key == "kubernetes.io/role" else ""
+        if role:
+            out.add("kube_node_role", 1, f'role="{escape(role)}"')
     return out.result()
 
 

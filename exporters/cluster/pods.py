@@ -14,6 +14,7 @@ FAMILIES = (
     Family("kube_pod_status_phase", "gauge", "The pods current phase."),
     Family("kube_pod_status_ready", "gauge", "Describes whether the pod is ready to serve requests."),
     Family("kube_pod_status_scheduled", "gauge", "Describes the status of the scheduling process for the pod."),
+    Family("kube_pod_status_reason", "gauge", "The pod status reasons"),
     Family("kube_pod_start_time", "gauge", "Start time in unix timestamp for a pod."),
     Family("kube_pod_created", "gauge", "Unix creation timestamp"),
     Family("kube_pod_container_info", "gauge", "Information about a container in a pod."),
@@ -30,6 +31,9 @@ FAMILIES = (
 )
 
 PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
+# kube-state-metrics' known reasons (one 0/1 series each), plus SchedulingGated, which the kubernetes-mixin's
+# KubePodNotReady excludes; a reason matches status.reason or the reason of any condition.
+STATUS_REASONS = ("Evicted", "NodeAffinity", "NodeLost", "Shutdown", "UnexpectedAdmissionError", "SchedulingGated")
 
 
 def render(pod: Obj, opts: Options) -> dict[str, bytes]:
@@ -60,6 +64,9 @@ def render(pod: Obj, opts: Options) -> dict[str, bytes]:
             out.bool3("kube_pod_status_ready", cond.get("status"))
         elif cond.get("type") == "PodScheduled":
             out.bool3("kube_pod_status_scheduled", cond.get("status"))
+    reasons = {status.get("reason")} | {c.get("reason") for c in status.get("conditions") or ()}
+    for reason in STATUS_REASONS:
+        out.add("kube_pod_status_reason", 1 if reason in reasons else 0, f'reason="{reason}"')
     out.add("kube_pod_start_time", timestamp(status.get("startTime")))
     out.add("kube_pod_created", timestamp(md.get("creationTimestamp")))
 

@@ -26,6 +26,15 @@ log = logging.getLogger("observe.exporters.cluster")
 Rendered = dict[str, bytes]
 # Answer this much before Prometheus' own timeout, for the network and the kit's part of /metrics.
 SCRAPE_MARGIN_SECONDS = 0.5
+# The `resource` label of kube-state-metrics' own list/watch counters: the Go type its informer watches.
+GO_TYPES = {
+    "pods": "*v1.Pod", "nodes": "*v1.Node", "namespaces": "*v1.Namespace", "services": "*v1.Service",
+    "deployments": "*v1.Deployment", "replicasets": "*v1.ReplicaSet", "statefulsets": "*v1.StatefulSet",
+    "daemonsets": "*v1.DaemonSet", "jobs": "*v1.Job", "cronjobs": "*v1.CronJob",
+    "horizontalpodautoscalers": "*v2.HorizontalPodAutoscaler", "resourcequotas": "*v1.ResourceQuota",
+    "persistentvolumeclaims": "*v1.PersistentVolumeClaim", "persistentvolumes": "*v1.PersistentVolume",
+    "poddisruptionbudgets": "*v1.PodDisruptionBudget",
+}
 
 
 class ClusterService(BaseService):
@@ -137,6 +146,17 @@ class _ReflectorCollector(Collector):
                                "succeeded, by resource.", labels=["resource"])
         stale = CounterMetricFamily("observe_exporter_stale_family_serves", "Families served from their previous "
                                     "join because the scrape timeout was near.")
+        # kube-state-metrics' own names, which the kubernetes-mixin's KubeStateMetrics* alerts query.
+        lists = CounterMetricFamily("kube_state_metrics_list", "Number of total resource list in kube-state-metrics",
+                                    labels=["resource", "result"])
+        watches = CounterMetricFamily("kube_state_metrics_watch", "Number of total resource watches in "
+                                      "kube-state-metrics", labels=["resource", "result"])
+        cfg = self.service.config
+        ordinal = GaugeMetricFamily("kube_state_metrics_shard_ordinal", "Current sharding ordinal/index of this "
+                                    "instance", labels=["shard_ordinal"])
+        ordinal.add_metric([str(cfg.shard)], cfg.shard)
+        total = GaugeMetricFamily("kube_state_metrics_total_shards", "Number of total shards this instance is aware of")
+        total.add_metric([], cfg.total_shards)
         store = self.service.store
         for kind in self.service.kinds:
             r = self.service.reflectors.get(kind.name)
@@ -147,8 +167,11 @@ class _ReflectorCollector(Collector):
             relists.add_metric([kind.name], r.relists)
             objects.add_metric([kind.name], store.objects(kind.families))
             up.add_metric([kind.name], 1 if r.up else 0)
+            go_type = GO_TYPES.get(kind.name, kind.name)
+            for (op, result), n in r.calls.items():
+                (lists if op == "list" else watches).add_metric([go_type, result], n)
         stale.add_metric([], self.service.store.stale_serves)
-        yield from (events, relists, objects, up, stale)
+        yield from (events, relists, objects, up, stale, lists, watches, ordinal, total)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -13,6 +13,8 @@ PVC_FAMILIES = (
            "The phase the persistent volume claim is currently in."),
     Family("kube_persistentvolumeclaim_resource_requests_storage_bytes", "gauge",
            "The capacity of storage requested by the persistent volume claim."),
+    Family("kube_persistentvolumeclaim_access_mode", "gauge",
+           "The access mode(s) specified by the persistent volume claim."),
     *meta_families("persistentvolumeclaim", "persistentvolumeclaim"),
 )
 
@@ -33,6 +35,8 @@ def render_pvc(pvc: Obj, opts: Options) -> dict[str, bytes]:
     storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
     if storage is not None:
         out.add("kube_persistentvolumeclaim_resource_requests_storage_bytes", quantity.value(storage))
+    for mode in spec.get("accessModes") or ():
+        out.add("kube_persistentvolumeclaim_access_mode", 1, f'access_mode="{escape(str(mode))}"')
     out.meta("persistentvolumeclaim", pvc, opts)
     return out.result()
 

@@ -72,6 +72,7 @@ def render_replicaset(rs: Obj, opts: Options) -> dict[str, bytes]:
 
 STATEFULSET_FAMILIES = (
     Family("kube_statefulset_replicas", "gauge", "Number of desired pods for a StatefulSet."),
+    Family("kube_statefulset_status_replicas", "gauge", "The number of replicas per StatefulSet."),
     Family("kube_statefulset_status_replicas_ready", "gauge", "The number of ready replicas per StatefulSet."),
     Family("kube_statefulset_status_replicas_updated", "gauge", "The number of updated replicas per StatefulSet."),
     Family("kube_statefulset_status_current_revision", "gauge",
@@ -91,6 +92,7 @@ def render_statefulset(s: Obj, opts: Options) -> dict[str, bytes]:
     spec, st = s.get("spec") or {}, s.get("status") or {}
     out = _out(s, "statefulset")
     out.add("kube_statefulset_replicas", num(spec.get("replicas", 1)))
+    out.add("kube_statefulset_status_replicas", num(st.get("replicas", 0)))
     out.add("kube_statefulset_status_replicas_ready", num(st.get("readyReplicas", 0)))
     out.add("kube_statefulset_status_replicas_updated", num(st.get("updatedReplicas", 0)))
     out.add("kube_statefulset_status_current_revision", 1, f'revision="{escape(st.get("currentRevision", ""))}"')

@@ -13,7 +13,7 @@ import asyncio
 import importlib
 import os
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -156,13 +156,18 @@ class KubeClient:
                 raise KubeApiError(resp.status, _status_message(raw), path)
             return raw
 
-    async def stream_lines(self, path: str, *, params: Mapping[str, str], read_timeout: float) -> AsyncIterator[bytes]:
-        """A watch stream, one JSON document per yielded line; any line length (aiohttp's readline caps at 128 KiB)."""
+    async def stream_lines(self, path: str, *, params: Mapping[str, str], read_timeout: float,
+                           opened: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
+        """A watch stream, one JSON document per yielded line; any line length (aiohttp's readline caps at 128 KiB).
+
+        `opened` is called once the server accepted the watch (before any event arrives)."""
         headers = await self.headers()
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=read_timeout)
         async with self.session().get(self.host + path, params=params, headers=headers, timeout=timeout) as resp:
             if resp.status >= 400:
                 raise KubeApiError(resp.status, _status_message(await resp.read()), path)
+            if opened is not None:
+                opened()
             buf = b""
             async for chunk in resp.content.iter_any():
                 buf = buf + chunk if buf else chunk

@@ -122,6 +122,8 @@ class Reflector(Generic[T]):
         self.relists = 0
         self.events: dict[str, int] = {"ADDED": 0, "MODIFIED": 0, "DELETED": 0, "BOOKMARK": 0}
         self.errors = 0
+        # LIST and WATCH calls by result (success/error), as kube-state-metrics counts them.
+        self.calls: dict[tuple[str, str], int] = {(op, r): 0 for op in ("list", "watch") for r in ("success", "error")}
         self.last_error: str = ""
         self._task: asyncio.Task[None] | None = None
         self._restart = asyncio.Event()
@@ -176,16 +178,21 @@ class Reflector(Generic[T]):
         """List, then watch; relist on 410; back off while the API is unreachable. Runs until cancelled."""
         failures = 0
         while True:
+            op = "list"
             try:
                 if self.resource_version is None:
                     await self._list()
+                    self.calls["list", "success"] += 1
+                op = "watch"
                 await self._watch()
                 failures = 0
             except Gone:
+                self.calls[op, "error"] += 1
                 log.info("resource version too old; relisting", extra={"kubernetes.resource": self.name})
                 self.resource_version = None
                 self.relists += 1
             except (aiohttp.ClientError, OSError, TimeoutError, KubeApiError, orjson.JSONDecodeError) as exc:
+                self.calls[op, "error"] += 1
                 failures += 1
                 self.up = False
                 self.errors += 1
@@ -308,13 +315,17 @@ class Reflector(Generic[T]):
                     except (asyncio.CancelledError, Exception):  # the watch is being abandoned
                         pass
 
+    def _watch_opened(self) -> None:
+        self.calls["watch", "success"] += 1
+
     async def _consume(self, params: dict[str, str]) -> None:
         path = self.resource.path(self.namespace)
         # Bookmarks arrive about once a minute; a silent stream longer than the server timeout is dead.
         read_timeout = float(params["timeoutSeconds"]) + 30
         n = 0
         try:
-            async for line in self.client.stream_lines(path, params=params, read_timeout=read_timeout):
+            async for line in self.client.stream_lines(path, params=params, read_timeout=read_timeout,
+                                                       opened=self._watch_opened):
                 self.up = True
                 event = orjson.loads(line)
                 self._apply(event)

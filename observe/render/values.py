@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -71,9 +71,12 @@ class Kibana(_Strict):
 
 
 class Traces(_Strict):
-    """The trace UI that alert links open."""
+    """The trace UI that alert links open, and the spanmetrics unit the trace puller exports."""
 
     url: str
+    # traces_span_metrics_duration_milliseconds (ms, the OpenTelemetry collector's default) or _seconds (s); the
+    # puller's traces.span_metrics_unit must say the same.
+    span_metrics_unit: Literal["ms", "s"] = "ms"
 
 
 class Thresholds(_Strict):

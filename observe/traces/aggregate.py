@@ -7,16 +7,29 @@ span; exposition.py renders them at scrape time.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from observe.traces.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
+from observe.traces.model import (
+    CONN_DATABASE,
+    CONN_MESSAGING,
+    KIND_CLIENT,
+    KIND_CONSUMER,
+    KIND_PRODUCER,
+    KIND_SERVER,
+    STATUS_ERROR,
+    Span,
+)
 
-# Tempo's servicegraph and the OpenTelemetry spanmetrics connector defaults, in seconds.
-SERVICE_GRAPH_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
-SPAN_METRICS_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0)
+# The OpenTelemetry collector's servicegraph and spanmetrics connector defaults, in seconds (16 bounds, 2 ms to 15 s).
+SERVICE_GRAPH_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0)
+SPAN_METRICS_BUCKETS = SERVICE_GRAPH_BUCKETS
 WINDOW_BUCKET_S = 10  # time resolution of the graph's rates
 WINDOW_BUCKET_US = WINDOW_BUCKET_S * 1_000_000
+# Durations kept per graph window slot, for exact percentiles on the /graph page; a busier slot keeps counting in
+# buckets only, and its percentiles are shown as bucket bounds.
+SAMPLES_PER_SLOT = 4096
 
 Exemplar = tuple[str, float, float]  # trace id, value, unix time
 
@@ -74,13 +87,15 @@ class EdgeSeries:
 
 
 class Window:
-    """Recent requests, errors and latency bucket counts in 10 s slots, for rates on the graph page."""
+    """Recent requests, errors, latency bucket counts and durations in 10 s slots, for the graph page."""
 
-    __slots__ = ("bounds", "slots")
+    __slots__ = ("bounds", "full", "samples", "slots")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = bounds
         self.slots: dict[int, list[float]] = {}  # slot -> [requests, errors, bucket counts...]
+        self.samples: dict[int, list[float]] = {}  # slot -> durations in seconds (up to SAMPLES_PER_SLOT)
+        self.full: set[int] = set()  # slots that had more durations than they keep
 
     def add(self, start_us: int, value: float, weight: float, error: bool) -> None:
         """Count one request of `value` seconds that started at start_us."""
@@ -90,6 +105,38 @@ class Window:
         if error:
             row[1] += weight
         row[2 + bisect_left(self.bounds, value)] += weight
+        self.sample(slot, value)
+
+    def sample(self, slot: int, value: float) -> None:
+        """Keep one duration for exact percentiles."""
+        kept = self.samples.get(slot)
+        if kept is None:
+            self.samples[slot] = [value]
+        elif len(kept) < SAMPLES_PER_SLOT:
+            kept.append(value)
+        else:
+            self.full.add(slot)
+
+    def percentile(self, q: float, since_s: float, until_s: float) -> tuple[float, float, float] | None:
+        """(value, low, high) in seconds over [since_s, until_s): exact (low == high == value) from the kept
+        durations when every slot kept all of them, else the bucket bounds that hold the q-quantile."""
+        lo, hi = int(since_s) // WINDOW_BUCKET_S, int(until_s) // WINDOW_BUCKET_S
+        slots = [slot for slot in self.slots if lo <= slot < hi]
+        if not slots:
+            return None
+        if not any(slot in self.full for slot in slots):
+            values = sorted(v for slot in slots for v in self.samples.get(slot, ()))
+            if values:
+                exact = values[max(0, math.ceil(q * len(values)) - 1)]  # nearest rank, as `traces analyze`
+                return exact, exact, exact
+        counts = self.totals(since_s, until_s)[2:]
+        estimate = quantile(q, self.bounds, counts)
+        if estimate is None:
+            return None
+        i = bisect_left(self.bounds, estimate)
+        low = self.bounds[i - 1] if i > 0 else 0.0
+        high = self.bounds[i] if i < len(self.bounds) else math.inf
+        return estimate, low, high
 
     def new_row(self, slot: int) -> list[float]:
         """An empty row for a new slot."""
@@ -110,9 +157,12 @@ class Window:
         limit = int(before_s) // WINDOW_BUCKET_S
         for slot in [s for s in self.slots if s < limit]:
             del self.slots[slot]
+            self.samples.pop(slot, None)
+            self.full.discard(slot)
 
 
-EdgeKey = tuple[str, str, str]  # client, server, connection_type
+EdgeKey = tuple[str, str, str, str]  # client, server, connection_type, failed ("true"/"false")
+UnpairedKey = tuple[str, str, str]  # client, server, connection_type
 SpanKey = tuple[str, str, int, int]  # service_name, span_name, kind, status (labels at render time)
 
 
@@ -126,7 +176,9 @@ class RedAggregates:
         self.span_bounds = tuple(span_bounds)
         self.edges: dict[EdgeKey, EdgeSeries] = {}
         self.spans: dict[SpanKey, Histogram] = {}
-        self.unpaired_spans: dict[tuple[str, str], float] = {}
+        self.unpaired_spans: dict[UnpairedKey, float] = {}
+        self.dropped_spans: dict[UnpairedKey, float] = {}
+        self.node_names: dict[str, tuple[str, str]] = {}  # service -> (canonical service, namespace) when tagged
         self.series_dropped: dict[str, int] = {}
         self.edge_windows: dict[tuple[str, str], Window] = {}
         self.node_windows: dict[str, Window] = {}
@@ -142,6 +194,9 @@ class RedAggregates:
         # about 0.3 µs of calls per span.
         self.generation += 1
         service, kind, weight, duration_us = span.service, span.kind, span.weight, span.duration_us
+        naming = span.naming
+        if naming[0] and service not in self.node_names and len(self.node_names) < self.max_series:
+            self.node_names[service] = (naming[0], naming[1])
         seconds = duration_us / 1e6
         i = bisect_left(self.span_bounds, seconds)  # `le` is inclusive: value == bound lands in that bucket
         key = (service, span.name, kind, span.status)
@@ -167,6 +222,13 @@ class RedAggregates:
                 if span.status == STATUS_ERROR:
                     row[1] += weight
                 row[2 + i] += weight
+                kept = window.samples.get(slot)  # Window.sample inlined
+                if kept is None:
+                    window.samples[slot] = [seconds]
+                elif len(kept) < SAMPLES_PER_SLOT:
+                    kept.append(seconds)
+                else:
+                    window.full.add(slot)
 
     def _new_node(self, service: str) -> Window | None:
         if len(self.node_windows) >= self.max_series:
@@ -181,19 +243,20 @@ class RedAggregates:
         if window is not None:
             window.add(span.start_us, seconds, span.weight, span.status == STATUS_ERROR)
 
-    def pair(self, client: Span, server: Span) -> None:
-        """One request between two services."""
+    def pair(self, client: Span, server: Span, connection: str = "") -> None:
+        """One request between two services (connection: the servicegraph connection_type)."""
         self.generation += 1
         client_service, server_service = client.service, server.service
-        key = (client_service, server_service, "")
+        failed = client.status == STATUS_ERROR or server.status == STATUS_ERROR
+        key = (client_service, server_service, connection, "true" if failed else "false")
         series = self.edges.get(key)
         if series is None:
             if len(self.edges) >= self.max_series:
                 self._drop("traces_service_graph")
+                self._dropped_span(key[:3], client.weight)
                 return
             series = self.edges[key] = EdgeSeries(self.graph_bounds)
         weight = client.weight
-        failed = client.status == STATUS_ERROR or server.status == STATUS_ERROR
         series.total += weight
         if failed:
             series.failed += weight
@@ -221,17 +284,34 @@ class RedAggregates:
         if failed:
             row[1] += weight
         row[2 + bisect_left(self.span_bounds, client_s)] += weight
+        kept = window.samples.get(slot)  # Window.sample inlined
+        if kept is None:
+            window.samples[slot] = [client_s]
+        elif len(kept) < SAMPLES_PER_SLOT:
+            kept.append(client_s)
+        else:
+            window.full.add(slot)
         if server.kind == KIND_CLIENT and server.parent_id:
             self._node(server, server_s)  # a gateway reached by a traced caller answered this request
 
     def unpaired(self, span: Span) -> None:
-        """A span whose partner never came, by its side."""
+        """A span whose partner never came, by its side and connection_type."""
         self.generation += 1
-        key = (span.service, "") if span.kind == KIND_CLIENT else ("", span.service)
+        caller = span.kind in (KIND_CLIENT, KIND_PRODUCER)
+        messaging = span.conn == CONN_MESSAGING or span.kind in (KIND_PRODUCER, KIND_CONSUMER)
+        conn = "messaging_system" if messaging else "database" if span.conn == CONN_DATABASE else ""
+        key = (span.service, "", conn) if caller else ("", span.service, conn)
         if key not in self.unpaired_spans and len(self.unpaired_spans) >= self.max_series:
             self._drop("traces_service_graph_unpaired")
+            self._dropped_span(key, span.weight)
             return
         self.unpaired_spans[key] = self.unpaired_spans.get(key, 0.0) + span.weight
+
+    def _dropped_span(self, key: UnpairedKey, weight: float) -> None:
+        # Spans not counted because their series did not fit the budget; past the budget, under one empty key.
+        if key not in self.dropped_spans and len(self.dropped_spans) >= self.max_series:
+            key = ("", "", "")
+        self.dropped_spans[key] = self.dropped_spans.get(key, 0.0) + weight
 
     def prune(self, before_s: float) -> None:
         """Forget graph-window slots older than before_s."""

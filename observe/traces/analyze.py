@@ -39,7 +39,7 @@ class Analysis:
         if span.kind == KIND_SERVER or (span.kind == KIND_CLIENT and not span.parent_id):
             self._service(span)
 
-    def pair(self, client: Span, server: Span) -> None:
+    def pair(self, client: Span, server: Span, connection: str = "") -> None:
         row = self.edges.setdefault((client.service, server.service), [0.0, 0.0, []])
         row[0] += client.weight
         if client.status == STATUS_ERROR or server.status == STATUS_ERROR:

@@ -2,19 +2,25 @@
 
 import itertools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from observe.config_section import Section
 
-_GRAPH_BUCKETS = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]
-_SPAN_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0]
+# The OpenTelemetry collector's servicegraph and spanmetrics connector defaults: 16 bounds, 2 ms to 15 s.
+_GRAPH_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0]
+_SPAN_BUCKETS = list(_GRAPH_BUCKETS)
 
 
 class TracesConfig(Section):
     """The trace puller: reads traces from Jaeger's query API and derives the service graph and RED metrics."""
 
     jaeger_url: str = Field("", description="Jaeger query base URL, e.g. http://jaeger-query:16686. Empty: off.")
+    jaeger_api: Literal["auto", "v3", "v1"] = Field(
+        "auto", description="Which query API to read: v3 is Jaeger v2's /api/v3 (OTLP JSON), v1 is /api/traces; auto "
+                            "asks /api/v3/services once and uses v3 when the server answers it.",
+    )
     jaeger_ui_url: str = Field(
         "", description="Base URL of the Jaeger UI for links on the /graph page. Empty: the same as jaeger_url."
     )
@@ -62,10 +68,17 @@ class TracesConfig(Section):
     )
     service_graph_buckets_seconds: list[float] = Field(
         default_factory=lambda: list(_GRAPH_BUCKETS),
-        description="Buckets of the traces_service_graph_request_{server,client}_seconds histograms.",
+        description="Buckets of the traces_service_graph_request_{server,client}_seconds histograms (the collector's "
+                    "servicegraph default; Tempo's is [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]).",
     )
     span_metrics_buckets_seconds: list[float] = Field(
-        default_factory=lambda: list(_SPAN_BUCKETS), description="Buckets of traces_span_metrics_duration_seconds."
+        default_factory=lambda: list(_SPAN_BUCKETS),
+        description="Buckets of the spanmetrics duration histogram, in seconds whatever span_metrics_unit says.",
+    )
+    span_metrics_unit: Literal["ms", "s"] = Field(
+        "ms", description="Unit of the spanmetrics duration histogram: ms gives traces_span_metrics_duration_"
+                          "milliseconds (the collector's default), s gives traces_span_metrics_duration_seconds. The "
+                          "rendered dashboards and rules follow the chart value traces.span_metrics_unit.",
     )
     graph_window_seconds: float = Field(
         300.0, gt=0, description="The /graph page shows rates, error rates and p95 over this much recent time."

@@ -10,6 +10,7 @@ import msgspec
 from observe.traces.aggregate import RedAggregates
 from observe.traces.model import Span, decode_response, decode_spans, gc_paused
 from observe.traces.names import NameNormaliser
+from observe.traces.otlp import decode_traces
 from observe.traces.pairing import BUCKET_US, Pairer
 
 _start_us = attrgetter("start_us")
@@ -57,6 +58,19 @@ class Ingest:
                 newest = max(map(_start_us, spans), default=0)
                 self.traces[trace.traceID] = (mark, len(spans), newest // BUCKET_US)
                 pairer.add_all(spans)
+        return len(traces)
+
+    def feed_otlp(self, body: bytes) -> int:
+        """Take one api/v3 (OTLP JSON) answer; returns how many traces it held."""
+        with gc_paused():
+            traces = decode_traces(body, self.sampling_rate, self.names)
+            for trace_id, spans in traces.items():
+                if self.total_shards > 1 and not self.mine(trace_id):
+                    self.other_shard += len(spans)
+                    continue
+                newest = max(map(_start_us, spans), default=0)
+                self.traces[trace_id] = (-1, len(spans), newest // BUCKET_US)  # no raw size: never skipped undecoded
+                self.pairer.add_all(spans)
         return len(traces)
 
     def evict(self, horizon_us: int) -> None:

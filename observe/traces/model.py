@@ -31,6 +31,12 @@ KIND_LABELS = ("SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER"
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = range(3)
 STATUS_LABELS = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 
+# What a client span's OTel semantic-convention attributes say it calls (the servicegraph connector's
+# connection_type): a database (db.system/db.name) or a messaging system (messaging.system).
+CONN_NONE, CONN_DATABASE, CONN_MESSAGING = range(3)
+Naming = tuple[str, str, str, int]  # node, namespace, peer, connection type
+NO_NAMING: Naming = ("", "", "", CONN_NONE)
+
 
 class Tag(msgspec.Struct, gc=False):
     """One Jaeger key/value tag (the `type` field is skipped)."""
@@ -99,6 +105,26 @@ class Span(msgspec.Struct, gc=False, array_like=True):
     duration_us: int
     status: int
     weight: float
+    # Kiali's names (Istio's istio.canonical_service and istio.namespace tags), what an uninstrumented peer is
+    # called (peer.service, db.name, db.system, as the servicegraph connector's virtual nodes; "" when absent) and
+    # the connection type. One tuple shared by every span with the same tags, so the window stays small.
+    naming: Naming = NO_NAMING
+
+    @property
+    def node(self) -> str:
+        return self.naming[0]
+
+    @property
+    def namespace(self) -> str:
+        return self.naming[1]
+
+    @property
+    def peer(self) -> str:
+        return self.naming[2]
+
+    @property
+    def conn(self) -> int:
+        return self.naming[3]
 
 
 _response = msgspec.json.Decoder(TracesResponse)
@@ -137,7 +163,8 @@ def decode_services(body: bytes) -> list[str]:
 class TagValues:
     """The tags pairing and aggregation read, found in one span's raw tag bytes."""
 
-    __slots__ = ("error", "http_status", "kind", "otel_status", "sampler_param", "sampler_type")
+    __slots__ = ("canonical", "db_name", "db_system", "error", "http_status", "istio_namespace", "kind", "messaging",
+                 "otel_status", "peer_service", "sampler_param", "sampler_type")
 
     def __init__(self) -> None:
         self.kind: str | None = None
@@ -146,17 +173,38 @@ class TagValues:
         self.otel_status: Any = None
         self.sampler_type: Any = None
         self.sampler_param: Any = None
+        self.canonical: Any = None
+        self.istio_namespace: Any = None
+        self.peer_service: Any = None
+        self.db_name: Any = None
+        self.db_system: Any = None
+        self.messaging: Any = None
+
+    def peers(self) -> Naming:
+        """Node, namespace, peer name and connection type from the naming tags."""
+        def text(v: Any) -> str:
+            return v if isinstance(v, str) else ""
+        peer = text(self.peer_service) or text(self.db_name) or text(self.db_system) or text(self.messaging)
+        conn = CONN_DATABASE if text(self.db_system) or text(self.db_name) else \
+            CONN_MESSAGING if text(self.messaging) else CONN_NONE
+        naming = (text(self.canonical), text(self.istio_namespace), peer, conn)
+        return NO_NAMING if naming == NO_NAMING else naming
 
 
 _TAG_KEYS = {"span.kind": "kind", "http.status_code": "http_status", "error": "error",
-             "otel.status_code": "otel_status", "sampler.type": "sampler_type", "sampler.param": "sampler_param"}
+             "otel.status_code": "otel_status", "sampler.type": "sampler_type", "sampler.param": "sampler_param",
+             "istio.canonical_service": "canonical", "istio.namespace": "istio_namespace",
+             "peer.service": "peer_service", "db.name": "db_name", "db.system": "db_system",
+             "messaging.system": "messaging"}
 _COMPACT_START = re.compile(rb'\[\{"key":"')
 # One pass over Jaeger's compact layout finds every wanted tag. A string value with an escape does
 # not match the first alternative and leaves the second one empty, which sends us to the fallback.
 # The pattern starts at `key":"`, not at its opening quote: quotes are everywhere in JSON, so the
 # regex engine's prefix scan is about 15 % faster on a rarer first byte; in compact JSON the bytes
 # `key":"` only occur as the `"key":` field (a quote inside a string value is escaped).
-_WANTED_KEYS = rb"span\.kind|http\.status_code|error|otel\.status_code|sampler\.type|sampler\.param"
+# Factored by first letter: Python's regex engine tries alternatives one by one at every key.
+_WANTED_KEYS = (rb"s(?:pan\.kind|ampler\.(?:type|param))|http\.status_code|error|otel\.status_code"
+                rb"|istio\.(?:canonical_service|namespace)|peer\.service|db\.(?:name|system)|messaging\.system")
 # The hot path takes each hit as one bytes object (no groups: fewer objects per span, and the hits are
 # only the key of the cache below). A new combination is split into key and values by _TAG_PARTS,
 # the same pattern with groups, which matches each hit exactly as the search did.
@@ -175,7 +223,8 @@ def read_tags(raw_tags: msgspec.Raw) -> TagValues:
 
 
 _KIND_BYTES = {k.encode(): v for k, v in _KINDS.items()}
-SpanTags = tuple[int, int, float | None]  # kind, status, sampling rate from probabilistic sampler tags
+# kind, status, sampling rate from probabilistic sampler tags, and the naming tags
+SpanTags = tuple[int, int, float | None, Naming]
 TagHits = tuple[bytes, ...]
 # Spans of one mesh repeat a handful of wanted-tag combinations (kind x status code), so the result
 # of reading the regex hits is kept per combination: one dict lookup instead of the loop below.
@@ -188,6 +237,7 @@ def _read_hits(hits: TagHits) -> SpanTags | None:
     kind = KIND_UNSPECIFIED
     error = ok = False
     sampler_type = sampler_param = b""
+    names = TagValues()
     for hit in hits:
         parts = _TAG_PARTS.match(hit)
         if parts is None:  # cannot happen: every hit matched this pattern in the search
@@ -208,12 +258,14 @@ def _read_hits(hits: TagHits) -> SpanTags | None:
             ok = value == b"OK"
         elif key == b"sampler.type":
             sampler_type = value
-        else:
+        elif key == b"sampler.param":
             sampler_param = value
+        else:
+            setattr(names, _TAG_KEYS[key.decode()], value.decode())
     rate = None
     if sampler_type == b"probabilistic" and sampler_param:
         rate = _rate(sampler_param)
-    out = kind, STATUS_ERROR if error else STATUS_OK if ok else STATUS_UNSET, rate
+    out = kind, STATUS_ERROR if error else STATUS_OK if ok else STATUS_UNSET, rate, names.peers()
     if len(_hits_cache) >= _HITS_CACHE_MAX:
         _hits_cache.clear()  # distinct combinations are few; start over rather than grow
     _hits_cache[hits] = out
@@ -247,7 +299,7 @@ def _slow_tags(raw: msgspec.Raw) -> SpanTags:
             pass
     status = STATUS_ERROR if error else STATUS_OK if tags.otel_status == "OK" else STATUS_UNSET
     rate = _rate(tags.sampler_param) if tags.sampler_type == "probabilistic" else None
-    return kind, status, rate
+    return kind, status, rate, tags.peers()
 
 
 def _no_name(name: str) -> None:
@@ -272,7 +324,7 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
         raw = js.tags
         # _fast_tags inlined: this loop runs once per span.
         tags = (cached(hits := tuple(findall(raw))) or _read_hits(hits)) if compact(raw) is not None else None
-        kind, status, rate = tags or _slow_tags(raw)
+        kind, status, rate, naming = tags or _slow_tags(raw)
         refs = js.references
         if refs:
             parent = refs[0].spanID
@@ -285,7 +337,7 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
         op = js.operationName
         name = op if name_of is None else names_get(op) or name_of(op)
         out.append(Span(js.spanID, parent, trace_id, service, name, kind, js.startTime, js.duration, status,
-                        default_weight))
+                        default_weight, naming))
     if root_rate is not None:  # rare: the root span carried its sampler's rate
         for span in out:
             span.weight = 1.0 / root_rate

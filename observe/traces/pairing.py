@@ -15,9 +15,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from observe.traces.model import KIND_CLIENT, KIND_SERVER, Span
+from observe.traces.model import (
+    CONN_DATABASE,
+    CONN_MESSAGING,
+    KIND_CLIENT,
+    KIND_CONSUMER,
+    KIND_PRODUCER,
+    KIND_SERVER,
+    Span,
+)
 
 BUCKET_US = 10_000_000  # eviction granularity: 10 s of span start time
+# The servicegraph connector's connection_type values, and the name of a caller nobody traced.
+DATABASE, MESSAGING, VIRTUAL = "database", "messaging_system", "virtual_node"
+VIRTUAL_CLIENT = "user"
+_CALLERS = (KIND_CLIENT, KIND_PRODUCER)
+_CALLEES = (KIND_SERVER, KIND_CONSUMER)
+_PAIRABLE = (*_CALLERS, *_CALLEES)
+
+
+def connection_type(client: Span, server: Span) -> str:
+    """The connection_type of a request between two traced spans."""
+    if client.kind == KIND_PRODUCER or server.kind == KIND_CONSUMER or client.conn == CONN_MESSAGING:
+        return MESSAGING
+    return DATABASE if client.conn == CONN_DATABASE else ""
+
+
+def virtual_partner(span: Span) -> Span:
+    """The side nobody traced, named as the connector names virtual nodes: the peer's name for a callee, `user`
+    for a caller; it reports the traced side's duration."""
+    callee = span.kind in _CALLERS
+    return Span(span.span_id, span.parent_id, span.trace_id, span.peer if callee else VIRTUAL_CLIENT, span.name,
+                KIND_SERVER if callee else KIND_CLIENT, span.start_us, span.duration_us, span.status, span.weight)
 
 
 class Sink(Protocol):
@@ -26,11 +55,11 @@ class Sink(Protocol):
     def span(self, span: Span) -> None:
         """A new (deduplicated) span."""
 
-    def pair(self, client: Span, server: Span) -> None:
-        """A client span and the span its callee wrote for the same request."""
+    def pair(self, client: Span, server: Span, connection: str = "") -> None:
+        """A client span and the span its callee wrote for the same request (connection: its connection_type)."""
 
     def unpaired(self, span: Span) -> None:
-        """A client or server span whose partner never came."""
+        """A client or server span whose partner never came (and that names no peer to stand in for it)."""
 
 
 class Pairer:
@@ -84,26 +113,32 @@ class Pairer:
                 kind = span.kind
                 # As a child: is the parent an unpaired client span of another service?
                 parent = span.parent_id
-                if parent and (kind == KIND_SERVER or kind == KIND_CLIENT):
+                if parent and kind in _PAIRABLE:
                     caller = clients.get(parent)
                     if caller is not None and caller.service != span.service:
                         del clients[parent]
-                        on_pair(caller, span)
+                        # The common case (client -> server, no messaging attributes) without a call.
+                        plain = caller.kind == KIND_CLIENT and kind != KIND_CONSUMER and not caller.naming[3]
+                        on_pair(caller, span, "" if plain else connection_type(caller, span))
                     elif parent not in seen:
                         waiting = orphans.get(parent)
                         if waiting is None:
                             orphans[parent] = [span]
                         else:
                             waiting.append(span)
-                    elif kind == KIND_SERVER:
+                    elif kind in _CALLEES:
                         on_unpaired(span)  # its parent is here and is no client waiting for it
+                elif not parent and kind in _CALLEES:
+                    on_pair(virtual_partner(span), span, VIRTUAL)  # called from outside the traced mesh
                 # As a parent: children that came first.
                 children = orphans.pop(sid, None)
-                if kind == KIND_CLIENT:
-                    if children:
+                if kind in _CALLERS:
+                    if span.conn == CONN_DATABASE and span.peer and not children:
+                        on_pair(span, virtual_partner(span), DATABASE)  # databases write no span of their own
+                    elif children:
                         for child in children:
                             if child.service != span.service:
-                                on_pair(span, child)
+                                on_pair(span, child, connection_type(span, child))
                                 children.remove(child)
                                 break
                         else:
@@ -112,7 +147,7 @@ class Pairer:
                         clients[sid] = span
                 if children:
                     for child in children:
-                        if child.kind == KIND_SERVER:
+                        if child.kind in _CALLEES:
                             on_unpaired(child)
         finally:
             self.accepted += accepted
@@ -130,13 +165,13 @@ class Pairer:
                 self.seen.pop(sid, None)
                 client = self.clients.pop(sid, None)
                 if client is not None:
-                    self.sink.unpaired(client)
+                    self._gave_up(client)
         stale = [p for p, kids in self.orphans.items() if any(k.start_us // BUCKET_US < limit for k in kids)]
         for parent in stale:
             keep: list[Span] = []
             for child in self.orphans[parent]:
                 if child.start_us // BUCKET_US < limit:
-                    if child.kind == KIND_SERVER:
+                    if child.kind in _CALLEES:
                         self.sink.unpaired(child)
                 else:
                     keep.append(child)
@@ -148,10 +183,17 @@ class Pairer:
     def flush(self) -> None:
         """Report everything still waiting as unpaired (end of an offline analysis)."""
         for client in self.clients.values():
-            self.sink.unpaired(client)
+            self._gave_up(client)
         self.clients.clear()
         for kids in self.orphans.values():
             for child in kids:
-                if child.kind == KIND_SERVER:
+                if child.kind in _CALLEES:
                     self.sink.unpaired(child)
         self.orphans.clear()
+
+    def _gave_up(self, client: Span) -> None:
+        """A caller whose callee never wrote a span: a virtual node when it names its peer, else unpaired."""
+        if client.peer:
+            self.sink.pair(client, virtual_partner(client), VIRTUAL)
+        else:
+            self.sink.unpaired(client)

@@ -23,7 +23,7 @@ from observe.traces.config import TracesConfig
 from observe.traces.exposition import render
 from observe.traces.graph import Graph, build_graph
 from observe.traces.ingest import Ingest
-from observe.traces.jaeger import JaegerClient, JaegerError
+from observe.traces.jaeger import V1, V3, JaegerClient, JaegerError
 from observe.tracing import tracer
 
 log = logging.getLogger("observe.traces")
@@ -39,7 +39,7 @@ class Puller:
         self.aggregates = RedAggregates(config.max_series, config.service_graph_buckets_seconds,
                                         config.span_metrics_buckets_seconds)
         self.ingest = Ingest(self.aggregates, config.sampling_rate, shard=config.shard, total_shards=config.total_shards)
-        self.client = JaegerClient(config.jaeger_url, config.request_timeout_seconds)
+        self.client = JaegerClient(config.jaeger_url, config.request_timeout_seconds, config.jaeger_api)
         self.watermark_us: int | None = None
         self.failures = 0
         self.backoff_until = 0.0
@@ -123,12 +123,12 @@ class Puller:
     async def _pull_range(self, service: str, start_us: int, end_us: int) -> None:
         cfg = self.config
         async with self._requests:
-            body = await self.client.traces(service, start_us, end_us, cfg.limit)
+            api, body = await self.client.traces(service, start_us, end_us, cfg.limit)
         async with self._feed_lock:
             try:
-                count = await asyncio.to_thread(self._feed, body)
+                count = await asyncio.to_thread(self._feed, body, api)
             except ValueError as exc:  # msgspec.DecodeError is a ValueError
-                raise JaegerError("decode", f"/api/traces for {service}: {exc}") from None
+                raise JaegerError("decode", f"{api} traces for {service}: {exc}") from None
         if count >= cfg.limit:
             if end_us - start_us < MIN_SPLIT_US:
                 self.pull_errors.labels("truncated").inc()
@@ -137,8 +137,8 @@ class Puller:
             await self._pull_range(service, start_us, mid)
             await self._pull_range(service, mid, end_us)
 
-    def _feed(self, body: bytes) -> int:
-        count = self.ingest.feed(body)
+    def _feed(self, body: bytes, api: str = V1) -> int:
+        count = self.ingest.feed_otlp(body) if api == V3 else self.ingest.feed(body)
         self._count_outcomes()
         return count
 
@@ -158,8 +158,8 @@ class Puller:
         self._count_outcomes()
         until = watermark_us / 1e6
         self.aggregates.prune(until - cfg.graph_window_seconds - 60)
-        self.text = render(self.aggregates, openmetrics=False)
-        self.openmetrics = render(self.aggregates, openmetrics=True)
+        self.text = render(self.aggregates, openmetrics=False, span_unit=cfg.span_metrics_unit)
+        self.openmetrics = render(self.aggregates, openmetrics=True, span_unit=cfg.span_metrics_unit)
         self.graph = build_graph(self.aggregates, until, cfg.graph_window_seconds,
                                  cfg.jaeger_ui_url or cfg.jaeger_url)
         state_file.save(cfg.state_file, state_file.State(state_file.VERSION, watermark_us, self.ingest.snapshot()))

@@ -280,7 +280,8 @@ async def test_values_match_the_objects(kube: KubeClient, kube_namespace: str, s
     assert values[f'kube_deployment_status_condition{{{d},reason="MinimumReplicasAvailable",condition="Available",'
                   'status="true"}'] == 1
     # Conditions and taints that went away take their series with them.
-    assert not [k for k in values if "ReplicaSetUpdated" in k or "MinimumReplicasUnavailable" in k]
+    # (Only this test's namespace: other tests on the same API server seed deployments of their own.)
+    assert not [k for k in values if f'namespace="{ns}"' in k and ("ReplicaSetUpdated" in k or "MinimumReplicasUnavailable" in k)]
     assert [k for k in values if k.startswith(f'kube_node_spec_taint{{node="{node}",')] == [unreachable]
     await promtool_check(await scrape(base))
 
@@ -394,7 +395,14 @@ async def test_two_shards_together_equal_one_unsharded(kube: KubeClient, kube_na
 
     all_series = mine(await eventually(whole, lambda v: sum('pod="p' in k and "kube_pod_info" in k
                                                             for k in mine(v)) == 12))
-    a, b = mine(samples(await scrape(shard0))), mine(samples(await scrape(shard1)))
+    raw1 = samples(await scrape(shard1))
+    a, b = mine(samples(await scrape(shard0))), mine(raw1)
     assert a and b, "both shards own some pods"
+    # kube-state-metrics' own series, as the mixin's KubeStateMetricsShards* and *Errors alerts read them.
+    assert raw1['kube_state_metrics_shard_ordinal{shard_ordinal="1"}'] == 1
+    assert raw1["kube_state_metrics_total_shards"] == 2
+    assert raw1['kube_state_metrics_list_total{resource="*v1.Pod",result="success"}'] >= 1
+    assert raw1['kube_state_metrics_watch_total{resource="*v1.Pod",result="success"}'] >= 1
+    assert raw1['kube_state_metrics_list_total{resource="*v1.Pod",result="error"}'] == 0
     assert not set(a) & set(b)
     assert {**a, **b} == all_series

@@ -34,6 +34,9 @@ def metrics(puller: Puller, registry: CollectorRegistry | None = None) -> dict[S
 
 
 def edge(m: dict[Sample, float], name: str, client: str, server: str, **extra: str) -> float:
+    """One edge series; without `failed`, the failed and the other requests together."""
+    if name.startswith("traces_service_graph_request") and "failed" not in extra:
+        return sum(edge(m, name, client, server, failed=f, **extra) for f in ("true", "false"))
     labels = tuple(sorted({"client": client, "server": server, "connection_type": "", **extra}.items()))
     return m.get((name, labels), 0.0)
 
@@ -79,20 +82,22 @@ async def test_seeded_bookinfo_traffic_gives_exact_edges_errors_and_buckets(jaeg
     m = metrics(puller, registry)
     n = mesh.name
     total = "traces_service_graph_request_total"
-    assert edge(m, total, n("istio-ingressgateway"), n("productpage")) == 20
-    assert edge(m, total, n("productpage"), n("details")) == 20
-    assert edge(m, total, n("productpage"), n("reviews")) == 20
-    assert edge(m, total, n("reviews"), n("ratings")) == 20
+    ok = {"failed": "false"}
+    assert edge(m, total, n("istio-ingressgateway"), n("productpage"), **ok) == 20
+    assert edge(m, total, n("productpage"), n("details"), **ok) == 20
+    assert edge(m, total, n("productpage"), n("reviews"), **ok) == 20
+    assert edge(m, total, n("reviews"), n("ratings"), **ok) == 16
+    assert edge(m, total, n("reviews"), n("ratings"), failed="true") == 4
     assert sum(v for (name, _), v in m.items() if name == total) == 80
     failed = "traces_service_graph_request_failed_total"
-    assert edge(m, failed, n("reviews"), n("ratings")) == 4
-    assert edge(m, failed, n("productpage"), n("reviews")) == 0
+    assert edge(m, failed, n("reviews"), n("ratings"), failed="true") == 4
+    assert not [k for k in m if k[0] == failed and ("server", n("reviews")) in k[1]]
     server = "traces_service_graph_request_server_seconds_bucket"
-    assert edge(m, server, n("reviews"), n("ratings"), le="0.1") == 4
-    assert edge(m, server, n("reviews"), n("ratings"), le="0.2") == 4
-    assert edge(m, server, n("reviews"), n("ratings"), le="0.4") == 20
+    assert edge(m, server, n("reviews"), n("ratings"), failed="true", le="0.05") == 4
+    assert edge(m, server, n("reviews"), n("ratings"), failed="false", le="0.2") == 0
+    assert edge(m, server, n("reviews"), n("ratings"), failed="false", le="0.4") == 16
     client = "traces_service_graph_request_client_seconds_bucket"
-    assert edge(m, client, n("productpage"), n("details"), le="0.1") == 20
+    assert edge(m, client, n("productpage"), n("details"), le="0.1", **ok) == 20
     assert not any(name == "traces_service_graph_unpaired_spans_total" for name, _ in m)
     errors = ("traces_span_metrics_calls_total", tuple(sorted({
         "service_name": n("ratings"), "span_name": "ratings.default.svc.cluster.local:9080/*",
@@ -233,3 +238,34 @@ async def test_full_answers_split_the_time_range_until_nothing_is_cut_off(jaeger
     assert m[("observe_traces_spans_total", (("outcome", "accepted"),))] == 96
     assert ("observe_traces_pull_errors_total", (("reason", "truncated"),)) not in m
     await puller.close()
+
+
+@pytest.mark.parametrize("api", ["v3", "v1"])
+async def test_both_query_apis_give_the_same_service_graph(jaeger: Peer, tmp_path: Path, api: str) -> None:
+    """Jaeger v2's /api/v3 (OTLP JSON) and /api/traces, each read from the real server, count the same requests,
+    failures (the `failed` label), buckets and names; `auto` picks v3 because this server answers it."""
+    mesh = Mesh(jaeger.extra["otlp_http"])  # type: ignore[arg-type]
+    t0 = time.time() - 30
+    await seed(jaeger, mesh, 10, start_s=t0, fail_every=5)
+    await wait_spans(jaeger, mesh, t0, 80)
+    puller = make_puller(jaeger, mesh, tmp_path, jaeger_api=api)
+    assert await puller.tick(), puller.status()
+    assert puller.client.api == api
+    m = metrics(puller)
+    n = mesh.name
+    total = "traces_service_graph_request_total"
+    assert edge(m, total, n("reviews"), n("ratings"), failed="false") == 8
+    assert edge(m, total, n("reviews"), n("ratings"), failed="true") == 2
+    assert edge(m, "traces_service_graph_request_failed_total", n("reviews"), n("ratings"), failed="true") == 2
+    assert edge(m, total, n("istio-ingressgateway"), n("productpage"), failed="false") == 10
+    assert edge(m, "traces_service_graph_request_server_seconds_bucket", n("reviews"), n("ratings"), failed="false",
+                le="0.4") == 8
+    calls = ("traces_span_metrics_calls_total", tuple(sorted({
+        "service_name": n("ratings"), "span_name": "ratings.default.svc.cluster.local:9080/*",
+        "span_kind": "SPAN_KIND_SERVER", "status_code": "STATUS_CODE_ERROR"}.items())))
+    assert m[calls] == 2
+    assert not any(name == "traces_service_graph_unpaired_spans_total" for name, _ in m)
+    await puller.close()
+    auto = make_puller(jaeger, mesh, tmp_path / "auto", jaeger_api="auto")
+    assert await auto.tick() and auto.client.api == "v3"
+    await auto.close()

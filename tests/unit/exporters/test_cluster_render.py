@@ -293,3 +293,35 @@ def test_promtool_accepts_every_family() -> None:
     body = store.exposition(False)
     res = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
+
+
+def test_node_role_from_role_labels() -> None:
+    node = {"metadata": {"name": "n1", "labels": {"node-role.kubernetes.io/control-plane": "",
+                                                  "node-role.kubernetes.io/infra": "true",
+                                                  "kubernetes.io/role": "worker", "zone": "a"}}}
+    lines = [x for x in text("nodes", node).splitlines() if x.startswith("kube_node_role")]
+    assert lines == ['kube_node_role{node="n1",role="worker"} 1', 'kube_node_role{node="n1",role="control-plane"} 1',
+                     'kube_node_role{node="n1",role="infra"} 1']
+    assert "kube_node_role" not in text("nodes", {"metadata": {"name": "n2", "labels": {"zone": "a"}}})
+
+
+def test_pvc_access_modes() -> None:
+    pvc = {"metadata": {"name": "data", "namespace": "ns"},
+           "spec": {"accessModes": ["ReadWriteOnce", "ReadOnlyMany"]}}
+    out = text("persistentvolumeclaims", pvc)
+    for mode in ("ReadWriteOnce", "ReadOnlyMany"):
+        assert (f'kube_persistentvolumeclaim_access_mode{{namespace="ns",persistentvolumeclaim="data",'
+                f'access_mode="{mode}"}} 1') in out
+
+
+def test_pod_status_reason_one_series_per_known_reason() -> None:
+    evicted = {**POD, "status": {**POD["status"], "phase": "Failed", "reason": "Evicted"}}
+    gated = {**POD, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}}
+    ident = 'namespace="shop",pod="web-1",uid="u-1"'
+    for pod, hit in ((evicted, "Evicted"), (gated, "SchedulingGated"), (POD, None)):
+        lines = [x for x in text("pods", pod).splitlines() if x.startswith("kube_pod_status_reason")]
+        assert len(lines) == 6
+        for reason in ("Evicted", "NodeAffinity", "NodeLost", "Shutdown", "UnexpectedAdmissionError",
+                       "SchedulingGated"):
+            assert f'kube_pod_status_reason{{{ident},reason="{reason}"}} {1 if reason == hit else 0}' in lines

@@ -13,7 +13,8 @@ from observe.render.renderer import render
 from tests.unit.render.grafana_model import lost, round_trip
 
 # Histograms whose buckets carry trace_id exemplars: panels over them must ask Grafana for exemplars.
-EXEMPLAR_HISTOGRAMS = ("traces_span_metrics_duration_seconds", "traces_service_graph_request_server_seconds",
+EXEMPLAR_HISTOGRAMS = ("traces_span_metrics_duration_seconds", "traces_span_metrics_duration_milliseconds",
+                       "traces_service_graph_request_server_seconds",
                        "observe_shipper_bulk_duration_seconds", "istio_request_duration_milliseconds")
 
 

@@ -63,3 +63,54 @@ def test_page_escapes_names_and_refuses_script_links() -> None:
     for attr in re.findall(r"data-info='([^']*)'", html):
         assert attr.startswith("{") and attr.endswith("}")
     assert "<script src" not in html and "<link" not in html and "@import" not in html
+
+
+def test_p95_is_exact_over_the_window_and_matches_traces_analyze() -> None:
+    import orjson
+
+    from observe.traces.analyze import analyze
+    from tests.unit.traces.jaeger_json import TraceBuilder, response
+
+    traces = []
+    for i in range(40):
+        t = TraceBuilder(f"{i:032x}")
+        t.call("productpage", "reviews", start_us=T0 + i * 1000, client_us=1000 * (i + 1), server_us=900 * (i + 1))
+        traces.append(t)
+    body = orjson.dumps(response(*traces))
+    agg = RedAggregates()
+    pairer = Pairer(agg)
+    from observe.traces.model import iter_spans
+    pairer.add_all(iter_spans(body))
+    graph = build_graph(agg, until_s=T0 / 1e6 + 60, window_s=100, jaeger_ui="")
+    (edge,) = graph.edges
+    (expected,) = analyze(body)["edges"]
+    assert edge.p95_ms == expected["p95_ms"] == 38.0 and edge.p95_text == "38.0 ms"
+
+
+def test_p95_says_approximately_with_bucket_bounds_when_the_window_kept_too_many() -> None:
+    from observe.traces import aggregate
+
+    agg = RedAggregates()
+    pairer = Pairer(agg)
+    for i in range(aggregate.SAMPLES_PER_SLOT + 10):
+        call(pairer, "a", "b", ms=30, at_us=T0 + i)
+    (edge,) = build_graph(agg, until_s=T0 / 1e6 + 60, window_s=100, jaeger_ui="").edges
+    assert edge.p95_text.startswith("\u2248 ") and "(in 10\u201350 ms)" in edge.p95_text
+
+
+def test_nodes_use_istio_canonical_service_grouped_by_namespace() -> None:
+    agg = RedAggregates()
+    pairer = Pairer(agg)
+    reviews, ratings = ("reviews", "shop", "", 0), ("ratings", "data", "", 0)
+    c = Span("c1", "", "t1", "reviews-v1.shop", "op", KIND_CLIENT, T0, 2000, STATUS_UNSET, 1.0, reviews)
+    s = Span("s1", "c1", "t1", "ratings-v1.data", "op", KIND_SERVER, T0 + 5, 1500, STATUS_UNSET, 1.0, ratings)
+    c2 = Span("c2", "", "t2", "reviews-v2.shop", "op", KIND_CLIENT, T0, 2000, STATUS_UNSET, 1.0, reviews)
+    s2 = Span("s2", "c2", "t2", "ratings-v1.data", "op", KIND_SERVER, T0 + 5, 1500, STATUS_UNSET, 1.0, ratings)
+    pairer.add_all([c, s, c2, s2])
+    graph = build_graph(agg, until_s=T0 / 1e6 + 60, window_s=100, jaeger_ui="http://j:16686")
+    assert [(n.namespace, n.name) for n in graph.nodes] == [("data", "ratings"), ("shop", "reviews")]
+    (edge,) = graph.edges
+    assert (edge.client, edge.server, edge.requests) == ("reviews", "ratings", 2)
+    assert graph.namespaces == ["data", "shop"]
+    html = render_page(graph)
+    assert 'data-namespace="shop"' in html and "2 in 2 namespaces" in html

@@ -65,7 +65,7 @@ def test_eviction_forgets_trace_marks_and_reports_unpaired() -> None:
     ingest.feed(orjson.dumps(response(t)))
     ingest.evict(T0 + 2 * BUCKET_US)
     assert ingest.traces == {} and ingest.pairer.seen == {}
-    assert agg.unpaired_spans == {("productpage", ""): 1.0}
+    assert agg.unpaired_spans == {("productpage", "", ""): 1.0}
 
 
 def test_unreadable_state_file_is_an_error_that_says_what_to_do(tmp_path: Path) -> None:

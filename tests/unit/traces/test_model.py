@@ -89,7 +89,7 @@ def test_invalid_json_raises_decode_error() -> None:
 def test_compact_tags_are_read_without_decoding_the_whole_array() -> None:
     # Bytes after the wanted tag are never parsed on the fast path (the full decoder would reject them).
     raw = msgspec.Raw(b'[{"key":"span.kind","type":"string","value":"client"},{"key":"x","type":"string","value":')
-    assert model._fast_tags(raw) == (KIND_CLIENT, STATUS_UNSET, None)
+    assert model._fast_tags(raw) == (KIND_CLIENT, STATUS_UNSET, None, model.NO_NAMING)
 
 
 def test_traces_config_errors_name_the_problem() -> None:
@@ -101,3 +101,13 @@ def test_traces_config_errors_name_the_problem() -> None:
         TracesConfig(service_graph_buckets_seconds=[0.2, 0.1])
     with pytest.raises(ValidationError, match="below total_shards"):
         TracesConfig(shard=2, total_shards=2)
+
+
+def test_naming_tags_on_the_fast_and_the_slow_path() -> None:
+    fast = msgspec.Raw(b'[{"key":"span.kind","type":"string","value":"client"},{"key":"istio.canonical_service",'
+                       b'"type":"string","value":"reviews"},{"key":"istio.namespace","type":"string","value":"shop"},'
+                       b'{"key":"db.system","type":"string","value":"redis"}]')
+    assert model._fast_tags(fast) == (KIND_CLIENT, STATUS_UNSET, None, ("reviews", "shop", "redis", model.CONN_DATABASE))
+    slow = msgspec.Raw(b'[ {"value": "kafka", "key": "messaging.system"}, {"key": "span.kind", "value": "producer"} ]')
+    assert model._fast_tags(slow) is None
+    assert model._slow_tags(slow) == (model.KIND_PRODUCER, STATUS_UNSET, None, ("", "", "kafka", model.CONN_MESSAGING))
