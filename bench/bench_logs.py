@@ -32,13 +32,17 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from observe.config import ElasticsearchConfig
-from observe.logs.bulk import BULK_PATH, BulkSink
 from observe.logs.config import LogsConfig
 from observe.logs.context import FileContext
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.process import PlanProcessor, Settings
 from observe.logs.shipper import Shipper
-from observe.logs.sink import NullSink, Sink, SpoolSink, spool_files
+from observe.logs.sinks.elasticsearch.config import SinkConfig
+from observe.logs.sinks.elasticsearch.request import BULK_PATH
+from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
+from observe.logs.sinks.null import NullSink
+from observe.logs.sinks.protocol import Sink
+from observe.logs.sinks.spool import SpoolSink, spool_files
 
 LINE_BYTES = 200
 NULL_LINES = int(os.environ.get("OBSERVE_BENCH_NULL_LINES", "1000000"))
@@ -168,7 +172,7 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         es_cfg = ElasticsearchConfig(url=peer.url)  # type: ignore[call-arg]
         loader_lps, shipper_lps, shipper_cpu = [], [], []
         warm = logs_config(folder, data_stream="logs-bench.warmup-default")  # JIT and caches of a fresh node
-        asyncio.run(run_pipeline(warm, lambda m: BulkSink(es_cfg, warm, m), ES_LINES))
+        asyncio.run(run_pipeline(warm, lambda m: ElasticsearchSink(SinkConfig(es_cfg, warm), m), ES_LINES))
         for rnd in range(ES_ROUNDS):
             # The loader's bodies: exactly what the shipper sends, spooled for another data stream.
             spool = folder / f"spool{rnd}"
@@ -177,14 +181,14 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
             bodies = [p.read_bytes() for p in spool_files(spool)]
 
             async def load(cfg: LogsConfig = cfg, bodies: list[bytes] = bodies) -> float:
-                sink = BulkSink(es_cfg, cfg, ShipperMetrics(CollectorRegistry()))
+                sink = ElasticsearchSink(SinkConfig(es_cfg, cfg), ShipperMetrics(CollectorRegistry()))
                 await sink.setup()
                 await sink.close()
                 return await loader(peer.url, bodies, cfg.max_in_flight)
 
             def ship(rnd: int = rnd) -> None:
                 cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
-                r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: BulkSink(es_cfg, c, m), ES_LINES))
+                r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: ElasticsearchSink(SinkConfig(es_cfg, c), m), ES_LINES))
                 shipper_lps.append(r["lines_per_s"])
                 shipper_cpu.append(r["cpu_s_per_million"])
 

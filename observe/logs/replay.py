@@ -18,9 +18,11 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from observe.config import Config, ConfigError
-from observe.logs.bulk import BulkSink, HttpError
+from observe.es_connection import HttpError
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.sink import spool_files
+from observe.logs.sinks.elasticsearch.config import SinkConfig
+from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
+from observe.logs.sinks.spool import spool_files
 
 DONE = "replayed"
 OUTCOMES = ("delivered", "duplicate", "deadlettered")
@@ -58,15 +60,15 @@ async def replay(config: Config, folder: Path, registry: CollectorRegistry | Non
     if not config.elasticsearch.url:
         raise ConfigError("elasticsearch.url: got nothing, expected the Elasticsearch/OpenSearch URL to replay the spool to")
     registry = registry or CollectorRegistry()
-    sink = BulkSink(config.elasticsearch, config.logs, ShipperMetrics(registry))
+    sink = ElasticsearchSink(SinkConfig(config.elasticsearch, config.logs), ShipperMetrics(registry))
     files = 0
     try:
         await sink.setup()
         for path in spool_files(folder):
             items = bulk_items(await asyncio.to_thread(path.read_bytes), path)
             for stream in sorted({_index_of(item) for item in items} - {config.logs.data_stream}):
-                await sink.ensure_data_stream(stream)  # a data stream a pod chose by annotation
-            await sink.deliver([(item, None) for item in items])
+                await sink.prepare(stream)  # a data stream a pod chose by annotation
+            await sink.deliver_items(items)
             await asyncio.to_thread(_move_done, path)
             files += 1
     finally:

@@ -11,7 +11,9 @@ from observe.logs.context import MetadataProvider
 from observe.logs.enrich import KubeEnricher
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.shipper import Shipper
-from observe.logs.sink import NullSink, Sink, SpoolSink
+from observe.logs.sinks.null import NullSink
+from observe.logs.sinks.protocol import Sink
+from observe.logs.sinks.spool import SpoolSink
 from observe.service import BaseService
 
 
@@ -24,9 +26,10 @@ def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
         return NullSink(metrics)
     if kind == "spool":
         return SpoolSink(config.logs.spool_dir, metrics)
-    from observe.logs.bulk import BulkSink
+    from observe.logs.sinks.elasticsearch.config import SinkConfig
+    from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
 
-    return BulkSink(config.elasticsearch, config.logs, metrics)
+    return ElasticsearchSink(SinkConfig(config.elasticsearch, config.logs), metrics)
 
 
 def make_provider(config: Config, registry: CollectorRegistry, metrics: ShipperMetrics, sink: Sink) -> KubeEnricher:
@@ -44,13 +47,12 @@ def make_provider(config: Config, registry: CollectorRegistry, metrics: ShipperM
         if found:
             async def factory() -> KubeClient:
                 return await KubeClient.from_config(config.kube)
-    ensure = getattr(sink, "ensure_data_stream", None)
     return KubeEnricher(
         factory, registry, node_name=config.kube.node_name, kubelet_root=k.kubelet_root,
         deleted_grace_seconds=k.deleted_pod_grace_seconds, resolve_wait_seconds=k.resolve_wait_seconds,
         default_multiline=ml.mode, default_parser=config.logs.parser, multiline_flush_seconds=ml.flush_seconds,
         multiline_max_lines=ml.max_lines, multiline_max_bytes=ml.max_bytes, dropped=metrics.events_dropped,
-        ensure_data_stream=ensure,
+        ensure_data_stream=sink.prepare,
     )
 
 

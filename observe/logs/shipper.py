@@ -10,7 +10,7 @@ from observe.logs.batch import Batch, Batcher, Segment
 from observe.logs.config import LogsConfig
 from observe.logs.context import MetadataProvider
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.sink import Sink
+from observe.logs.sinks.protocol import Sink
 from observe.logs.tailer import Tailer
 
 log = logging.getLogger("observe.logs.shipper")

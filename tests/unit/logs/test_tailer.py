@@ -16,7 +16,7 @@ from observe.logs.config import LogsConfig
 from observe.logs.identity import identify
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.shipper import Shipper
-from observe.logs.sink import SpoolSink, spool_files
+from observe.logs.sinks.spool import SpoolSink, spool_files
 
 TS = b"2024-01-01T00:00:00Z"
 
