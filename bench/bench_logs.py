@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,8 @@ from prometheus_client import CollectorRegistry
 
 from observe.config import ElasticsearchConfig
 from observe.logs.config import LogsConfig
-from observe.logs.context import FileContext
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.process import PlanProcessor, Settings
+from observe.logs.plan import PlanSlot, Settings
 from observe.logs.shipper import Shipper
 from observe.logs.sinks.elasticsearch.config import SinkConfig
 from observe.logs.sinks.elasticsearch.request import BULK_PATH
@@ -332,9 +332,8 @@ class _Attach:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def resolve(self, context: FileContext) -> FileContext:
-        context.processors.append(PlanProcessor(lambda: self.settings))
-        return context
+    async def resolve(self, slot: PlanSlot) -> None:
+        slot.publish(replace(slot.current, settings=self.settings))
 
     def extra_paths(self) -> list[str]:
         return []

@@ -76,17 +76,17 @@ def parse(fmt: str, max_event_bytes: int, multiline: str, parser: str, files: tu
     import os
     import socket
 
-    from observe.logs.context import path_context
     from observe.logs.parse import parse_file
-    from observe.logs.process import PlanProcessor, Settings
+    from observe.logs.plan import NO_PROCESSING, Settings, path_plan
 
     out = sys.stdout.buffer
     settings = Settings(multiline=multiline, parser=parser)
+    if settings == NO_PROCESSING:
+        settings = NO_PROCESSING
     for path in files:
-        ctx = path_context(str(path), os.path.realpath(path), host_name=socket.gethostname(), node_name=None, fmt=fmt)
-        if settings != Settings():
-            ctx.processors.append(PlanProcessor(lambda: settings))
-        for doc in parse_file(path, fmt=fmt, max_event_bytes=max_event_bytes, context=ctx):
+        plan = path_plan(str(path), os.path.realpath(path), host_name=socket.gethostname(), node_name=None, fmt=fmt,
+                         settings=settings)
+        for doc in parse_file(path, fmt=fmt, max_event_bytes=max_event_bytes, plan=plan):
             out.write(doc)
             out.write(b"\n")
     out.flush()

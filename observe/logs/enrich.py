@@ -1,6 +1,6 @@
 """Pod metadata for log events, from the Kubernetes API through observe/kube watch caches.
 
-The shipper's MetadataProvider: when a file opens, its path-derived context (namespace, pod, container)
+The shipper's MetadataProvider: when a file opens, its path-derived plan (namespace, pod, container)
 becomes the full one: pod uid, node, dedotted labels and namespace labels, the owning workload (through the
 ReplicaSet to its Deployment, through the Job to its CronJob), container image and id, and the pod's log plan
 from its annotations (exclusion, data stream, tags, parser, multiline). A file's binding follows its pod: a
@@ -18,18 +18,18 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from observe.config import deep_merge
 from observe.kube.client import KubeApiError, KubeClient
 from observe.kube.reflector import NAMESPACES, PODS, Reflector, Resource
 from observe.logs import parsers
 from observe.logs.annotations import ContainerSpec, Mount, Plan, Stream, build_plan, dedot
-from observe.logs.context import FileContext
-from observe.logs.process import PlanProcessor, Settings
+from observe.logs.plan import NO_PROCESSING, DataStreams, FilePlan, PlanSlot, Settings
 
 log = logging.getLogger("observe.logs.enrich")
 
@@ -112,14 +112,13 @@ class EnrichMetrics:
 
 @dataclass
 class Binding:
-    """One open file tied to its pod: what it is (a container's output or a declared file) and its live settings."""
+    """One open file tied to its pod: what it is (a container's output or a declared file) and where its plans go."""
 
-    context: FileContext
-    base_fields: dict[str, Any]
+    plans: PlanSlot
+    base: FilePlan  # the path-derived plan
     container: str
     file_glob: str | None = None  # the declared file stream's host glob, for files inside an emptyDir
     stream: Stream | None = field(default_factory=Stream)  # None: excluded
-    revision: int = 0
 
 
 def _kw() -> dict[str, Any]:
@@ -155,14 +154,6 @@ def mapping_additions() -> dict[str, Any]:
     return {"dynamic_templates": [*LABEL_TEMPLATES, *parsers.JSON_TEMPLATES], "properties": props}
 
 
-def _deep(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        old = out.get(key)
-        out[key] = _deep(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
-    return out
-
-
 class KubeEnricher:
     """The shipper's MetadataProvider backed by watch caches of this node's pods and of namespaces."""
 
@@ -177,11 +168,7 @@ class KubeEnricher:
         resolve_wait_seconds: float = 2.0,
         default_multiline: str = "none",
         default_parser: str = "none",
-        multiline_flush_seconds: float = 2.0,
-        multiline_max_lines: int = 500,
-        multiline_max_bytes: int = 1 << 20,
-        dropped: Counter | None = None,
-        ensure_data_stream: Callable[[str], Awaitable[None]] | None = None,
+        streams: DataStreams | None = None,
     ) -> None:
         self.client_factory = client_factory
         self.client: KubeClient | None = None
@@ -191,9 +178,7 @@ class KubeEnricher:
         self.resolve_wait = resolve_wait_seconds
         self.default_multiline = default_multiline
         self.default_parser = default_parser
-        self.ml = (multiline_flush_seconds, multiline_max_lines, multiline_max_bytes)
-        self.dropped = dropped
-        self.ensure_data_stream = ensure_data_stream
+        self.streams = streams
         self.metrics = EnrichMetrics(registry)
         self.metrics.api_up.set_function(lambda: 1.0 if self.api_up() else 0.0)
         self.pods: Reflector[PodMeta] | None = None
@@ -375,19 +360,21 @@ class KubeEnricher:
         return out
 
     # ---- MetadataProvider ----------------------------------------------------------------------
-    async def resolve(self, context: FileContext) -> FileContext:
-        """The enriched context of a newly opened file (path-derived when the pod cannot be found)."""
+    async def resolve(self, slot: PlanSlot) -> None:
+        """Publish the enriched plan of a newly opened file (path-derived when the pod cannot be found)."""
+        base = slot.current
         if self.client_factory is None:
-            return self._default_only(context)
-        kube = context.fields.get("kubernetes") or {}
+            self._publish(Binding(plans=slot, base=base, container=""), Stream())
+            return
+        kube = base.fields.get("kubernetes") or {}
         uid = str((kube.get("pod") or {}).get("uid") or "")
-        container = str((context.fields.get("container") or {}).get("name") or "")
+        container = str((base.fields.get("container") or {}).get("name") or "")
         file_glob: str | None = None
-        m = _EMPTY_DIR.search(context.path)
-        if m and context.path.startswith(self.kubelet_root + "/"):
+        m = _EMPTY_DIR.search(base.path)
+        if m and base.path.startswith(self.kubelet_root + "/"):
             uid = m["uid"]
-        pod = self._find(uid, context.namespace, context.pod)
-        if pod is None and self.api_up() and self._worth_waiting(context.path):
+        pod = self._find(uid, base.namespace, base.pod)
+        if pod is None and self.api_up() and self._worth_waiting(base.path):
             # The file can appear a moment before the watch event for its pod.
             deadline = time.monotonic() + self.resolve_wait
             while pod is None and time.monotonic() < deadline:
@@ -396,24 +383,23 @@ class KubeEnricher:
                     await asyncio.wait_for(self._seen.wait(), max(0.01, deadline - time.monotonic()))
                 except TimeoutError:
                     pass
-                pod = self._find(uid, context.namespace, context.pod)
+                pod = self._find(uid, base.namespace, base.pod)
         if m and pod is not None:
             plan = self.plans.get(pod.uid) or self._plan(pod)
-            match = next((f for f in plan.files if fnmatch.fnmatch(context.path, f.host_glob)), None)
+            match = next((f for f in plan.files if fnmatch.fnmatch(base.path, f.host_glob)), None)
             file_glob = match.host_glob if match else None
             container = match.container if match else container
-        binding = Binding(context=context, base_fields=context.fields, container=container, file_glob=file_glob)
+        binding = Binding(plans=slot, base=base, container=container, file_glob=file_glob)
         if pod is None:
-            if context.namespace and context.pod:
-                self.unresolved.setdefault(f"{context.namespace}/{context.pod}", []).append(binding)
+            if base.namespace and base.pod:
+                self.unresolved.setdefault(f"{base.namespace}/{base.pod}", []).append(binding)
             log.info("no pod metadata for file; shipping with path-derived metadata",
-                     extra={"file.path": context.path, "kubernetes.namespace": context.namespace,
-                            "kubernetes.pod.name": context.pod})
-            self._attach(binding, Stream())
-            return context
+                     extra={"file.path": base.path, "kubernetes.namespace": base.namespace,
+                            "kubernetes.pod.name": base.pod})
+            self._publish(binding, Stream())
+            return
         self.bindings.setdefault(pod.uid, []).append(binding)
         await self._bind(binding, pod)
-        return context
 
     def _worth_waiting(self, path: str) -> bool:
         """Wait for the watch only before the first sync or for a new file; stale files of gone pods never stall."""
@@ -423,11 +409,6 @@ class KubeEnricher:
             return time.time() - os.stat(path).st_mtime < YOUNG_FILE_SECONDS
         except OSError:
             return False
-
-    def _default_only(self, context: FileContext) -> FileContext:
-        binding = Binding(context=context, base_fields=context.fields, container="")
-        self._attach(binding, Stream())
-        return context
 
     async def _rebind(self, uid: str) -> None:
         pod = self.by_uid.get(uid) or self.deleted.get(uid)
@@ -457,7 +438,7 @@ class KubeEnricher:
         }
         if pod.node:
             kube["node"] = {"name": pod.node}
-        fields = _deep(binding.base_fields, {"kubernetes": kube})
+        fields = deep_merge(dict(binding.base.fields), {"kubernetes": kube})
         # The path's labels are from the file name; the API's are authoritative (a label may have been removed).
         fields["kubernetes"]["labels"] = kube["labels"]
         fields["kubernetes"]["namespace_labels"] = kube["namespace_labels"]
@@ -467,33 +448,23 @@ class KubeEnricher:
         if binding.container in pod.images:
             container["image"] = {"name": pod.images[binding.container]}
         if container:
-            fields = _deep(fields, {"container": container})
+            fields = deep_merge(fields, {"container": container})
         if stream is not None and stream.tags:
-            fields = _deep(fields, {"labels": dict(stream.tags)})
+            fields = deep_merge(fields, {"labels": dict(stream.tags)})
         index = stream.index if stream is not None else None
-        if index and self.ensure_data_stream is not None:
-            await self.ensure_data_stream(index)
-        ctx = binding.context
-        ctx.fields = fields
-        ctx.namespace = pod.namespace
-        ctx.pod = pod.name
-        ctx.data_stream = index
-        ctx.revision += 1
-        self._attach(binding, stream)
+        if index and self.streams is not None:
+            await self.streams.prepare(index)  # the template exists before the plan's first event is sent
+        self._publish(binding, stream, fields=fields, namespace=pod.namespace, pod=pod.name, data_stream=index)
 
-    def _attach(self, binding: Binding, stream: Stream | None) -> None:
-        """Record the live stream settings; add the processor the first time they need one."""
+    def _publish(self, binding: Binding, stream: Stream | None, **changes: Any) -> None:
+        """Publish the file's next plan: the latest one with `changes` and the stream's processing settings."""
         binding.stream = stream
-        binding.revision += 1
-        settings = self._settings(binding)
-        if binding.context.processors or settings == Settings():
-            return
-        flush, lines, size = self.ml
-        binding.context.processors.append(PlanProcessor(lambda: self._settings(binding), dropped=self.dropped,
-                                                        flush_seconds=flush, max_lines=lines, max_bytes=size))
+        plan = replace(binding.plans.latest(), settings=self._settings(stream), **changes)
+        binding.plans.publish(plan)
 
-    def _settings(self, binding: Binding) -> Settings:
-        stream = binding.stream
+    def _settings(self, stream: Stream | None) -> Settings:
         if stream is None:
             return Settings(excluded=True)
-        return Settings(multiline=stream.multiline or self.default_multiline, parser=stream.format or self.default_parser)
+        settings = Settings(multiline=stream.multiline or self.default_multiline,
+                            parser=stream.format or self.default_parser)
+        return NO_PROCESSING if settings == NO_PROCESSING else settings

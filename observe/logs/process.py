@@ -1,15 +1,14 @@
 """The per-file record processor: exclusion, multiline merging, parsing and exception fields, per the pod's plan.
 
-It reads its settings from a live source on every call, so a changed annotation applies to a file that is
-already open. Held records (an open multiline event) report their first offset, so the checkpoint never
-passes them; merged events keep the first line's offset, so a re-read after a restart gives the same `_id`.
+The reader sets `settings` from the file's plan between chunks, so a changed annotation applies to a file
+that is already open (an open multiline event survives the change). Held records (an open multiline event)
+report their first offset, so the checkpoint never passes them; merged events keep the first line's offset,
+so a re-read after a restart gives the same `_id`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -17,16 +16,8 @@ from prometheus_client import Counter
 
 from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
 from observe.logs.parsers import Parser, error_fields, merge, parser_for
+from observe.logs.plan import Settings
 from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What to do with one file's records now."""
-
-    excluded: bool = False
-    multiline: str = "none"
-    parser: str = "none"
 
 
 @lru_cache(maxsize=256)
@@ -43,7 +34,7 @@ def _parser(spec: str) -> Parser | None:
 class PlanProcessor:
     """A RecordProcessor driven by the pod's plan."""
 
-    def __init__(self, settings: Callable[[], Settings], *, dropped: Counter | None = None,
+    def __init__(self, settings: Settings, *, dropped: Counter | None = None,
                  flush_seconds: float = 2.0, max_lines: int = 500, max_bytes: int = 1 << 20) -> None:
         self.settings = settings
         self.dropped = dropped.labels("excluded", "true") if dropped is not None else None
@@ -51,7 +42,7 @@ class PlanProcessor:
 
     def process(self, records: list[Record]) -> list[Record]:
         """Exclude, merge and parse a run of records."""
-        s = self.settings()
+        s = self.settings
         if s.excluded:
             if records and self.dropped is not None:
                 self.dropped.inc(len(records))
@@ -74,7 +65,7 @@ class PlanProcessor:
     def flush(self, now: float, final: bool) -> list[Record]:
         """Release merged events whose stream went quiet (all of them when the file closes)."""
         done = list(self.merger.drain()) if final else self.merger.expired(now)
-        return self._release(done, self.settings())
+        return self._release(done, self.settings)
 
     def pending_offset(self) -> int | None:
         """The first offset of the oldest open multiline event."""

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry
 
 from observe.config import Config
-from observe.logs.context import MetadataProvider
 from observe.logs.enrich import KubeEnricher
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.plan import MetadataProvider
 from observe.logs.shipper import Shipper
 from observe.logs.sinks.null import NullSink
 from observe.logs.sinks.protocol import Sink
@@ -32,11 +32,11 @@ def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
     return ElasticsearchSink(SinkConfig(config.elasticsearch, config.logs), metrics)
 
 
-def make_provider(config: Config, registry: CollectorRegistry, metrics: ShipperMetrics, sink: Sink) -> KubeEnricher:
+def make_provider(config: Config, registry: CollectorRegistry, sink: Sink) -> KubeEnricher:
     """Pod metadata and per-pod config from the Kubernetes API (off when `auto` finds no credentials)."""
     from observe.kube.client import KubeClient, KubeConfigError, credential_source
 
-    k, ml = config.logs.kubernetes, config.logs.multiline
+    k = config.logs.kubernetes
     factory: Callable[[], Awaitable[KubeClient]] | None = None
     if k.enabled != "off":
         try:
@@ -50,9 +50,7 @@ def make_provider(config: Config, registry: CollectorRegistry, metrics: ShipperM
     return KubeEnricher(
         factory, registry, node_name=config.kube.node_name, kubelet_root=k.kubelet_root,
         deleted_grace_seconds=k.deleted_pod_grace_seconds, resolve_wait_seconds=k.resolve_wait_seconds,
-        default_multiline=ml.mode, default_parser=config.logs.parser, multiline_flush_seconds=ml.flush_seconds,
-        multiline_max_lines=ml.max_lines, multiline_max_bytes=ml.max_bytes, dropped=metrics.events_dropped,
-        ensure_data_stream=sink.prepare,
+        default_multiline=config.logs.multiline.mode, default_parser=config.logs.parser, streams=sink,
     )
 
 
@@ -64,7 +62,7 @@ class ShipperService(BaseService):
     def __init__(self, config: Config, registry: CollectorRegistry, provider: MetadataProvider | None = None) -> None:
         self.metrics = ShipperMetrics(registry)
         self.sink = make_sink(config, self.metrics)
-        self.enricher = make_provider(config, registry, self.metrics, self.sink) if provider is None else None
+        self.enricher = make_provider(config, registry, self.sink) if provider is None else None
         self.shipper = Shipper(config.logs, self.sink, self.metrics, provider=provider or self.enricher,
                                node_name=config.kube.node_name)
 

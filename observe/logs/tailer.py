@@ -20,10 +20,10 @@ import time
 from observe.logs.batch import Segment
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 from observe.logs.config import LogsConfig
-from observe.logs.context import MetadataProvider, PathMetadata, path_context
 from observe.logs.identity import FileIdentity, identify, read_fingerprint
 from observe.logs.inotify import DirWatcher, watch_dirs
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.plan import MetadataProvider, PathMetadata, PlanSlot, path_plan
 from observe.logs.reader import FileReader
 
 log = logging.getLogger("observe.logs.tailer")
@@ -175,11 +175,14 @@ class Tailer:
             log.warning("file is shorter than its checkpoint; reading it from the start",
                         extra={"file.path": path, "log.offset": offset})
             offset = 0
-        ctx = path_context(path, real_path, host_name=self.host_name, node_name=self.node_name, fmt=self.config.format)
-        ctx = await self.provider.resolve(ctx)
+        plans = PlanSlot(path_plan(path, real_path, host_name=self.host_name, node_name=self.node_name,
+                                   fmt=self.config.format))
+        await self.provider.resolve(plans)
+        ml = self.config.multiline
         reader = FileReader(
-            fd, ident, real_path, offset, ctx, ctx.data_stream or self.config.data_stream, self.metrics,
+            fd, ident, real_path, offset, plans, self.config.data_stream, self.metrics,
             read_bytes=self.config.read_bytes, max_event_bytes=self.config.max_event_bytes, on_advance=self._advanced,
+            multiline_limits=(ml.flush_seconds, ml.max_lines, ml.max_bytes),
         )
         if detached:
             reader.detached_since = time.monotonic()
