@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporters.config import ExportersConfig
 from observe.config_section import Section
 from observe.logs.config import LogsConfig
+from observe.merge import deep_merge
 from observe.traces.config import TracesConfig
 
 
@@ -141,17 +142,6 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         return Config(**data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, source=str(path) if path else "environment")) from None
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge mappings; any other value (lists too) replaces."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def format_errors(exc: ValidationError, source: str) -> str:

@@ -12,6 +12,7 @@ import orjson
 
 from observe.logs.plan import FilePlan
 from observe.logs.record import FLAG_INVALID_UTF8, FLAG_NAMES, Record
+from observe.merge import deep_merge
 
 
 def _esc(raw: bytes) -> bytes:
@@ -22,15 +23,6 @@ def _esc(raw: bytes) -> bytes:
 def doc_id(file_key: str, offset: int) -> str:
     """The deterministic document _id: file identity and the event's start offset."""
     return f"{file_key}-{offset:x}"
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge `extra` over `base` (processors' fields over the file's constants)."""
-    out = dict(base)
-    for key, value in extra.items():
-        old = out.get(key)
-        out[key] = merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
-    return out
 
 
 class Encoder:
@@ -86,7 +78,7 @@ class Encoder:
         if flags:
             log["flags"] = orjson.loads(self._flags(flags)[len(b',"flags":'):])
         log["file"] = {"path": self.plan.path}
-        doc = merge({"@timestamp": ts.decode(), "message": text, "log": log, **self.plan.fields}, fields)
+        doc = deep_merge({"@timestamp": ts.decode(), "message": text, "log": log, **self.plan.fields}, fields)
         return self.action % offset + orjson.dumps(doc) + b"\n"
 
 

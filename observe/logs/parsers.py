@@ -49,15 +49,6 @@ def put(doc: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def merge(doc: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Deep-merge `extra` into `doc` (objects merge, scalars from `extra` win)."""
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict):
-            merge(doc[key], value)
-        else:
-            doc[key] = value
-
-
 # JSON keys that have an ECS home. The first key found wins; the key leaves json.* so it is not
 # indexed twice under two types.
 _JSON_ECS: list[tuple[tuple[str, ...], str]] = [
@@ -322,42 +313,3 @@ def error_fields(message: str) -> dict[str, Any]:
         put(out, "error.stack_trace", message[j.start():])
         out["tags"] = ["java_exception"]
     return out
-
-
-def _kw() -> dict[str, Any]:
-    return {"type": "keyword", "ignore_above": 1024}
-
-
-# Index mappings for the fields the parsers write (merged into the shipper's index template), so searches
-# and Kibana's saved searches see numbers as numbers and never a text/keyword split.
-PROPERTIES: dict[str, Any] = {
-    "tags": _kw(),
-    "log": {"properties": {"level": _kw(), "logger": _kw()}},
-    "trace": {"properties": {"id": _kw()}},
-    "span": {"properties": {"id": _kw()}},
-    "error": {"properties": {"type": _kw(), "message": {"type": "text"}, "stack_trace": {"type": "text"}}},
-    "http": {"properties": {
-        "version": _kw(),
-        "request": {"properties": {"method": _kw(), "bytes": {"type": "long"}, "id": _kw(), "referrer": _kw()}},
-        "response": {"properties": {"status_code": {"type": "long"}, "body": {"properties": {"bytes": {"type": "long"}}}}},
-    }},
-    "url": {"properties": {"original": _kw(), "path": _kw(), "query": _kw()}},
-    "source": {"properties": {"ip": {"type": "ip"}, "address": _kw()}},
-    "user": {"properties": {"name": _kw()}},
-    "user_agent": {"properties": {"original": _kw()}},
-    "event": {"properties": {"duration": {"type": "long"}}},
-    "nginx": {"properties": {
-        "access": {"properties": {"time": _kw(), "request": _kw()}},
-        "ingress_controller": {"properties": {"upstream": {"properties": {
-            "name": _kw(), "alternative_name": _kw(), "address": _kw(),
-            "response": {"properties": {"length": _kw(), "time": _kw(), "status_code": _kw()}},
-        }}}},
-    }},
-}
-
-# json.* holds whatever applications log: every scalar is a keyword, so `{"status": 200}` from one app and
-# `{"status": "ok"}` from another never conflict (an object against a scalar still can; that one dead-letters).
-JSON_TEMPLATES: list[dict[str, Any]] = [
-    {f"json_{kind}": {"path_match": "json.*", "match_mapping_type": kind, "mapping": _kw()}}
-    for kind in ("string", "long", "double", "boolean")
-]

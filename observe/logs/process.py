@@ -15,9 +15,10 @@ from typing import Any
 from prometheus_client import Counter
 
 from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
-from observe.logs.parsers import Parser, error_fields, merge, parser_for
+from observe.logs.parsers import Parser, error_fields, parser_for
 from observe.logs.plan import Settings
 from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
+from observe.merge import deep_merge
 
 
 @lru_cache(maxsize=256)
@@ -102,13 +103,10 @@ class PlanProcessor:
         if result.flags:
             return (offset, ts, stream, msg, flags | FLAG_PARSE_FAILED, fields)
         # The parser's fields are a fresh dict: use it as is when there is nothing to merge it into.
-        out: dict[str, Any] = result.fields
-        if fields:
-            out = dict(fields)
-            merge(out, result.fields)
+        out: dict[str, Any] = deep_merge(fields, result.fields) if fields else result.fields
         if result.message is not None:
             msg = result.message.encode()
             # A JSON message that is itself a trace still gets error.* fields.
             if "\n" in result.message and "error" not in out:
-                merge(out, error_fields(result.message))
+                out = deep_merge(out, error_fields(result.message))
         return (offset, ts, stream, msg, flags, out or None)

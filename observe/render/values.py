@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from observe.config import ConfigError, deep_merge, format_errors
+from observe.config import ConfigError, format_errors
+from observe.merge import deep_merge
 from observe.render.email_address import split_addresses
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")

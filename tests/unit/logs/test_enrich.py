@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from observe.logs.enrich import KubeEnricher, PodMeta, mapping_additions, pod_meta
+from observe.logs.enrich import KubeEnricher, PodMeta, pod_meta
 from observe.logs.plan import FilePlan, PlanSlot, Settings, path_plan
 from observe.logs.process import PlanProcessor
 from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
@@ -206,11 +206,3 @@ def test_processor_flags_parse_failures_and_splits() -> None:
     out += proc.flush(0, True)
     assert all(r[4] & FLAG_MULTILINE_SPLIT for r in out)
     assert b"\n".join(r[3] for r in out).decode() == traces.DUBBO
-
-
-def test_mapping_additions_keep_labels_and_json_conflict_free() -> None:
-    m = mapping_additions()
-    paths = {next(iter(t.values()))["path_match"] for t in m["dynamic_templates"]}
-    assert {"kubernetes.labels.*", "kubernetes.namespace_labels.*", "labels.*", "json.*"} <= paths
-    assert all(next(iter(t.values()))["mapping"]["type"] == "keyword" for t in m["dynamic_templates"])
-    assert m["properties"]["http"]["properties"]["response"]["properties"]["status_code"] == {"type": "long"}

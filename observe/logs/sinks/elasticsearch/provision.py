@@ -7,8 +7,8 @@ import logging
 import orjson
 
 from observe.es_connection import Connection, HttpError
-from observe.logs import templates
 from observe.logs.config import LogsConfig
+from observe.logs.sinks.elasticsearch import mappings, templates
 
 log = logging.getLogger("observe.logs.bulk")
 
@@ -46,9 +46,9 @@ class Provisioner:
         await put(f"/_component_template/{templates.COMPONENT_SETTINGS}",
                   {"template": {"settings": templates.settings(cfg, lifecycle=self.lifecycle)}})
         await put(f"/_component_template/{templates.COMPONENT_MAPPINGS}",
-                  {"template": {"mappings": templates.log_mappings()}})
+                  {"template": {"mappings": mappings.log_mappings()}})
         await put(f"/_component_template/{templates.COMPONENT_DEADLETTER}",
-                  {"template": {"mappings": templates.deadletter_mappings()}})
+                  {"template": {"mappings": mappings.deadletter_mappings()}})
         await put(f"/_index_template/{templates.template_name(cfg.data_stream)}", templates.index_template(
             cfg.data_stream, [templates.COMPONENT_SETTINGS, templates.COMPONENT_MAPPINGS]))
         await put(f"/_index_template/{templates.template_name(cfg.deadletter_data_stream)}", templates.index_template(
