@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from exporters.config import ElasticsearchExporterConfig
 from exporters.elasticsearch import render
-from observe.config import Config, ElasticsearchConfig
+from observe.config import ElasticsearchConfig
 from observe.es_connection import Connection, HttpError
 from observe.service import BaseService
 
@@ -123,8 +123,3 @@ class _FreshnessCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> ElasticsearchService:
-    """The Elasticsearch exporter for this config."""
-    return ElasticsearchService(config.exporters.elasticsearch, config.elasticsearch, registry)

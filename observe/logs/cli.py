@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from observe.cli import config_option
+from observe.app.options import config_option
 
 
 @click.command("ship")
@@ -19,9 +19,9 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     """Run the log shipper: tail the configured files and deliver every line exactly once."""
     from prometheus_client import CollectorRegistry
 
-    from observe.cli import config_or_exit
+    from observe.app.options import config_or_exit
+    from observe.app.services import SHIPPER
     from observe.ecs_logging import setup_logging
-    from observe.logs.service import build_service
     from observe.service import ServiceHost
     from observe.tracing import setup_tracing
 
@@ -29,11 +29,11 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     if replay_dir is not None:
         from observe.logs.replay import run_replay
 
-        sys.exit(run_replay(cfg, replay_dir))
-    setup_logging(cfg.service.log_level, "observe-shipper")
-    setup_tracing(cfg.service.otlp_endpoint, "observe-shipper")
+        sys.exit(run_replay(cfg.elasticsearch, cfg.logs, replay_dir))
+    setup_logging(cfg.service.log_level, SHIPPER.process)
+    setup_tracing(cfg.service.otlp_endpoint, SHIPPER.process)
     registry = CollectorRegistry()
-    svc = build_service(cfg, registry)
+    svc = SHIPPER.build(cfg, registry)
     sys.exit(asyncio.run(ServiceHost(cfg.service, [svc], registry).serve()))
 
 

@@ -1,4 +1,4 @@
-"""`build_service`: the log shipper as a service of the kit."""
+"""The log shipper as a service of the kit: its sink, its metadata provider, its pipeline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 
-from observe.config import Config
+from observe.config import ElasticsearchConfig, KubeConfig
+from observe.logs.config import LogsConfig
 from observe.logs.enrich import KubeEnricher
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import MetadataProvider
@@ -17,40 +18,45 @@ from observe.logs.sinks.spool import SpoolSink
 from observe.service import BaseService
 
 
-def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
-    """The configured sink; `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
-    kind = config.logs.sink
-    if kind == "auto":
-        kind = "elasticsearch" if config.elasticsearch.url else "spool"
+def sink_kind(logs: LogsConfig, es: ElasticsearchConfig) -> str:
+    """The sink that runs: `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
+    if logs.sink == "auto":
+        return "elasticsearch" if es.url else "spool"
+    return logs.sink
+
+
+def make_sink(logs: LogsConfig, es: ElasticsearchConfig, metrics: ShipperMetrics) -> Sink:
+    """The configured sink."""
+    kind = sink_kind(logs, es)
     if kind == "null":
         return NullSink(metrics)
     if kind == "spool":
-        return SpoolSink(config.logs.spool_dir, metrics)
+        return SpoolSink(logs.spool_dir, metrics)
     from observe.logs.sinks.elasticsearch.config import SinkConfig
     from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
 
-    return ElasticsearchSink(SinkConfig(config.elasticsearch, config.logs), metrics)
+    return ElasticsearchSink(SinkConfig(es, logs), metrics)
 
 
-def make_provider(config: Config, registry: CollectorRegistry, sink: Sink) -> KubeEnricher:
+def make_provider(logs: LogsConfig, kube: KubeConfig, registry: CollectorRegistry, sink: Sink) -> KubeEnricher:
     """Pod metadata and per-pod config from the Kubernetes API (off when `auto` finds no credentials)."""
     from observe.kube.client import KubeClient, KubeConfigError, credential_source
 
-    k = config.logs.kubernetes
+    k = logs.kubernetes
     factory: Callable[[], Awaitable[KubeClient]] | None = None
     if k.enabled != "off":
         try:
-            credential_source(config.kube.kubeconfig)
+            credential_source(kube.kubeconfig)
             found = True
         except KubeConfigError:
             found = k.enabled == "on"  # `on` without credentials: not ready, and says why
         if found:
             async def factory() -> KubeClient:
-                return await KubeClient.from_config(config.kube)
+                return await KubeClient.from_config(kube)
     return KubeEnricher(
-        factory, registry, node_name=config.kube.node_name, kubelet_root=k.kubelet_root,
+        factory, registry, node_name=kube.node_name, kubelet_root=k.kubelet_root,
         deleted_grace_seconds=k.deleted_pod_grace_seconds, resolve_wait_seconds=k.resolve_wait_seconds,
-        default_multiline=config.logs.multiline.mode, default_parser=config.logs.parser, streams=sink,
+        default_multiline=logs.multiline.mode, default_parser=logs.parser, streams=sink,
     )
 
 
@@ -59,12 +65,13 @@ class ShipperService(BaseService):
 
     name = "shipper"
 
-    def __init__(self, config: Config, registry: CollectorRegistry, provider: MetadataProvider | None = None) -> None:
+    def __init__(self, logs: LogsConfig, es: ElasticsearchConfig, kube: KubeConfig, registry: CollectorRegistry,
+                 provider: MetadataProvider | None = None) -> None:
         self.metrics = ShipperMetrics(registry)
-        self.sink = make_sink(config, self.metrics)
-        self.enricher = make_provider(config, registry, self.sink) if provider is None else None
-        self.shipper = Shipper(config.logs, self.sink, self.metrics, provider=provider or self.enricher,
-                               node_name=config.kube.node_name)
+        self.sink = make_sink(logs, es, self.metrics)
+        self.enricher = make_provider(logs, kube, registry, self.sink) if provider is None else None
+        self.shipper = Shipper(logs, self.sink, self.metrics, provider=provider or self.enricher,
+                               node_name=kube.node_name)
 
     async def start(self) -> None:
         if self.enricher is not None:
@@ -84,8 +91,3 @@ class ShipperService(BaseService):
             return ok, reason
         kube_ok, kube_reason = self.enricher.readiness()
         return ok and kube_ok, f"{reason}; {kube_reason}"
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> ShipperService:
-    """The shipper service for the kit."""
-    return ShipperService(config, registry)

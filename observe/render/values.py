@@ -229,5 +229,6 @@ def load_values(path: Path | None) -> tuple[Values, dict[str, Any]]:
     try:
         model = Values.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, source=source).replace("invalid config", "invalid render values")) from None
+        text = format_errors(exc, source=source, model=Values)
+        raise ConfigError(text.replace("invalid config", "invalid render values")) from None
     return model, model.model_dump(by_alias=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from observe.cli import cli
+from observe.app.cli import cli
 
 
 def parse(*args: str) -> list[dict[str, object]]:

@@ -6,15 +6,16 @@ pre-rendered families (cluster, Elasticsearch, probe results) come from their de
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
 
 from exporters.cluster.kinds import KINDS
 from exporters.elasticsearch import render as es_render
 from exporters.probe.prober import Result
-from observe.config import Config, ElasticsearchConfig, ServiceConfig
+from observe.app.config import Config
+from observe.app.services import CLUSTER, ELASTICSEARCH, PROBE, SHIPPER, TRACES, ServiceSpec
+from observe.config import ElasticsearchConfig, ServiceConfig
 
 HEADER = ("<!-- Generated from the metric definitions by `observe export metrics-reference > docs/metrics.md`. "
           "Do not edit by hand. -->\n")
@@ -73,12 +74,11 @@ def text_rows(exposition: bytes) -> list[Row]:
     return [(n, types.get(n, ""), ", ".join(f"`{x}`" for x in sorted(labels.get(n, ()))), helps[n]) for n in helps]
 
 
-def _service_rows(module: str, config: Config) -> tuple[list[Row], str]:
+def _service_rows(spec: ServiceSpec, config: Config) -> tuple[list[Row], str]:
     try:
-        factory: Callable[[Config, CollectorRegistry], object] = importlib.import_module(module).build_service
         registry = CollectorRegistry()
-        factory(config, registry)
-    except (ImportError, AttributeError) as exc:
+        spec.build(config, registry)
+    except ImportError as exc:
         return [], f"_Not available in this build: {exc}._"
     return registry_rows(registry), ""
 
@@ -114,24 +114,23 @@ def render_reference() -> str:
     lines += ["## Cluster exporter (`observe export cluster`)", "",
               "kube-state-metrics families with identical names, labels and semantics, plus the exporter's own health.",
               "", *_table(_cluster_rows())]
-    rows, note = _service_rows("exporters.cluster.service", config)
+    rows, note = _service_rows(CLUSTER, config)
     lines += ["### Exporter health", "", *(_table(rows) if rows else [note, ""])]
 
     es_config = config.model_copy(update={"elasticsearch": ElasticsearchConfig(url="http://es:9200")})  # type: ignore[call-arg]
-    rows, note = _service_rows("exporters.elasticsearch.service", es_config)
+    rows, note = _service_rows(ELASTICSEARCH, es_config)
     lines += ["## Elasticsearch exporter (`observe export elasticsearch`)", "",
               "Names of the prometheus-community elasticsearch_exporter. Per node series carry `name` (the node name).",
               "", *_table([*_es_rows(), *rows])]
 
     probe_rows = text_rows(Result(cert_expiry=0.0).exposition(http=True))
-    rows, note = _service_rows("exporters.probe.service", config)
+    rows, note = _service_rows(PROBE, config)
     lines += ["## Probe exporter (`observe export probe`)", "",
               "`/probe` answers with blackbox_exporter's names; `/metrics` carries the exporter's own counters.", "",
               *_table([*probe_rows, *rows])]
 
-    for title, module in (("Log shipper (`observe ship`)", "observe.logs.service"),
-                          ("Trace puller (`observe traces`)", "observe.traces.service")):
-        rows, note = _service_rows(module, config)
+    for title, spec in (("Log shipper (`observe ship`)", SHIPPER), ("Trace puller (`observe traces`)", TRACES)):
+        rows, note = _service_rows(spec, config)
         lines += [f"## {title}", "", *(_table(rows) if rows else [note, ""])]
     return "\n".join(lines).rstrip("\n") + "\n"
 
