@@ -6,20 +6,24 @@ never changes while a chunk is being processed.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from observe.logs.batch import FileAcks, Segment
+from observe.logs.checkpoint import FileCheckpoint
 from observe.logs.decode import CriDecoder, Decoder, detect, make_decoder
 from observe.logs.encode import Encoder
 from observe.logs.fastpath import ship_cri
-from observe.logs.identity import FileIdentity
+from observe.logs.identity import FileIdentity, read_fingerprint
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import NO_PROCESSING, FilePlan, PlanSlot
 from observe.logs.process import PlanProcessor
 from observe.logs.record import FLAG_TRUNCATED, Record
+
+log = logging.getLogger("observe.logs.tailer")
 
 # Room for the CRI/docker framing around a message of max_event_bytes before a physical line counts as overlong.
 LINE_SLACK = 4096
@@ -77,6 +81,33 @@ class FileReader:
     def acked_offset(self) -> int:
         """Everything before this offset is acknowledged."""
         return self.acks.acked_offset
+
+    def checkpoint(self, *, closed: bool) -> FileCheckpoint:
+        """This file's checkpoint entry: everything before the acknowledged offset is delivered."""
+        ident = self.identity
+        return FileCheckpoint(path=self.path, real_path=self.real_path, dev=ident.dev, ino=ident.ino,
+                              fingerprint=ident.fingerprint.hex(), offset=self.acked_offset, size=self.size, closed=closed)
+
+    def observe(self, st: os.stat_result, *, listed: bool, now: float, fingerprint_bytes: int) -> bool:
+        """Take in what discovery saw of this file (renamed, deleted, truncated, grown); True when truncated now."""
+        if not listed or st.st_nlink == 0:
+            if self.detached_since is None:
+                self.detached_since = now
+                log.info("file rotated or deleted; reading it to its end",
+                         extra={"file.path": self.path, "file.inode": str(self.identity.ino)})
+        shrunk = st.st_size < self.size or st.st_size < self.read_pos
+        if shrunk or read_fingerprint(self.fd, fingerprint_bytes) != self.identity.fingerprint:
+            if not self.truncated:
+                self.truncated = True
+                lost = max(0, self.size - self.read_pos)
+                if lost:
+                    self.metrics.lost_bytes.labels("rotated_away").inc(lost)
+                log.warning("file truncated (copytruncate); restarting it at offset 0",
+                            extra={"file.path": self.path, "log.offset": self.read_pos})
+                return True
+        else:
+            self.size = st.st_size
+        return False
 
     def _safe_offset(self) -> int:
         safe = self.read_pos - len(self.carry)
