@@ -21,92 +21,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import aiohttp
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from observe.kube.client import KubeApiError, KubeClient
-from observe.kube.reflector import NAMESPACES, PODS, Reflector, Resource
-from observe.logs.annotations import ContainerSpec, Mount, Plan, Stream, build_plan, dedot
+from observe.kube.client import KubeClient
+from observe.kube.reflector import NAMESPACES, PODS, Reflector
+from observe.logs.annotations import Plan, Stream, build_plan, dedot
+from observe.logs.metrics import EnrichMetrics
+from observe.logs.owners import Owners
 from observe.logs.plan import NO_PROCESSING, DataStreams, FilePlan, PlanSlot, Settings
+from observe.logs.pod_meta import PodMeta, namespace_labels, pod_meta
 from observe.merge import deep_merge
 
 log = logging.getLogger("observe.logs.enrich")
 
-JOBS = Resource("batch", "v1", "jobs")
-REPLICASETS = Resource("apps", "v1", "replicasets")
-_ENV = re.compile(r"^aliyun[_.]logs[_.]")
 _EMPTY_DIR = re.compile(r"/pods/(?P<uid>[0-9a-fA-F-]{36})/volumes/kubernetes\.io~empty-dir/")
 WORKLOADS = ("deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob")
 MAX_UNRESOLVED = 10_000
 # A file this recent may belong to a pod whose watch event is still on its way; older ones do not wait.
 YOUNG_FILE_SECONDS = 30.0
-
-
-@dataclass
-class PodMeta:
-    """Only what we ship of a pod (memory stays proportional to that)."""
-
-    uid: str
-    name: str
-    namespace: str
-    node: str
-    labels: dict[str, str]
-    annotations: dict[str, str]  # only observe.io/logs*
-    owner: tuple[str, str] | None  # the controller ownerReference: (kind, name)
-    images: dict[str, str]  # container -> image
-    container_ids: dict[str, str]  # container -> runtime id (without the runtime:// prefix)
-    containers: list[ContainerSpec]
-    empty_dirs: set[str]
-    deleted_at: float | None = None
-
-
-def pod_meta(obj: dict[str, Any]) -> PodMeta:
-    """The slim pod from an API object."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    owner = next(((o.get("kind", ""), o.get("name", "")) for o in meta.get("ownerReferences") or () if o.get("controller")), None)
-    containers: list[ContainerSpec] = []
-    images: dict[str, str] = {}
-    for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
-        images[c["name"]] = c.get("image", "")
-        mounts = tuple(Mount(m.get("mountPath", ""), m.get("name", ""), m.get("subPath", ""))
-                       for m in c.get("volumeMounts") or ())
-        # Only literal values: valueFrom would need Secrets/ConfigMaps, which log-pilot never read either.
-        env = tuple((e["name"], str(e["value"])) for e in c.get("env") or ()
-                    if _ENV.match(e.get("name", "")) and "value" in e)
-        containers.append(ContainerSpec(c["name"], mounts, env))
-    ids: dict[str, str] = {}
-    for cs in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
-        cid = cs.get("containerID") or ""
-        if cid:
-            ids[cs["name"]] = cid.split("://", 1)[-1]
-        if cs.get("image") and cs["name"] not in images:
-            images[cs["name"]] = cs["image"]
-    annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items() if k.startswith("observe.io/logs")}
-    return PodMeta(
-        uid=meta.get("uid", ""), name=meta.get("name", ""), namespace=meta.get("namespace", ""),
-        node=spec.get("nodeName", ""), labels=dict(meta.get("labels") or {}), annotations=annotations, owner=owner,
-        images=images, container_ids=ids, containers=containers,
-        empty_dirs={v["name"] for v in spec.get("volumes") or () if "emptyDir" in v},
-    )
-
-
-def namespace_labels(obj: dict[str, Any]) -> dict[str, str]:
-    """A namespace's labels."""
-    return dict((obj.get("metadata") or {}).get("labels") or {})
-
-
-class EnrichMetrics:
-    """observe_shipper_kube_api_up and observe_shipper_annotation_errors_total."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.api_up = Gauge("observe_shipper_kube_api_up", "1 when the Kubernetes API answered the last list/watch call.",
-                            registry=registry)
-        self.annotation_errors = Counter(
-            "observe_shipper_annotation_errors", "Invalid observe.io/logs* annotations or aliyun_logs_* env entries.",
-            ["namespace", "pod", "key"], registry=registry,
-        )
 
 
 @dataclass
@@ -152,7 +84,7 @@ class KubeEnricher:
         self.by_uid: dict[str, PodMeta] = {}
         self.deleted: dict[str, PodMeta] = {}  # uid -> pod deleted a moment ago
         self.plans: dict[str, Plan] = {}
-        self.owners: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        self.owners = Owners()
         self.bindings: dict[str, list[Binding]] = {}  # pod uid -> open files
         self.unresolved: dict[str, list[Binding]] = {}  # "ns/name" -> files opened before their pod was known
         self._reported: set[tuple[str, str, str]] = set()
@@ -166,7 +98,7 @@ class KubeEnricher:
         if self.client_factory is None:
             return
         try:
-            self.client = await self.client_factory()
+            self.client = self.owners.client = await self.client_factory()
         except Exception as exc:  # no credentials: ship with path metadata, and say so
             self.start_error = f"{type(exc).__name__}: {exc}"
             log.error("kubernetes metadata unavailable; shipping with path-derived metadata",
@@ -282,49 +214,6 @@ class KubeEnricher:
                     return gone
         return None
 
-    async def _owner_of(self, namespace: str, kind: str, name: str) -> tuple[str, str] | None:
-        """The controller of a ReplicaSet or a Job (cached; one GET per new object)."""
-        key = (namespace, kind, name)
-        if key in self.owners:
-            return self.owners[key]
-        if self.client is None:
-            return None
-        resource = REPLICASETS if kind == "ReplicaSet" else JOBS
-        try:
-            obj = await self.client.request("GET", f"{resource.path(namespace)}/{name}", seconds=5)
-        except KubeApiError as exc:
-            owner = None
-            if exc.status != 404:
-                return None  # try again next time
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-            return None
-        else:
-            refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
-            owner = next(((o.get("kind", ""), o.get("name", "")) for o in refs if o.get("controller")), None)
-        if len(self.owners) > 50_000:
-            self.owners.clear()
-        self.owners[key] = owner
-        return owner
-
-    async def _workload(self, pod: PodMeta) -> dict[str, Any]:
-        if pod.owner is None:
-            return {}
-        kind, name = pod.owner
-        out: dict[str, Any] = {}
-        if kind in ("ReplicaSet", "Job"):
-            out[kind.lower()] = {"name": name}
-            parent = await self._owner_of(pod.namespace, kind, name)
-            if parent is None and kind == "ReplicaSet" and "pod-template-hash" in pod.labels:
-                # The ReplicaSet is unreadable: its name is the Deployment's plus the pod-template-hash.
-                suffix = "-" + pod.labels["pod-template-hash"]
-                if name.endswith(suffix):
-                    parent = ("Deployment", name[: -len(suffix)])
-            if parent is not None and parent[0] in ("Deployment", "CronJob"):
-                out[parent[0].lower()] = {"name": parent[1]}
-        elif kind in ("StatefulSet", "DaemonSet"):
-            out[kind.lower()] = {"name": name}
-        return out
-
     # ---- MetadataProvider ----------------------------------------------------------------------
     async def resolve(self, slot: PlanSlot) -> None:
         """Publish the enriched plan of a newly opened file (path-derived when the pod cannot be found)."""
@@ -400,7 +289,7 @@ class KubeEnricher:
             "pod": {"name": pod.name, "uid": pod.uid},
             "labels": {dedot(k): v for k, v in pod.labels.items()},
             "namespace_labels": {dedot(k): v for k, v in ns_labels.items()},
-            **await self._workload(pod),
+            **await self.owners.workload(pod),
         }
         if pod.node:
             kube["node"] = {"name": pod.node}

@@ -8,8 +8,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from observe.logs.enrich import KubeEnricher, PodMeta, pod_meta
+from observe.logs.enrich import KubeEnricher
 from observe.logs.plan import FilePlan, PlanSlot, Settings, path_plan
+from observe.logs.pod_meta import PodMeta, pod_meta
 from observe.logs.process import PlanProcessor
 from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
 from tests.unit.logs import traces
