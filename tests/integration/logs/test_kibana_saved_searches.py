@@ -21,8 +21,9 @@ import pytest
 from observe.logs.annotations import dedot
 from observe.logs.kibana import load_objects, saved_objects_dir
 from observe.logs.multiline import Merger, rule_for
-from observe.logs.parsers import JsonParser, NginxParser, error_fields, merge
+from observe.logs.parsers import JsonParser, NginxParser, error_fields
 from observe.logs.sinks.elasticsearch.mappings import deadletter_mappings, log_mappings
+from observe.merge import deep_merge
 from tests.peers import base
 from tests.unit.logs import traces
 
@@ -53,15 +54,15 @@ def pod_fields(ns: str, pod: str, labels: dict[str, str], ns_labels: dict[str, s
 def doc(base_fields: dict[str, Any], message: str, *, offset: int, parser: Any = None, stream: str = "stdout") -> dict[str, Any]:
     d: dict[str, Any] = {"@timestamp": f"2024-05-14T09:{offset // 60 % 60:02d}:{offset % 60:02d}Z", "message": message,
                          "log": {"offset": offset, "iostream": stream, "file": {"path": "/var/log/containers/x.log"}}}
-    merge(d, json.loads(json.dumps(base_fields)))
+    d = deep_merge(d, json.loads(json.dumps(base_fields)))
     if parser is not None:
         out = parser.parse(message)
-        merge(d, out.fields)
+        d = deep_merge(d, out.fields)
         if out.message is not None:
             d["message"] = out.message
         if out.flags:
             d["log"]["flags"] = out.flags
-    merge(d, error_fields(d["message"]))
+    d = deep_merge(d, error_fields(d["message"]))
     return d
 
 
