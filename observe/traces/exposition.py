@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from observe.exposition import escape, header, zip_labels
-from observe.traces.aggregate import Histogram, RedAggregates
+from observe.traces.aggregate import BucketCounts, RedAggregates
 from observe.traces.model import KIND_LABELS, STATUS_LABELS
 
 
@@ -23,7 +23,7 @@ def _counter(out: list[str], name: str, help_text: str, label_names: Sequence[st
 
 
 def _histogram(out: list[str], name: str, help_text: str, label_names: Sequence[str],
-               series: Iterable[tuple[Sequence[str], Histogram]], openmetrics: bool) -> None:
+               series: Iterable[tuple[Sequence[str], BucketCounts]], openmetrics: bool) -> None:
     header_done = False
     for values, hist in series:
         if not header_done:

@@ -20,7 +20,7 @@ from observe.traces.model import KIND_CLIENT, KIND_SERVER, Span
 BUCKET_US = 10_000_000  # eviction granularity: 10 s of span start time
 
 
-class Sink(Protocol):
+class PairingListener(Protocol):
     """Receives what pairing finds."""
 
     def span(self, span: Span) -> None:
@@ -36,7 +36,7 @@ class Sink(Protocol):
 class Pairer:
     """Dedupes spans by id within the window and pairs client and server spans."""
 
-    def __init__(self, sink: Sink, horizon_us: int = 0) -> None:
+    def __init__(self, sink: PairingListener, horizon_us: int = 0) -> None:
         self.sink = sink
         self.horizon_us = horizon_us  # spans starting before this are not accepted any more
         self.seen: dict[str, int] = {}  # span id -> start-time bucket
