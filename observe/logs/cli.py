@@ -76,8 +76,8 @@ def parse(fmt: str, max_event_bytes: int, multiline: str, parser: str, files: tu
     import os
     import socket
 
-    from observe.logs.parse import parse_file
     from observe.logs.plan import NO_PROCESSING, Settings, path_plan
+    from observe.logs.preview import parse_file
 
     out = sys.stdout.buffer
     settings = Settings(multiline=multiline, parser=parser)

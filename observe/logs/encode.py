@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
+from observe.logs.event import FLAG_INVALID_UTF8, FLAG_NAMES, Event
 from observe.logs.plan import FilePlan
-from observe.logs.record import FLAG_INVALID_UTF8, FLAG_NAMES, Record
 from observe.merge import deep_merge
 
 
@@ -48,7 +48,7 @@ class Encoder:
             self.flagged[name] = self.flagged.get(name, 0) + 1
         return b',"flags":' + orjson.dumps(names)
 
-    def encode(self, records: list[Record], out: list[bytes]) -> None:
+    def encode(self, records: list[Event], out: list[bytes]) -> None:
         """Append one item per record to `out`."""
         dumps = orjson.dumps
         for offset, ts, stream, msg, flags, fields in records:

@@ -11,7 +11,7 @@ import orjson
 
 from observe.logs.decode import STREAMS, TIMESTAMP, CriDecoder
 from observe.logs.encode import Encoder
-from observe.logs.record import Record
+from observe.logs.event import Event
 
 
 def ship_cri(lines: list[bytes], offset: int, now: bytes, decoder: CriDecoder, encoder: Encoder,
@@ -22,7 +22,7 @@ def ship_cri(lines: list[bytes], offset: int, now: bytes, decoder: CriDecoder, e
     ts_ok = TIMESTAMP
     limit = decoder.max_event_bytes
     partial = decoder.partial
-    slow: list[Record] = []
+    slow: list[Event] = []
     for line in lines:
         p = line.split(b" ", 3)
         if (

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-PARSE_FAILED = "parse_failed"
+from observe.logs.event import FLAG_PARSE_FAILED
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Parsed:
 
     fields: dict[str, Any] = field(default_factory=dict)
     message: str | None = None  # a replacement message, when the parser found one
-    flags: list[str] = field(default_factory=list)
+    flags: int = 0  # FLAG_* bits (observe/logs/event.py): FLAG_PARSE_FAILED when the text did not parse
 
 
 class Parser(Protocol):
@@ -74,13 +74,13 @@ class JsonParser:
     def parse(self, message: str) -> Parsed:
         text = message.strip()
         if not text.startswith("{"):
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         if not isinstance(obj, dict):
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         out = Parsed()
         for key in _JSON_MESSAGE:
             value = obj.get(key)
@@ -148,7 +148,7 @@ class NginxParser:
     def parse(self, message: str) -> Parsed:
         m = _NGINX.match(message)
         if not m:
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         # The nested objects are built directly (not with `put`, whose path splitting was most of the cost),
         # in the same key order as the dotted paths they stand for.
         g = m.groupdict()
@@ -233,7 +233,7 @@ class RegexParser:
     def parse(self, message: str) -> Parsed:
         m = self.pattern.search(message)
         if not m:
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         out = Parsed()
         for group, target in self.targets.items():
             value = m.group(group)

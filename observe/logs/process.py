@@ -14,10 +14,10 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
 from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
 from observe.logs.parsers import Parser, error_fields, parser_for
 from observe.logs.plan import Settings
-from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
 from observe.merge import deep_merge
 
 
@@ -39,9 +39,9 @@ class PlanProcessor:
                  flush_seconds: float = 2.0, max_lines: int = 500, max_bytes: int = 1 << 20) -> None:
         self.settings = settings
         self.dropped = dropped.labels("excluded", "true") if dropped is not None else None
-        self.merger: Merger[bytes, Record] = Merger(flush_seconds=flush_seconds, max_lines=max_lines, max_bytes=max_bytes)
+        self.merger: Merger[bytes, Event] = Merger(flush_seconds=flush_seconds, max_lines=max_lines, max_bytes=max_bytes)
 
-    def process(self, records: list[Record]) -> list[Record]:
+    def process(self, records: list[Event]) -> list[Event]:
         """Exclude, merge and parse a run of records."""
         s = self.settings
         if s.excluded:
@@ -52,7 +52,7 @@ class PlanProcessor:
         parser = _parser(s.parser)
         if rule is None and parser is None and not self.merger.pending():
             return records
-        out: list[Record] = []
+        out: list[Event] = []
         now = time.monotonic()
         for rec in records:
             if rule is None:
@@ -63,7 +63,7 @@ class PlanProcessor:
             out.extend(self._release(self.merger.feed(rec[2], rule, text, rec, now), s))
         return out
 
-    def flush(self, now: float, final: bool) -> list[Record]:
+    def flush(self, now: float, final: bool) -> list[Event]:
         """Release merged events whose stream went quiet (all of them when the file closes)."""
         done = list(self.merger.drain()) if final else self.merger.expired(now)
         return self._release(done, self.settings)
@@ -77,11 +77,11 @@ class PlanProcessor:
         rec = self.merger.close(stream)
         return [rec] if rec is not None else []
 
-    def _release(self, merged: list[Any], s: Settings) -> list[Record]:
+    def _release(self, merged: list[Any], s: Settings) -> list[Event]:
         parser = _parser(s.parser)
-        out: list[Record] = []
+        out: list[Event] = []
         for m in sorted(merged, key=lambda r: r.origins[0][0]):
-            first: Record = m.origins[0]
+            first: Event = m.origins[0]
             flags = 0
             for origin in m.origins:
                 flags |= origin[4]
@@ -97,11 +97,11 @@ class PlanProcessor:
         return out
 
     @staticmethod
-    def _parse(rec: Record, parser: Parser) -> Record:
+    def _parse(rec: Event, parser: Parser) -> Event:
         offset, ts, stream, msg, flags, fields = rec
         result = parser.parse(msg.decode("utf-8", "replace"))
         if result.flags:
-            return (offset, ts, stream, msg, flags | FLAG_PARSE_FAILED, fields)
+            return (offset, ts, stream, msg, flags | result.flags, fields)
         # The parser's fields are a fresh dict: use it as is when there is nothing to merge it into.
         out: dict[str, Any] = deep_merge(fields, result.fields) if fields else result.fields
         if result.message is not None:

@@ -16,12 +16,12 @@ from observe.logs.batch import FileAcks, Segment
 from observe.logs.checkpoint import FileCheckpoint
 from observe.logs.decode import CriDecoder, Decoder, detect, make_decoder
 from observe.logs.encode import Encoder
+from observe.logs.event import FLAG_TRUNCATED, Event
 from observe.logs.fastpath import ship_cri
 from observe.logs.identity import FileIdentity, read_fingerprint
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import NO_PROCESSING, FilePlan, PlanSlot
 from observe.logs.process import PlanProcessor
-from observe.logs.record import FLAG_TRUNCATED, Record
 
 log = logging.getLogger("observe.logs.tailer")
 
@@ -150,7 +150,7 @@ class FileReader:
         if not flags and self.processor is None and isinstance(dec, CriDecoder):
             ship_cri(lines, offset, now, dec, self.encoder, out)
             return
-        records: list[Record] = []
+        records: list[Event] = []
         dec.decode(lines, offset, now, records, flags)
         if self.processor is not None:
             records = self.processor.process(records)
@@ -225,7 +225,7 @@ class FileReader:
         """The file is closing: ship whatever is still held (a last line without newline included)."""
         self.finished = True
         now = now_timestamp()
-        records: list[Record] = []
+        records: list[Event] = []
         if self.carry and self.skip_from is None:
             if self.decoder is None:
                 self.decoder = make_decoder(detect(self.carry), self.max_event_bytes)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from observe.logs.annotations import dedot
+from observe.logs.event import flag_names
 from observe.logs.kibana import load_objects, saved_objects_dir
 from observe.logs.multiline import Merger, rule_for
 from observe.logs.parsers import JsonParser, NginxParser, error_fields
@@ -61,7 +62,7 @@ def doc(base_fields: dict[str, Any], message: str, *, offset: int, parser: Any =
         if out.message is not None:
             d["message"] = out.message
         if out.flags:
-            d["log"]["flags"] = out.flags
+            d["log"]["flags"] = flag_names(out.flags)
     d = deep_merge(d, error_fields(d["message"]))
     return d
 

@@ -4,9 +4,9 @@ import orjson
 
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder, action_id, source_of
+from observe.logs.event import FLAG_TRUNCATED, Event
 from observe.logs.fastpath import ship_cri
 from observe.logs.plan import path_plan
-from observe.logs.record import FLAG_TRUNCATED, Record
 
 NOW = b"2030-01-01T00:00:00.000000Z"
 PATH = "/var/log/pods/ns1_web-0_u-1/app/0.log"
@@ -22,7 +22,7 @@ def test_fast_and_general_paths_agree() -> None:
              b"2024-01-01T00:00:02Z stdout P a", b"2024-01-01T00:00:03Z stdout F b", b"junk line %s"]
     fast: list[bytes] = []
     ship_cri(lines, 7, NOW, CriDecoder(1024), encoder(), fast)
-    records: list[Record] = []
+    records: list[Event] = []
     CriDecoder(1024).decode(lines, 7, NOW, records)
     slow: list[bytes] = []
     encoder().encode(records, slow)

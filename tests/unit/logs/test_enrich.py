@@ -9,10 +9,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from observe.logs.enrich import KubeEnricher
+from observe.logs.event import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Event
 from observe.logs.plan import FilePlan, PlanSlot, Settings, path_plan
 from observe.logs.pod_meta import PodMeta, pod_meta
 from observe.logs.process import PlanProcessor
-from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
 from tests.unit.logs import traces
 
 UID = "0b9c1e6a-4c4e-4a8e-9d65-2f1a1b2c3d4e"
@@ -121,7 +121,7 @@ async def test_annotation_change_publishes_a_new_plan_for_the_open_file() -> Non
     assert ctx.data_stream == "logs-payments-default"
     assert ctx.fields["labels"] == {"team": "pay"}
     proc.settings = ctx.settings  # what the reader does between chunks
-    rec: Record = (0, b"ts", b"stdout", b'{"msg":"raw now"}', 0, None)
+    rec: Event = (0, b"ts", b"stdout", b'{"msg":"raw now"}', 0, None)
     assert proc.process([rec]) == [rec]  # the format annotation is gone
     add(e, pod_meta(api_pod(resourceVersion="9", annotations={"observe.io/logs.app": "false"})))
     for task in list(e._tasks):
@@ -188,7 +188,7 @@ async def test_metadata_off_still_applies_default_multiline() -> None:
     assert e.readiness() == (True, "kubernetes metadata off")
     proc = PlanProcessor(ctx.settings)
     lines = traces.DUBBO.split("\n")
-    recs: list[Record] = [(i * 100, b"ts", b"stdout", line.encode(), 0, None) for i, line in enumerate(lines)]
+    recs: list[Event] = [(i * 100, b"ts", b"stdout", line.encode(), 0, None) for i, line in enumerate(lines)]
     assert proc.process(recs) == []
     assert proc.pending_offset() == 0
     [merged] = proc.flush(time.monotonic(), True)

@@ -1,4 +1,4 @@
-"""Offline parsing: the documents a file would be shipped as, through the very reader the shipper uses."""
+"""Previewing a file offline (`observe logs parse`): the documents it would be shipped as, through the shipper's own reader."""
 
 from __future__ import annotations
 
