@@ -16,8 +16,9 @@ from prometheus_client import Counter
 
 from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
 from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
-from observe.logs.parsers import Parser, error_fields, parser_for
+from observe.logs.parsers import Parser, parser_for
 from observe.logs.plan import Settings
+from observe.logs.stack_traces import error_fields
 from observe.merge import deep_merge
 
 

@@ -22,8 +22,9 @@ from observe.logs.annotations import dedot
 from observe.logs.event import flag_names
 from observe.logs.kibana import load_objects, saved_objects_dir
 from observe.logs.multiline import Merger, rule_for
-from observe.logs.parsers import JsonParser, NginxParser, error_fields
+from observe.logs.parsers import JsonParser, NginxParser
 from observe.logs.sinks.elasticsearch.mappings import deadletter_mappings, log_mappings
+from observe.logs.stack_traces import error_fields
 from observe.merge import deep_merge
 from tests.peers import base
 from tests.unit.logs import traces

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from observe.logs.event import FLAG_PARSE_FAILED
-from observe.logs.parsers import JsonParser, NginxParser, ParserSpecError, error_fields, parser_for
+from observe.logs.parsers import JsonParser, NginxParser, ParserSpecError, parser_for
+from observe.logs.stack_traces import error_fields
 from tests.unit.logs import traces
 
 
