@@ -133,3 +133,34 @@ def test_the_checker_sees_arrows_and_cycles() -> None:
     graph = import_map()
     assert "observe.config" in graph["observe.service"]
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+
+
+# The log wing reads one way: tail -> decode -> process -> enrich (a plan, applied by the reader) -> encode ->
+# batch -> sink -> ack -> checkpoint. These arrows would point backwards or tie two stages together.
+BACKWARDS = [
+    ("observe.logs.encode", "observe.logs.decode"),
+    ("observe.logs.decode", "observe.logs.encode"),
+    ("observe.logs.decode", "observe.logs.process"),
+    ("observe.logs.sinks", "observe.logs.enrich"),
+    ("observe.logs.sinks", "observe.logs.plan"),
+    ("observe.logs.sinks", "observe.logs.reader"),
+    ("observe.logs.sinks", "observe.logs.tailer"),
+    ("observe.logs.sinks", "observe.logs.process"),
+    ("observe.logs.enrich", "observe.logs.reader"),
+    ("observe.logs.enrich", "observe.logs.tailer"),
+    ("observe.logs.enrich", "observe.logs.sinks"),
+    ("observe.logs.enrich", "observe.logs.process"),
+    ("observe.logs.reader", "observe.logs.enrich"),
+    ("observe.logs.reader", "observe.logs.sinks"),
+    ("observe.logs.batch", "observe.logs.sinks"),
+]
+
+
+def test_the_log_wing_reads_one_way() -> None:
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    graph = import_map()
+    arrows = sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                    for src, dst in BACKWARDS if under(a, src) and under(b, dst))
+    assert arrows == []

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from opentelemetry import trace
@@ -234,12 +235,12 @@ class ElasticsearchSink:
         self._acked["deadlettered"].inc()
         self.metrics.events_deadlettered.labels(reason).inc()
 
-    def _per_item(self, pending: list[Item], answers: list[dict[str, object]], outcomes: list[Outcome]) -> Attempt:
+    def _per_item(self, pending: list[Item], answers: list[dict[str, Any]], outcomes: list[Outcome]) -> Attempt:
         """Each item's answer applied: stored, retried, or rejected (to the dead-letter stream)."""
         out = Attempt([])
         counts = dict.fromkeys(("delivered", "duplicate", "deadlettered", "retried", "rejected"), 0)
         for (index, item, dl_reason), answer in zip(pending, answers, strict=True):
-            status, etype, ereason = request.item_result(answer)  # type: ignore[arg-type]
+            status, etype, ereason = request.item_result(answer)
             self.metrics.bulk_items.labels(str(status)).inc()
             verdict = item_verdict(status)
             if verdict in ("ok", "duplicate"):
