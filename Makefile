@@ -53,7 +53,7 @@ render: $(STAMP)
 
 docs: $(STAMP)
 	$(VENV)/bin/observe config reference > docs/configuration.md
-	$(PY) -m observe.chart_values_reference
+	$(PY) -m observe.app.chart_values_reference
 	$(VENV)/bin/observe export metrics-reference > docs/metrics.md
 
 clean:

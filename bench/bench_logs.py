@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,16 @@ from prometheus_client import CollectorRegistry
 
 from bench.provenance import LoadSampler, provenance
 from observe.config import ElasticsearchConfig
-from observe.logs.bulk import BULK_PATH, BulkSink
 from observe.logs.config import LogsConfig
-from observe.logs.context import FileContext
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.process import PlanProcessor, Settings
+from observe.logs.plan import PlanSlot, Settings
 from observe.logs.shipper import Shipper
-from observe.logs.sink import NullSink, Sink, SpoolSink, spool_files
+from observe.logs.sinks.elasticsearch.config import SinkConfig
+from observe.logs.sinks.elasticsearch.request import BULK_PATH
+from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
+from observe.logs.sinks.null import NullSink
+from observe.logs.sinks.protocol import Sink
+from observe.logs.sinks.spool import SpoolSink, spool_files
 
 LINE_BYTES = 200
 NULL_LINES = int(os.environ.get("OBSERVE_BENCH_NULL_LINES", "1000000"))
@@ -200,7 +204,7 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         shipper_cpu: list[float] = []
         shipper_requests: list[int] = []
         warm = logs_config(folder, data_stream="logs-bench.warmup-default")  # JIT and caches of a fresh node
-        asyncio.run(run_pipeline(warm, lambda m: BulkSink(es_cfg, warm, m), ES_LINES))
+        asyncio.run(run_pipeline(warm, lambda m: ElasticsearchSink(SinkConfig(es_cfg, warm), m), ES_LINES))
         prepared = []
         for rnd in range(rounds):  # the loader's bodies: exactly what the shipper sends, for another data stream
             spool = folder / f"spool{rnd}"
@@ -213,14 +217,14 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         loader_bodies = prepared[0][1]
 
         async def load(cfg: LogsConfig, bodies: list[bytes]) -> float:
-            sink = BulkSink(es_cfg, cfg, ShipperMetrics(CollectorRegistry()))
+            sink = ElasticsearchSink(SinkConfig(es_cfg, cfg), ShipperMetrics(CollectorRegistry()))
             await sink.setup()  # the index template and data stream, as the shipper's start does
             await sink.close()
             return await loader(peer.url, bodies, cfg.max_in_flight)
 
         def ship(rnd: int) -> None:
             cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
-            r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: BulkSink(es_cfg, c, m), ES_LINES))
+            r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: ElasticsearchSink(SinkConfig(es_cfg, c), m), ES_LINES))
             shipper_lps.append(r["lines_per_s"])
             shipper_cpu.append(r["cpu_s_per_million"])
             shipper_requests.append(int(r["bulk_requests"]))
@@ -395,9 +399,8 @@ class _Attach:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def resolve(self, context: FileContext) -> FileContext:
-        context.processors.append(PlanProcessor(lambda: self.settings))
-        return context
+    async def resolve(self, slot: PlanSlot) -> None:
+        slot.publish(replace(slot.current, settings=self.settings))
 
     def extra_paths(self) -> list[str]:
         return []

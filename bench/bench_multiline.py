@@ -66,7 +66,7 @@ def cost_ab(baseline: Path, lines: int = 200_000, rounds: int = 5) -> dict[str, 
     """CPU per line of the processing path with the baseline rules and the current ones, against the fast path."""
     from bench import bench_logs
     from observe.logs import process
-    from observe.logs.sink import NullSink
+    from observe.logs.sinks.null import NullSink
 
     spec = importlib.util.spec_from_file_location("multiline_baseline", baseline)
     assert spec is not None and spec.loader is not None

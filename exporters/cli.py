@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from observe.cli import config_option
+from observe.app.options import config_option
+from observe.app.services import CLUSTER, ELASTICSEARCH, PROBE, ServiceSpec
 
 
-def _run(config_path: Path | None, overrides: dict[str, Any], factory: str, service_name: str) -> None:
+def _run(config_path: Path | None, overrides: dict[str, Any], spec: ServiceSpec) -> None:
     """Load the config with CLI overrides, then serve one exporter until SIGTERM."""
     from prometheus_client import CollectorRegistry
 
-    from observe.config import ConfigError, load_config
+    from observe.app.config import load_config
+    from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
     from observe.service import ServiceHost
     from observe.tracing import setup_tracing
@@ -27,13 +28,11 @@ def _run(config_path: Path | None, overrides: dict[str, Any], factory: str, serv
     except ConfigError as exc:
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
-    setup_logging(cfg.service.log_level, service_name)
-    setup_tracing(cfg.service.otlp_endpoint, service_name)
-    module, _, func = factory.rpartition(":")
-    build: Callable[[Any, CollectorRegistry], Any] = getattr(__import__(module, fromlist=[func]), func)
+    setup_logging(cfg.service.log_level, spec.process)
+    setup_tracing(cfg.service.otlp_endpoint, spec.process)
     registry = CollectorRegistry()
     try:
-        service = build(cfg, registry)
+        service = spec.build(cfg, registry)
     except ValueError as exc:
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
@@ -79,7 +78,7 @@ def cluster(config_path: Path | None, resources: str | None, metric_labels_allow
     _set(o, "exporters.cluster.series_budget", series_budget)
     _set(o, "kube.kubeconfig", str(kubeconfig) if kubeconfig else None)
     _set(o, "service.port", port)
-    _run(config_path, o, "exporters.cluster.service:build_service", "observe-cluster-exporter")
+    _run(config_path, o, CLUSTER)
 
 
 @export.command("probe")
@@ -89,7 +88,7 @@ def probe(config_path: Path | None, port: int | None) -> None:
     """Blackbox-style probes (/probe?target=&module=) behind an allowlist, and /targets discovery."""
     o: dict[str, Any] = {}
     _set(o, "service.port", port)
-    _run(config_path, o, "exporters.probe.service:build_service", "observe-probe-exporter")
+    _run(config_path, o, PROBE)
 
 
 @export.command("elasticsearch")
@@ -101,13 +100,13 @@ def elasticsearch(config_path: Path | None, url: str | None, port: int | None) -
     o: dict[str, Any] = {}
     _set(o, "elasticsearch.url", url)
     _set(o, "service.port", port)
-    _run(config_path, o, "exporters.elasticsearch.service:build_service", "observe-elasticsearch-exporter")
+    _run(config_path, o, ELASTICSEARCH)
 
 
 @export.command("metrics-reference")
 def metrics_reference() -> None:
     """Print the metrics reference as Markdown (docs/metrics.md)."""
-    from exporters.reference import render_reference
+    from observe.app.metrics_reference import render_reference
 
     click.echo(render_reference(), nl=False)
 

@@ -1,5 +1,5 @@
 """`python -m observe` is the `observe` CLI."""
 
-from observe.cli import main
+from observe.app.cli import main
 
 main()

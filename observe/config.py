@@ -1,20 +1,24 @@
-"""One typed config: a YAML file, overridden by OBSERVE_* environment variables (nested keys joined by `__`)."""
+"""The core of the typed config: the sections every part shares, secrets, and loading and explaining a config.
+
+The whole config (every part's section) is assembled in observe/app/config.py; the core never imports a part.
+A config is a YAML file, overridden by OBSERVE_* environment variables (nested keys joined by `__`).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from exporters.config import ExportersConfig
 from observe.config_section import Section
-from observe.logs.config import LogsConfig
-from observe.traces.config import TracesConfig
+from observe.merge import deep_merge
+
+Settings = TypeVar("Settings", bound=BaseSettings)
 
 
 class ConfigError(Exception):
@@ -76,20 +80,12 @@ class RenderConfig(Section):
     values: Path | None = Field(None, description="Values file for the render (defaults are built in).")
 
 
-class Config(BaseSettings):
-    """The whole configuration of every observe service."""
+class EnvFirstSettings(BaseSettings):
+    """A root config: OBSERVE_* env vars (nested keys joined by `__`) override the file; unknown keys are errors."""
 
     model_config = SettingsConfigDict(
         env_prefix="OBSERVE_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
-
-    service: ServiceConfig = Field(default_factory=ServiceConfig)  # type: ignore[arg-type]
-    elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)  # type: ignore[arg-type]
-    kube: KubeConfig = Field(default_factory=KubeConfig)  # type: ignore[arg-type]
-    logs: LogsConfig = Field(default_factory=LogsConfig)
-    exporters: ExportersConfig = Field(default_factory=ExportersConfig)
-    traces: TracesConfig = Field(default_factory=TracesConfig)
-    render: RenderConfig = Field(default_factory=RenderConfig)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(
@@ -116,8 +112,9 @@ def _secret(env: str, path: Path | None) -> str | None:
     return None
 
 
-def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate the config; raise ConfigError with a message a person can act on."""
+def load_settings(model: type[Settings], path: Path | None = None,
+                  overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and validate a config of `model`; raise ConfigError with a message a person can act on."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -138,29 +135,18 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     if overrides:
         data = deep_merge(data, overrides)
     try:
-        return Config(**data)
+        return model(**data)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, source=str(path) if path else "environment")) from None
+        raise ConfigError(format_errors(exc, source=str(path) if path else "environment", model=model)) from None
 
 
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge mappings; any other value (lists too) replaces."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def format_errors(exc: ValidationError, source: str) -> str:
+def format_errors(exc: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
     """One line per problem: `key.path: got <value>, expected <what>`."""
     lines = [f"invalid config ({source}):"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(err["loc"][:-1])
+            allowed = _allowed_keys(model, err["loc"][:-1]) if model is not None else []
             hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
             lines.append(f"  {loc}: unknown key{hint}")
             continue
@@ -178,8 +164,8 @@ def _expected(err: Any) -> str:
     return msg[0].lower() + msg[1:] if msg else "a valid value"
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = Config
+def _allowed_keys(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    model: Any = root
     for part in loc:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:

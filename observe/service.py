@@ -17,10 +17,11 @@ from prometheus_client.exposition import choose_encoder
 
 from observe import __version__, tracing
 from observe.config import ServiceConfig
+from observe.exposition import OPENMETRICS_EOF
 
 log = logging.getLogger("observe.service")
 
-OPENMETRICS_EOF = b"# EOF\n"
+
 STREAM_ABOVE_BYTES = 1 << 20
 WRITE_SLICE_BYTES = 1 << 20
 

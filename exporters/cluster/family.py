@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from exporters.cluster import allowlist
-from exporters.cluster.text import labels, line
+from observe.exposition import header, labels, line
 from observe.kube.reflector import Resource
 
 Obj = Mapping[str, Any]
@@ -24,11 +24,7 @@ class Family:
 
     def header(self, openmetrics: bool) -> bytes:
         """The HELP and TYPE lines; OpenMetrics names a counter family without its _total suffix."""
-        name = self.name
-        if openmetrics and self.type == "counter" and name.endswith("_total"):
-            name = name[: -len("_total")]
-        text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        return f"# HELP {name} {text}\n# TYPE {name} {self.type}\n".encode()
+        return header(self.name, self.type, self.help, openmetrics).encode()
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from exporters.cluster import batch, nodes, pods, policy, storage, workloads
+from exporters.cluster import jobs, nodes, pods, policy, storage, workloads
 from exporters.cluster.family import Family, Kind
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     pods.KIND, nodes.NODE, workloads.DEPLOYMENT, workloads.REPLICASET, workloads.STATEFULSET, workloads.DAEMONSET,
-    batch.JOB, batch.CRONJOB, policy.HPA, nodes.NAMESPACE, policy.QUOTA, storage.PVC, storage.PV, policy.PDB,
+    jobs.JOB, jobs.CRONJOB, policy.HPA, nodes.NAMESPACE, policy.QUOTA, storage.PVC, storage.PV, policy.PDB,
     nodes.SERVICE,
 )}
 

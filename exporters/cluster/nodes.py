@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exporters.cluster.family import Family, Kind, Obj, Options, Out, meta_families
 from exporters.cluster.resources import unit_value
-from exporters.cluster.text import escape, labels
+from observe.exposition import escape, labels
 from observe.kube.reflector import NAMESPACES, NODES, SERVICES
 
 NODE_FAMILIES = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exporters.cluster import quantity
 from exporters.cluster.family import Family, Kind, Obj, Options, Out, meta_families, num
-from exporters.cluster.text import escape, labels
+from observe.exposition import escape, labels
 from observe.kube.reflector import Resource
 
 

@@ -17,7 +17,7 @@ from exporters.cluster.kinds import KINDS
 from exporters.cluster.shard import owns
 from exporters.cluster.store import FamilyStore
 from exporters.config import ClusterExporterConfig
-from observe.config import Config, KubeConfig
+from observe.config import KubeConfig
 from observe.kube import KubeClient, Reflector
 from observe.service import BaseService, scrape_timeout
 
@@ -175,8 +175,3 @@ class _ReflectorCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> ClusterService:
-    """The cluster exporter for this config."""
-    return ClusterService(config.exporters.cluster, config.kube, registry)

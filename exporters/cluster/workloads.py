@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporters.cluster.family import Family, Kind, Obj, Options, Out, meta_families, num, owners
-from exporters.cluster.text import escape, labels
+from observe.exposition import escape, labels
 from observe.kube.reflector import REPLICASETS, Resource
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from exporters.cluster.text import labels, number
+from observe.exposition import header, labels, number, sample
 
 COLORS = ("green", "yellow", "red")
 _BACKING = re.compile(r"^\.ds-(.+?)(?:-\d{4}\.\d{2}\.\d{2})?-\d{6}$")
@@ -49,8 +49,7 @@ class Text:
         """One sample; values that are missing or not numbers are skipped."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             return
-        lbl = labels(pairs)
-        self.lines[name].append(f"{name}{{{lbl}}} {number(value)}\n" if lbl else f"{name} {number(value)}\n")
+        self.lines[name].append(sample(name, labels(pairs), number(value)))
 
     def render(self, openmetrics: bool = False) -> bytes:
         """The text of every family that has samples; OpenMetrics names a counter family without _total."""
@@ -58,8 +57,7 @@ class Text:
         for name, samples in self.lines.items():
             if samples:
                 kind, help_text = FAMILIES[name]
-                family = name.removesuffix("_total") if openmetrics and kind == "counter" else name
-                out.append(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
+                out.append(header(name, kind, help_text, openmetrics))
                 out.extend(samples)
         return "".join(out).encode()
 

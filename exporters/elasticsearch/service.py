@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,12 +16,14 @@ from prometheus_client.registry import Collector
 
 from exporters.config import ElasticsearchExporterConfig
 from exporters.elasticsearch import render
-from observe.config import Config, ElasticsearchConfig
+from observe.config import ElasticsearchConfig
+from observe.es_connection import Connection, HttpError
 from observe.service import BaseService
 
 log = logging.getLogger("observe.exporters.elasticsearch")
 
 NODE_METRICS = "jvm,thread_pool,indices,fs,breaker"
+FETCH_ERRORS = (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, HttpError)
 
 
 class ElasticsearchService(BaseService):
@@ -42,40 +42,18 @@ class ElasticsearchService(BaseService):
         self.body = {False: b"", True: b""}
         self.up = False
         self.fetched_at: float | None = None  # monotonic time of the last complete fetch
-        self._session: aiohttp.ClientSession | None = None
+        self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         registry.register(_FreshnessCollector(self))
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        api_key = self.es.api_key()
-        password = self.es.password()
-        if api_key:
-            headers["Authorization"] = f"ApiKey {api_key}"
-        elif self.es.username:
-            token = base64.b64encode(f"{self.es.username}:{password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        return headers
-
-    def _ssl(self) -> ssl.SSLContext | bool:
-        if not self.url.startswith("https"):
-            return False
-        ctx = ssl.create_default_context(cafile=str(self.es.ca_file) if self.es.ca_file else None)
-        if not self.es.verify_certs:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
     async def _get(self, endpoint: str, path: str, params: dict[str, str] | None = None) -> Any:
-        assert self._session is not None
+        assert self._conn is not None
         try:
-            async with self._session.get(self.url + path, params=params) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                                      message=raw[:300].decode(errors="replace"))
-                return orjson.loads(raw)
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+            status, raw = await self._conn.request("GET", path, params=params)
+            if status >= 400:
+                raise HttpError(status, raw)
+            return orjson.loads(raw)
+        except FETCH_ERRORS:
             self.errors.labels(endpoint).inc()
             raise
 
@@ -97,7 +75,7 @@ class ElasticsearchService(BaseService):
             try:
                 await self.fetch()
                 self.up = True
-            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            except FETCH_ERRORS as exc:
                 self.up = False
                 log.warning("elasticsearch stats fetch failed", extra={"error.message": f"{type(exc).__name__}: {exc}",
                                                                       "url.full": self.url})
@@ -105,9 +83,7 @@ class ElasticsearchService(BaseService):
 
     async def start(self) -> None:
         """Open the connection and start the refresh loop."""
-        self._session = aiohttp.ClientSession(
-            headers=self._headers(), connector=aiohttp.TCPConnector(ssl=self._ssl()),
-            timeout=aiohttp.ClientTimeout(total=self.es.request_timeout_seconds))
+        self._conn = Connection(self.es, headers={"Accept": "application/json"})
         self._task = asyncio.create_task(self._loop(), name="elasticsearch-stats")
 
     async def stop(self) -> None:
@@ -118,8 +94,8 @@ class ElasticsearchService(BaseService):
                 await self._task
             except asyncio.CancelledError:
                 pass
-        if self._session is not None:
-            await self._session.close()
+        if self._conn is not None:
+            await self._conn.close()
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once one fetch has completed (elasticsearch_up tells whether the latest one did)."""
@@ -147,8 +123,3 @@ class _FreshnessCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> ElasticsearchService:
-    """The Elasticsearch exporter for this config."""
-    return ElasticsearchService(config.exporters.elasticsearch, config.elasticsearch, registry)

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 from exporters.config import ProbeModuleConfig
 from exporters.probe.allowlist import TargetPolicy
+from observe.exposition import header, labels, sample
 
 MAX_REDIRECTS = 10
 MAX_BODY = 10 * 2**20  # read at most this much of a body; probes measure, they do not download
@@ -47,32 +48,27 @@ class Result:
 
     def exposition(self, http: bool) -> bytes:
         """The probe's metrics in Prometheus text format, blackbox_exporter's names."""
-        out = [
-            "# HELP probe_success Displays whether or not the probe was a success\n# TYPE probe_success gauge\n",
-            f"probe_success {1 if self.success else 0}\n",
-            "# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n",
-            "# TYPE probe_duration_seconds gauge\n", f"probe_duration_seconds {self.duration:.6f}\n",
-            "# HELP probe_dns_lookup_time_seconds Returns the time taken for probe dns lookup in seconds\n",
-            "# TYPE probe_dns_lookup_time_seconds gauge\n",
-            f"probe_dns_lookup_time_seconds {self.phases['resolve']:.6f}\n",
-        ]
+        out: list[str] = []
+
+        def gauge(name: str, help_text: str, *samples: tuple[str, str]) -> None:
+            out.append(header(name, "gauge", help_text))
+            out.extend(sample(name, label_text, value) for label_text, value in samples)
+
+        gauge("probe_success", "Displays whether or not the probe was a success", ("", "1" if self.success else "0"))
+        gauge("probe_duration_seconds", "Returns how long the probe took to complete in seconds",
+              ("", f"{self.duration:.6f}"))
+        gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds",
+              ("", f"{self.phases['resolve']:.6f}"))
         if http:
-            out += [
-                "# HELP probe_http_status_code Response HTTP status code\n# TYPE probe_http_status_code gauge\n",
-                f"probe_http_status_code {self.status_code}\n",
-                "# HELP probe_http_duration_seconds Duration of http request by phase, summed over all redirects\n",
-                "# TYPE probe_http_duration_seconds gauge\n",
-                *(f'probe_http_duration_seconds{{phase="{p}"}} {v:.6f}\n' for p, v in self.phases.items()),
-                "# HELP probe_http_redirects The number of redirects\n# TYPE probe_http_redirects gauge\n",
-                f"probe_http_redirects {self.redirects}\n",
-                "# HELP probe_http_ssl Indicates if SSL was used for the final redirect\n# TYPE probe_http_ssl gauge\n",
-                f"probe_http_ssl {1 if self.ssl else 0}\n",
-                "# HELP probe_http_content_length Length of http content response\n",
-                "# TYPE probe_http_content_length gauge\n", f"probe_http_content_length {self.content_length}\n",
-            ]
+            gauge("probe_http_status_code", "Response HTTP status code", ("", str(self.status_code)))
+            gauge("probe_http_duration_seconds", "Duration of http request by phase, summed over all redirects",
+                  *((labels((("phase", p),)), f"{v:.6f}") for p, v in self.phases.items()))
+            gauge("probe_http_redirects", "The number of redirects", ("", str(self.redirects)))
+            gauge("probe_http_ssl", "Indicates if SSL was used for the final redirect", ("", "1" if self.ssl else "0"))
+            gauge("probe_http_content_length", "Length of http content response", ("", str(self.content_length)))
         if self.cert_expiry is not None:
-            out += ["# HELP probe_ssl_earliest_cert_expiry Returns last SSL chain expiry in unixtime\n",
-                    "# TYPE probe_ssl_earliest_cert_expiry gauge\n", f"probe_ssl_earliest_cert_expiry {self.cert_expiry:.0f}\n"]
+            gauge("probe_ssl_earliest_cert_expiry", "Returns last SSL chain expiry in unixtime",
+                  ("", f"{self.cert_expiry:.0f}"))
         return "".join(out).encode()
 
 

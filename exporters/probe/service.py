@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from exporters.config import ProbeExporterConfig
 from exporters.probe import discovery, prober
 from exporters.probe.allowlist import TargetPolicy
-from observe.config import Config, KubeConfig
+from observe.config import KubeConfig
 from observe.kube import KubeClient, KubeConfigError, Reflector, Resource
 from observe.kube.reflector import SERVICES
 from observe.service import BaseService
@@ -117,8 +117,3 @@ class ProbeService(BaseService):
         """Ready at once; discovery, when on, must have listed once."""
         waiting = [r.name for r in self.reflectors if not r.synced.is_set()]
         return (False, f"waiting for the first list of {', '.join(waiting)}") if waiting else (True, "ok")
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> ProbeService:
-    """The probe exporter for this config."""
-    return ProbeService(config.exporters.probe, config.kube, registry)

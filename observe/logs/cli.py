@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from observe.cli import config_option
+from observe.app.options import config_option
 
 
 @click.command("ship")
@@ -19,10 +19,10 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     """Run the log shipper: tail the configured files and deliver every line exactly once."""
     from prometheus_client import CollectorRegistry
 
-    from observe.cli import config_or_exit
+    from observe.app.options import config_or_exit
+    from observe.app.services import SHIPPER
     from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
-    from observe.logs.service import build_service
     from observe.service import ServiceHost
     from observe.tracing import setup_tracing
 
@@ -30,12 +30,12 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     if replay_dir is not None:
         from observe.logs.replay import run_replay
 
-        sys.exit(run_replay(cfg, replay_dir))
-    setup_logging(cfg.service.log_level, "observe-shipper")
-    setup_tracing(cfg.service.otlp_endpoint, "observe-shipper")
+        sys.exit(run_replay(cfg.elasticsearch, cfg.logs, replay_dir))
+    setup_logging(cfg.service.log_level, SHIPPER.process)
+    setup_tracing(cfg.service.otlp_endpoint, SHIPPER.process)
     registry = CollectorRegistry()
     try:
-        svc = build_service(cfg, registry)
+        svc = SHIPPER.build(cfg, registry)
     except ConfigError as exc:
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
@@ -90,17 +90,17 @@ def parse(fmt: str, max_event_bytes: int, multiline: str, parser: str, files: tu
     import os
     import socket
 
-    from observe.logs.context import path_context
-    from observe.logs.parse import parse_file
-    from observe.logs.process import PlanProcessor, Settings
+    from observe.logs.plan import NO_PROCESSING, Settings, path_plan
+    from observe.logs.preview import parse_file
 
     out = sys.stdout.buffer
     settings = Settings(multiline=multiline, parser=parser)
+    if settings == NO_PROCESSING:
+        settings = NO_PROCESSING
     for path in files:
-        ctx = path_context(str(path), os.path.realpath(path), host_name=socket.gethostname(), node_name=None, fmt=fmt)
-        if settings != Settings():
-            ctx.processors.append(PlanProcessor(lambda: settings))
-        for doc in parse_file(path, fmt=fmt, max_event_bytes=max_event_bytes, context=ctx):
+        plan = path_plan(str(path), os.path.realpath(path), host_name=socket.gethostname(), node_name=None, fmt=fmt,
+                         settings=settings)
+        for doc in parse_file(path, fmt=fmt, max_event_bytes=max_event_bytes, plan=plan):
             out.write(doc)
             out.write(b"\n")
     out.flush()

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import orjson
 
-from observe.logs.record import FLAG_TRUNCATED, FLAG_UNDECODABLE, Record
+from observe.logs.event import FLAG_TRUNCATED, FLAG_UNDECODABLE, Event
 
 # RFC 3339 as runtimes write it; also proves the bytes are safe to place in JSON without escaping.
 TIMESTAMP = re.compile(rb"[0-9][0-9:.TZtz+\-]{9,39}").fullmatch
@@ -25,7 +25,7 @@ class Decoder(Protocol):
     name: str
     skipped_bytes: int  # message bytes cut by truncation since the reader last collected them
 
-    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         """Append the records of `lines` (the first one starts at `offset`) to `out`."""
         ...
 
@@ -33,7 +33,7 @@ class Decoder(Protocol):
         """Offset of the oldest event still being assembled, or None."""
         ...
 
-    def flush(self, out: list[Record]) -> None:
+    def flush(self, out: list[Event]) -> None:
         """Emit every event still being assembled (the file is closing)."""
         ...
 
@@ -58,7 +58,7 @@ class _Limited:
         self.max_event_bytes = max_event_bytes
         self.skipped_bytes = 0  # message bytes cut by truncation (counted as lost by the reader)
 
-    def whole(self, offset: int, now: bytes, line: bytes, flags: int) -> Record:
+    def whole(self, offset: int, now: bytes, line: bytes, flags: int) -> Event:
         """A line shipped as it is (plain text, or not in the file's format), cut at max_event_bytes."""
         if len(line) > self.max_event_bytes:
             self.skipped_bytes += len(line) - self.max_event_bytes
@@ -73,7 +73,7 @@ class _Joiner(_Limited):
         super().__init__(max_event_bytes)
         self.partial: dict[bytes, _Partial] = {}
 
-    def add(self, offset: int, ts: bytes, stream: bytes, msg: bytes, final: bool, flags: int, out: list[Record]) -> None:
+    def add(self, offset: int, ts: bytes, stream: bytes, msg: bytes, final: bool, flags: int, out: list[Event]) -> None:
         p = self.partial.get(stream)
         if p is None:
             if final:
@@ -107,7 +107,7 @@ class _Joiner(_Limited):
             return None
         return min(p.offset for p in self.partial.values())
 
-    def flush(self, out: list[Record]) -> None:
+    def flush(self, out: list[Event]) -> None:
         for stream, p in sorted(self.partial.items(), key=lambda kv: kv[1].offset):
             if not p.emitted:
                 out.append((p.offset, p.timestamp, stream, b"".join(p.parts), 0, None))
@@ -119,12 +119,12 @@ class CriDecoder(_Joiner):
 
     name = "cri"
 
-    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         for line in lines:
             self.decode_line(line, offset, now, out, flags)
             offset += len(line) + 1
 
-    def decode_line(self, line: bytes, offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+    def decode_line(self, line: bytes, offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         """Decode one line; a line that is not CRI is shipped whole, flagged undecodable."""
         parts = line.split(b" ", 3)
         if len(parts) == 3:
@@ -140,12 +140,12 @@ class DockerDecoder(_Joiner):
 
     name = "docker"
 
-    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         for line in lines:
             self.decode_line(line, offset, now, out, flags)
             offset += len(line) + 1
 
-    def decode_line(self, line: bytes, offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+    def decode_line(self, line: bytes, offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         """Decode one line; a line that is not docker JSON is shipped whole, flagged undecodable."""
         try:
             obj = orjson.loads(line)
@@ -167,7 +167,7 @@ class PlainDecoder(_Limited):
 
     name = "plain"
 
-    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Record], flags: int = 0) -> None:
+    def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         limit = self.max_event_bytes
         for line in lines:
             if len(line) > limit:
@@ -179,7 +179,7 @@ class PlainDecoder(_Limited):
     def pending_offset(self) -> int | None:
         return None
 
-    def flush(self, out: list[Record]) -> None:
+    def flush(self, out: list[Event]) -> None:
         return None
 
 

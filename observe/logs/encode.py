@@ -1,7 +1,7 @@
 """Encoding: records to bulk items (an action line and an ECS document line, as bytes).
 
-The per-file constant part of every document (file path, container, kubernetes, host) is encoded once when
-the file is opened; each line then costs one `bytes %` format and one orjson call for its message.
+The per-file constant part of every document (file path, container, kubernetes, host) is encoded once per
+plan; each line then costs one `bytes %` format and one orjson call for its message. Encoding never decodes.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from observe.logs.context import FileContext
-from observe.logs.decode import STREAMS, TIMESTAMP, CriDecoder
-from observe.logs.record import FLAG_INVALID_UTF8, FLAG_NAMES, Record
+from observe.logs.event import FLAG_INVALID_UTF8, FLAG_NAMES, Event
+from observe.logs.plan import FilePlan
 from observe.logs.timestamp import to_utc
+from observe.merge import deep_merge
 
 
 def _esc(raw: bytes) -> bytes:
@@ -26,28 +26,20 @@ def doc_id(file_key: str, offset: int) -> str:
     return f"{file_key}-{offset:x}"
 
 
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge `extra` over `base` (processors' fields over the file's constants)."""
-    out = dict(base)
-    for key, value in extra.items():
-        old = out.get(key)
-        out[key] = merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
-    return out
-
-
 class Encoder:
     """Encodes the records of one file into bulk items for one data stream."""
 
-    def __init__(self, context: FileContext, file_key: str, index: str) -> None:
-        self.context = context
+    def __init__(self, plan: FilePlan, file_key: str, index: str) -> None:
+        self.plan = plan
         self.file_key = file_key
         self.index = index
         self.flagged: dict[str, int] = {}
         self.action = b'{"create":{"_index":' + _esc(orjson.dumps(index)) + b',"_id":"' + _esc(file_key.encode()) + b'-%x"}}\n'
-        path_part = b',"file":{"path":' + orjson.dumps(context.path) + b"}}"
-        rest = orjson.dumps(context.fields)[1:-1]
+        path_part = b',"file":{"path":' + orjson.dumps(plan.path) + b"}}"
+        rest = orjson.dumps(dict(plan.fields))[1:-1]
         self.suffix = path_part + (b"," + rest if rest else b"") + b"}\n"
         head = self.action + b'{"@timestamp":"%s","message":%s,"log":{"offset":%d'
+        # The template of a whole line with a stream: (offset, timestamp, JSON message, offset, stream).
         self.tmpl = head + b',"iostream":"%s"' + _esc(self.suffix)
         self.tmpl_nostream = head + _esc(self.suffix)
 
@@ -57,7 +49,7 @@ class Encoder:
             self.flagged[name] = self.flagged.get(name, 0) + 1
         return b',"flags":' + orjson.dumps(names)
 
-    def encode(self, records: list[Record], out: list[bytes]) -> None:
+    def encode(self, records: list[Event], out: list[bytes]) -> None:
         """Append one item per record to `out`."""
         dumps = orjson.dumps
         for offset, ts, stream, msg, flags, fields in records:
@@ -65,7 +57,7 @@ class Encoder:
                 # @timestamp in UTC; a runtime's own offset moves to event.timezone.
                 ts, zone = to_utc(ts)
                 if zone is not None:
-                    fields = merge(fields, {"event": {"timezone": zone}}) if fields else {"event": {"timezone": zone}}
+                    fields = deep_merge(fields, {"event": {"timezone": zone}}) if fields else {"event": {"timezone": zone}}
             try:
                 text = msg.decode()
             except UnicodeDecodeError:
@@ -91,34 +83,9 @@ class Encoder:
             log["iostream"] = stream.decode()
         if flags:
             log["flags"] = orjson.loads(self._flags(flags)[len(b',"flags":'):])
-        log["file"] = {"path": self.context.path}
-        doc = merge({"@timestamp": ts.decode(), "message": text, "log": log, **self.context.fields}, fields)
+        log["file"] = {"path": self.plan.path}
+        doc = deep_merge({"@timestamp": ts.decode(), "message": text, "log": log, **self.plan.fields}, fields)
         return self.action % offset + orjson.dumps(doc) + b"\n"
-
-    def encode_cri(self, lines: list[bytes], offset: int, now: bytes, decoder: CriDecoder, out: list[bytes]) -> None:
-        """The hot path for CRI files without processors: whole `F` lines in UTC are encoded inline, the rest via the decoder."""
-        tmpl = self.tmpl
-        dumps = orjson.dumps
-        ts_ok = TIMESTAMP
-        limit = decoder.max_event_bytes
-        partial = decoder.partial
-        slow: list[Record] = []
-        for line in lines:
-            p = line.split(b" ", 3)
-            if (
-                not partial and len(p) == 4 and p[2] == b"F" and p[1] in STREAMS
-                and len(p[3]) <= limit and p[0][-1:] == b"Z" and ts_ok(p[0])
-            ):
-                try:
-                    out.append(tmpl % (offset, p[0], dumps(p[3].decode()), offset, p[1]))
-                except UnicodeDecodeError:
-                    self.encode([(offset, p[0], p[1], p[3], 0, None)], out)
-            else:
-                decoder.decode_line(line, offset, now, slow)
-                if slow:
-                    self.encode(slow, out)
-                    slow.clear()
-            offset += len(line) + 1
 
 
 def source_of(item: bytes) -> bytes:

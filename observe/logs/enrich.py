@@ -1,6 +1,6 @@
 """Pod metadata for log events, from the Kubernetes API through observe/kube watch caches.
 
-The shipper's MetadataProvider: when a file opens, its path-derived context (namespace, pod, container)
+The shipper's MetadataProvider: when a file opens, its path-derived plan (namespace, pod, container)
 becomes the full one: pod uid, node, dedotted labels and namespace labels, the owning workload (through the
 ReplicaSet to its Deployment, through the Job to its CronJob), container image and id, and the pod's log plan
 from its annotations (exclusion, data stream, tags, parser, multiline). A file's binding follows its pod: a
@@ -18,24 +18,22 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import aiohttp
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from observe.kube.client import KubeApiError, KubeClient
-from observe.kube.reflector import NAMESPACES, PODS, Reflector, Resource
-from observe.logs import parsers
-from observe.logs.annotations import ContainerSpec, Mount, Plan, Stream, build_plan, dedot
-from observe.logs.context import FileContext
-from observe.logs.process import PlanProcessor, Settings
+from observe.kube.client import KubeClient
+from observe.kube.reflector import NAMESPACES, PODS, Reflector
+from observe.logs.annotations import Plan, Stream, build_plan, dedot
+from observe.logs.metrics import EnrichMetrics
+from observe.logs.owners import Owners
+from observe.logs.plan import NO_PROCESSING, DataStreams, FilePlan, PlanSlot, Settings
+from observe.logs.pod_meta import PodMeta, namespace_labels, pod_meta
+from observe.merge import deep_merge
 
 log = logging.getLogger("observe.logs.enrich")
 
-JOBS = Resource("batch", "v1", "jobs")
-REPLICASETS = Resource("apps", "v1", "replicasets")
-_ENV = re.compile(r"^aliyun[_.]logs[_.]")
 _EMPTY_DIR = re.compile(r"/pods/(?P<uid>[0-9a-fA-F-]{36})/volumes/kubernetes\.io~empty-dir/")
 WORKLOADS = ("deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob")
 MAX_UNRESOLVED = 10_000
@@ -44,123 +42,14 @@ YOUNG_FILE_SECONDS = 30.0
 
 
 @dataclass
-class PodMeta:
-    """Only what we ship of a pod (memory stays proportional to that)."""
-
-    uid: str
-    name: str
-    namespace: str
-    node: str
-    labels: dict[str, str]
-    annotations: dict[str, str]  # only observe.io/logs*
-    owner: tuple[str, str] | None  # the controller ownerReference: (kind, name)
-    images: dict[str, str]  # container -> image
-    container_ids: dict[str, str]  # container -> runtime id (without the runtime:// prefix)
-    containers: list[ContainerSpec]
-    empty_dirs: set[str]
-    deleted_at: float | None = None
-
-
-def pod_meta(obj: dict[str, Any]) -> PodMeta:
-    """The slim pod from an API object."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    owner = next(((o.get("kind", ""), o.get("name", "")) for o in meta.get("ownerReferences") or () if o.get("controller")), None)
-    containers: list[ContainerSpec] = []
-    images: dict[str, str] = {}
-    for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
-        images[c["name"]] = c.get("image", "")
-        mounts = tuple(Mount(m.get("mountPath", ""), m.get("name", ""), m.get("subPath", ""))
-                       for m in c.get("volumeMounts") or ())
-        # Only literal values: valueFrom would need Secrets/ConfigMaps, which log-pilot never read either.
-        env = tuple((e["name"], str(e["value"])) for e in c.get("env") or ()
-                    if _ENV.match(e.get("name", "")) and "value" in e)
-        containers.append(ContainerSpec(c["name"], mounts, env))
-    ids: dict[str, str] = {}
-    for cs in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
-        cid = cs.get("containerID") or ""
-        if cid:
-            ids[cs["name"]] = cid.split("://", 1)[-1]
-        if cs.get("image") and cs["name"] not in images:
-            images[cs["name"]] = cs["image"]
-    annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items() if k.startswith("observe.io/logs")}
-    return PodMeta(
-        uid=meta.get("uid", ""), name=meta.get("name", ""), namespace=meta.get("namespace", ""),
-        node=spec.get("nodeName", ""), labels=dict(meta.get("labels") or {}), annotations=annotations, owner=owner,
-        images=images, container_ids=ids, containers=containers,
-        empty_dirs={v["name"] for v in spec.get("volumes") or () if "emptyDir" in v},
-    )
-
-
-def namespace_labels(obj: dict[str, Any]) -> dict[str, str]:
-    """A namespace's labels."""
-    return dict((obj.get("metadata") or {}).get("labels") or {})
-
-
-class EnrichMetrics:
-    """observe_shipper_kube_api_up and observe_shipper_annotation_errors_total."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.api_up = Gauge("observe_shipper_kube_api_up", "1 when the Kubernetes API answered the last list/watch call.",
-                            registry=registry)
-        self.annotation_errors = Counter(
-            "observe_shipper_annotation_errors", "Invalid observe.io/logs* annotations or aliyun_logs_* env entries.",
-            ["namespace", "pod", "key"], registry=registry,
-        )
-
-
-@dataclass
 class Binding:
-    """One open file tied to its pod: what it is (a container's output or a declared file) and its live settings."""
+    """One open file tied to its pod: what it is (a container's output or a declared file) and where its plans go."""
 
-    context: FileContext
-    base_fields: dict[str, Any]
+    plans: PlanSlot
+    base: FilePlan  # the path-derived plan
     container: str
     file_glob: str | None = None  # the declared file stream's host glob, for files inside an emptyDir
     stream: Stream | None = field(default_factory=Stream)  # None: excluded
-    revision: int = 0
-
-
-def _kw() -> dict[str, Any]:
-    return {"type": "keyword", "ignore_above": 1024}
-
-
-# Labels are shipped dedotted (`app.kubernetes.io/name` -> `app_kubernetes_io/name`) and every value is a
-# keyword, so `app` next to `app.kubernetes.io/name`, or "3" next to "three", never conflict. This works the
-# same on Elasticsearch and OpenSearch (no `flattened` / `flat_object`, which differ between them).
-LABEL_TEMPLATES: list[dict[str, Any]] = [
-    {f"{name}_keyword": {"path_match": f"{path}.*", "match_mapping_type": "string", "mapping": _kw()}}
-    for name, path in (("kubernetes_labels", "kubernetes.labels"),
-                       ("kubernetes_namespace_labels", "kubernetes.namespace_labels"),
-                       ("labels", "labels"))
-]
-
-PROPERTIES: dict[str, Any] = {
-    "kubernetes": {"properties": {
-        "namespace": _kw(),
-        "pod": {"properties": {"name": _kw(), "uid": _kw(), "ip": _kw()}},
-        "node": {"properties": {"name": _kw()}},
-        **{kind: {"properties": {"name": _kw()}}
-           for kind in ("deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob")},
-    }},
-    "container": {"properties": {"id": _kw(), "name": _kw(), "image": {"properties": {"name": _kw()}}}},
-}
-
-
-def mapping_additions() -> dict[str, Any]:
-    """Dynamic templates and properties for the fields enrichment and parsers add (merged into the index template)."""
-    props = dict(PROPERTIES)
-    props.update(parsers.PROPERTIES)
-    return {"dynamic_templates": [*LABEL_TEMPLATES, *parsers.JSON_TEMPLATES], "properties": props}
-
-
-def _deep(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        old = out.get(key)
-        out[key] = _deep(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
-    return out
 
 
 class KubeEnricher:
@@ -177,11 +66,7 @@ class KubeEnricher:
         resolve_wait_seconds: float = 2.0,
         default_multiline: str = "none",
         default_parser: str = "none",
-        multiline_flush_seconds: float = 2.0,
-        multiline_max_lines: int = 500,
-        multiline_max_bytes: int = 1 << 20,
-        dropped: Counter | None = None,
-        ensure_data_stream: Callable[[str], Awaitable[None]] | None = None,
+        streams: DataStreams | None = None,
     ) -> None:
         self.client_factory = client_factory
         self.client: KubeClient | None = None
@@ -191,9 +76,7 @@ class KubeEnricher:
         self.resolve_wait = resolve_wait_seconds
         self.default_multiline = default_multiline
         self.default_parser = default_parser
-        self.ml = (multiline_flush_seconds, multiline_max_lines, multiline_max_bytes)
-        self.dropped = dropped
-        self.ensure_data_stream = ensure_data_stream
+        self.streams = streams
         self.metrics = EnrichMetrics(registry)
         self.metrics.api_up.set_function(lambda: 1.0 if self.api_up() else 0.0)
         self.pods: Reflector[PodMeta] | None = None
@@ -201,7 +84,7 @@ class KubeEnricher:
         self.by_uid: dict[str, PodMeta] = {}
         self.deleted: dict[str, PodMeta] = {}  # uid -> pod deleted a moment ago
         self.plans: dict[str, Plan] = {}
-        self.owners: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        self.owners = Owners()
         self.bindings: dict[str, list[Binding]] = {}  # pod uid -> open files
         self.unresolved: dict[str, list[Binding]] = {}  # "ns/name" -> files opened before their pod was known
         self._reported: set[tuple[str, str, str]] = set()
@@ -215,7 +98,7 @@ class KubeEnricher:
         if self.client_factory is None:
             return
         try:
-            self.client = await self.client_factory()
+            self.client = self.owners.client = await self.client_factory()
         except Exception as exc:  # no credentials: ship with path metadata, and say so
             self.start_error = f"{type(exc).__name__}: {exc}"
             log.error("kubernetes metadata unavailable; shipping with path-derived metadata",
@@ -334,63 +217,22 @@ class KubeEnricher:
                     return gone
         return None
 
-    async def _owner_of(self, namespace: str, kind: str, name: str) -> tuple[str, str] | None:
-        """The controller of a ReplicaSet or a Job (cached; one GET per new object)."""
-        key = (namespace, kind, name)
-        if key in self.owners:
-            return self.owners[key]
-        if self.client is None:
-            return None
-        resource = REPLICASETS if kind == "ReplicaSet" else JOBS
-        try:
-            obj = await self.client.request("GET", f"{resource.path(namespace)}/{name}", seconds=5)
-        except KubeApiError as exc:
-            owner = None
-            if exc.status != 404:
-                return None  # try again next time
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-            return None
-        else:
-            refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
-            owner = next(((o.get("kind", ""), o.get("name", "")) for o in refs if o.get("controller")), None)
-        if len(self.owners) > 50_000:
-            self.owners.clear()
-        self.owners[key] = owner
-        return owner
-
-    async def _workload(self, pod: PodMeta) -> dict[str, Any]:
-        if pod.owner is None:
-            return {}
-        kind, name = pod.owner
-        out: dict[str, Any] = {}
-        if kind in ("ReplicaSet", "Job"):
-            out[kind.lower()] = {"name": name}
-            parent = await self._owner_of(pod.namespace, kind, name)
-            if parent is None and kind == "ReplicaSet" and "pod-template-hash" in pod.labels:
-                # The ReplicaSet is unreadable: its name is the Deployment's plus the pod-template-hash.
-                suffix = "-" + pod.labels["pod-template-hash"]
-                if name.endswith(suffix):
-                    parent = ("Deployment", name[: -len(suffix)])
-            if parent is not None and parent[0] in ("Deployment", "CronJob"):
-                out[parent[0].lower()] = {"name": parent[1]}
-        elif kind in ("StatefulSet", "DaemonSet"):
-            out[kind.lower()] = {"name": name}
-        return out
-
     # ---- MetadataProvider ----------------------------------------------------------------------
-    async def resolve(self, context: FileContext) -> FileContext:
-        """The enriched context of a newly opened file (path-derived when the pod cannot be found)."""
+    async def resolve(self, slot: PlanSlot) -> None:
+        """Publish the enriched plan of a newly opened file (path-derived when the pod cannot be found)."""
+        base = slot.current
         if self.client_factory is None:
-            return self._default_only(context)
-        kube = context.fields.get("kubernetes") or {}
+            self._publish(Binding(plans=slot, base=base, container=""), Stream())
+            return
+        kube = base.fields.get("kubernetes") or {}
         uid = str((kube.get("pod") or {}).get("uid") or "")
-        container = str((context.fields.get("container") or {}).get("name") or "")
+        container = str((base.fields.get("container") or {}).get("name") or "")
         file_glob: str | None = None
-        m = _EMPTY_DIR.search(context.path)
-        if m and context.path.startswith(self.kubelet_root + "/"):
+        m = _EMPTY_DIR.search(base.path)
+        if m and base.path.startswith(self.kubelet_root + "/"):
             uid = m["uid"]
-        pod = self._find(uid, context.namespace, context.pod)
-        if pod is None and self.api_up() and self._worth_waiting(context.path):
+        pod = self._find(uid, base.namespace, base.pod)
+        if pod is None and self.api_up() and self._worth_waiting(base.path):
             # The file can appear a moment before the watch event for its pod.
             deadline = time.monotonic() + self.resolve_wait
             while pod is None and time.monotonic() < deadline:
@@ -399,24 +241,23 @@ class KubeEnricher:
                     await asyncio.wait_for(self._seen.wait(), max(0.01, deadline - time.monotonic()))
                 except TimeoutError:
                     pass
-                pod = self._find(uid, context.namespace, context.pod)
+                pod = self._find(uid, base.namespace, base.pod)
         if m and pod is not None:
             plan = self.plans.get(pod.uid) or self._plan(pod)
-            match = next((f for f in plan.files if fnmatch.fnmatch(context.path, f.host_glob)), None)
+            match = next((f for f in plan.files if fnmatch.fnmatch(base.path, f.host_glob)), None)
             file_glob = match.host_glob if match else None
             container = match.container if match else container
-        binding = Binding(context=context, base_fields=context.fields, container=container, file_glob=file_glob)
+        binding = Binding(plans=slot, base=base, container=container, file_glob=file_glob)
         if pod is None:
-            if context.namespace and context.pod:
-                self.unresolved.setdefault(f"{context.namespace}/{context.pod}", []).append(binding)
+            if base.namespace and base.pod:
+                self.unresolved.setdefault(f"{base.namespace}/{base.pod}", []).append(binding)
             log.info("no pod metadata for file; shipping with path-derived metadata",
-                     extra={"file.path": context.path, "kubernetes.namespace": context.namespace,
-                            "kubernetes.pod.name": context.pod})
-            self._attach(binding, Stream())
-            return context
+                     extra={"file.path": base.path, "kubernetes.namespace": base.namespace,
+                            "kubernetes.pod.name": base.pod})
+            self._publish(binding, Stream())
+            return
         self.bindings.setdefault(pod.uid, []).append(binding)
         await self._bind(binding, pod)
-        return context
 
     def _worth_waiting(self, path: str) -> bool:
         """Wait for the watch only before the first sync or for a new file; stale files of gone pods never stall."""
@@ -426,11 +267,6 @@ class KubeEnricher:
             return time.time() - os.stat(path).st_mtime < YOUNG_FILE_SECONDS
         except OSError:
             return False
-
-    def _default_only(self, context: FileContext) -> FileContext:
-        binding = Binding(context=context, base_fields=context.fields, container="")
-        self._attach(binding, Stream())
-        return context
 
     async def _rebind(self, uid: str) -> None:
         pod = self.by_uid.get(uid) or self.deleted.get(uid)
@@ -456,11 +292,11 @@ class KubeEnricher:
             "pod": {"name": pod.name, "uid": pod.uid},
             "labels": {dedot(k): v for k, v in pod.labels.items()},
             "namespace_labels": {dedot(k): v for k, v in ns_labels.items()},
-            **await self._workload(pod),
+            **await self.owners.workload(pod),
         }
         if pod.node:
             kube["node"] = {"name": pod.node}
-        fields = _deep(binding.base_fields, {"kubernetes": kube})
+        fields = deep_merge(dict(binding.base.fields), {"kubernetes": kube})
         # The path's labels are from the file name; the API's are authoritative (a label may have been removed).
         fields["kubernetes"]["labels"] = kube["labels"]
         fields["kubernetes"]["namespace_labels"] = kube["namespace_labels"]
@@ -470,33 +306,23 @@ class KubeEnricher:
         if binding.container in pod.images:
             container["image"] = {"name": pod.images[binding.container]}
         if container:
-            fields = _deep(fields, {"container": container})
+            fields = deep_merge(fields, {"container": container})
         if stream is not None and stream.tags:
-            fields = _deep(fields, {"labels": dict(stream.tags)})
+            fields = deep_merge(fields, {"labels": dict(stream.tags)})
         index = stream.index if stream is not None else None
-        if index and self.ensure_data_stream is not None:
-            await self.ensure_data_stream(index)
-        ctx = binding.context
-        ctx.fields = fields
-        ctx.namespace = pod.namespace
-        ctx.pod = pod.name
-        ctx.data_stream = index
-        ctx.revision += 1
-        self._attach(binding, stream)
+        if index and self.streams is not None:
+            await self.streams.prepare(index)  # the template exists before the plan's first event is sent
+        self._publish(binding, stream, fields=fields, namespace=pod.namespace, pod=pod.name, data_stream=index)
 
-    def _attach(self, binding: Binding, stream: Stream | None) -> None:
-        """Record the live stream settings; add the processor the first time they need one."""
+    def _publish(self, binding: Binding, stream: Stream | None, **changes: Any) -> None:
+        """Publish the file's next plan: the latest one with `changes` and the stream's processing settings."""
         binding.stream = stream
-        binding.revision += 1
-        settings = self._settings(binding)
-        if binding.context.processors or settings == Settings():
-            return
-        flush, lines, size = self.ml
-        binding.context.processors.append(PlanProcessor(lambda: self._settings(binding), dropped=self.dropped,
-                                                        flush_seconds=flush, max_lines=lines, max_bytes=size))
+        plan = replace(binding.plans.latest(), settings=self._settings(stream), **changes)
+        binding.plans.publish(plan)
 
-    def _settings(self, binding: Binding) -> Settings:
-        stream = binding.stream
+    def _settings(self, stream: Stream | None) -> Settings:
         if stream is None:
             return Settings(excluded=True)
-        return Settings(multiline=stream.multiline or self.default_multiline, parser=stream.format or self.default_parser)
+        settings = Settings(multiline=stream.multiline or self.default_multiline,
+                            parser=stream.format or self.default_parser)
+        return NO_PROCESSING if settings == NO_PROCESSING else settings

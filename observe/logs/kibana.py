@@ -7,9 +7,7 @@ OBSERVE_KIBANA_USERNAME / OBSERVE_KIBANA_PASSWORD (or KIBANA_USERNAME / KIBANA_P
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Any
 import aiohttp
 import click
 import orjson
+
+from observe.es_connection import auth_header, tls_context
 
 
 def saved_objects_dir() -> Path:
@@ -53,15 +53,9 @@ def _env(*names: str) -> str | None:
 
 def auth_headers() -> dict[str, str]:
     """The Authorization header from the environment (API key first, then basic auth), or none."""
-    api_key = _env("OBSERVE_KIBANA_API_KEY", "KIBANA_API_KEY")
-    if api_key:
-        return {"Authorization": f"ApiKey {api_key}"}
     user = _env("OBSERVE_KIBANA_USERNAME", "KIBANA_USERNAME")
-    if user:
-        password = _env("OBSERVE_KIBANA_PASSWORD", "KIBANA_PASSWORD") or ""
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-    return {}
+    return auth_header(api_key=_env("OBSERVE_KIBANA_API_KEY", "KIBANA_API_KEY"), username=user,
+                       password=_env("OBSERVE_KIBANA_PASSWORD", "KIBANA_PASSWORD") if user else None)
 
 
 def import_url(base: str, space: str | None) -> str:
@@ -87,7 +81,7 @@ async def import_files(
 ) -> list[ImportResult]:
     """POST each NDJSON file as multipart `file` to the import API; one result per file."""
     headers = {"kbn-xsrf": "observe", **auth_headers()}
-    ssl_ctx: ssl.SSLContext | bool = True if verify else False
+    ssl_ctx = tls_context(url, verify=verify)
     results: list[ImportResult] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout)) as session:
         for path in files:

@@ -59,3 +59,15 @@ class ShipperMetrics:
         self.files_open = Gauge("observe_shipper_files_open", "Log files held open.", registry=r)
         for outcome in ("delivered", "duplicate", "deadlettered"):
             self.events_acked.labels(outcome)
+
+
+class EnrichMetrics:
+    """observe_shipper_kube_api_up and observe_shipper_annotation_errors_total."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.api_up = Gauge("observe_shipper_kube_api_up", "1 when the Kubernetes API answered the last list/watch call.",
+                            registry=registry)
+        self.annotation_errors = Counter(
+            "observe_shipper_annotation_errors", "Invalid observe.io/logs* annotations or aliyun_logs_* env entries.",
+            ["namespace", "pod", "key"], registry=registry,
+        )

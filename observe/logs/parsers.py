@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-PARSE_FAILED = "parse_failed"
+from observe.logs.event import FLAG_PARSE_FAILED
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Parsed:
 
     fields: dict[str, Any] = field(default_factory=dict)
     message: str | None = None  # a replacement message, when the parser found one
-    flags: list[str] = field(default_factory=list)
+    flags: int = 0  # FLAG_* bits (observe/logs/event.py): FLAG_PARSE_FAILED when the text did not parse
 
 
 class Parser(Protocol):
@@ -47,15 +47,6 @@ def put(doc: dict[str, Any], dotted: str, value: Any) -> None:
             node[part] = child
         node = child
     node[leaf] = value
-
-
-def merge(doc: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Deep-merge `extra` into `doc` (objects merge, scalars from `extra` win)."""
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict):
-            merge(doc[key], value)
-        else:
-            doc[key] = value
 
 
 # JSON keys that have an ECS home. The first key found wins; the key leaves json.* so it is not
@@ -83,13 +74,13 @@ class JsonParser:
     def parse(self, message: str) -> Parsed:
         text = message.strip()
         if not text.startswith("{"):
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         if not isinstance(obj, dict):
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         out = Parsed()
         for key in _JSON_MESSAGE:
             value = obj.get(key)
@@ -157,7 +148,7 @@ class NginxParser:
     def parse(self, message: str) -> Parsed:
         m = _NGINX.match(message)
         if not m:
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         # The nested objects are built directly (not with `put`, whose path splitting was most of the cost),
         # in the same key order as the dotted paths they stand for.
         g = m.groupdict()
@@ -242,7 +233,7 @@ class RegexParser:
     def parse(self, message: str) -> Parsed:
         m = self.pattern.search(message)
         if not m:
-            return Parsed(flags=[PARSE_FAILED])
+            return Parsed(flags=FLAG_PARSE_FAILED)
         out = Parsed()
         for group, target in self.targets.items():
             value = m.group(group)
@@ -274,129 +265,3 @@ def parser_for(spec: str) -> Parser | None:
         except re.error as exc:
             raise ParserSpecError(f"a valid regex:<pattern> ({pattern!r}: {exc})") from None
     raise ParserSpecError("one of json, nginx, regex:<pattern with named groups>, none")
-
-
-_JAVA_HEADER = re.compile(
-    r"^(?:Exception in thread \"[^\"]*\"\s+)?"
-    r"(?P<type>(?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)[\w$]*)"
-    r"(?::\s*(?P<message>.*))?$",
-    re.M,
-)
-_PY_LAST = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s*(?P<message>.*))?$")
-_GO_PANIC = re.compile(r"^(?P<type>panic|fatal error): (?P<message>.*)$", re.M)
-_GO_HTTP_PANIC = re.compile(r"http: panic serving \S+: (?P<message>.*)$", re.M)
-_JS_HEADER = re.compile(r"^(?P<type>[A-Z][\w$]*(?:Error|Exception)|Error)(?::\s*(?P<message>.*))?$", re.M)
-_RB_RAILS = re.compile(r"^\s*(?P<type>[A-Z]\w*(?:::[A-Z]\w*)*) \((?P<message>.*)\):$", re.M)
-_RB_UNCAUGHT = re.compile(r"^\S.*?:\d+:in [`'][^`']*[`']: (?P<message>.*) \((?P<type>[A-Z][\w:]*)\)$", re.M)
-_PHP = re.compile(r"Uncaught (?P<type>[\w\\]+): (?P<message>.*?) in \S+:\d+$"
-                  r"|exception '(?P<type2>[^']+)' with message '(?P<message2>.*)' in ", re.M)
-
-
-def error_fields(message: str) -> dict[str, Any]:
-    """ECS error.type / error.message / error.stack_trace from a merged stack trace; {} if none.
-
-    The trace's kind goes into ECS `tags` (java_exception, python_exception, go_panic, javascript_exception,
-    ruby_exception, php_exception, dart_exception), so a saved search can find Java traces with
-    `tags:java_exception`.
-    """
-    if "\n" not in message:
-        return {}
-    out: dict[str, Any] = {}
-    tb = message.find("Traceback (most recent call last):")
-    if tb >= 0:
-        trace = message[tb:]
-        # The last unindented line after the final frame names the exception.
-        for line in reversed(trace.splitlines()):
-            if line and not line[0].isspace() and (m := _PY_LAST.match(line)):
-                put(out, "error.type", m["type"])
-                if m["message"]:
-                    put(out, "error.message", m["message"])
-                break
-        put(out, "error.stack_trace", trace)
-        out["tags"] = ["python_exception"]
-        return out
-    if (g := _GO_PANIC.search(message)) and "goroutine " in message:
-        put(out, "error.type", g["type"])
-        put(out, "error.message", g["message"])
-        put(out, "error.stack_trace", message[g.start():])
-        out["tags"] = ["go_panic"]
-        return out
-    if (h := _GO_HTTP_PANIC.search(message)) and "\ngoroutine " in message:
-        return _trace(out, "panic", h["message"], message[h.start():], "go_panic")
-    j = _JAVA_HEADER.search(message)
-    if j and re.search(r"^\s+at\s", message[j.end():], re.M):
-        put(out, "error.type", j["type"])
-        if j["message"]:
-            put(out, "error.message", j["message"])
-        put(out, "error.stack_trace", message[j.start():])
-        out["tags"] = ["java_exception"]
-        return out
-    return _other_languages(out, message)
-
-
-def _trace(out: dict[str, Any], kind: str, text: str | None, stack: str, tag: str) -> dict[str, Any]:
-    put(out, "error.type", kind)
-    if text:
-        put(out, "error.message", text)
-    put(out, "error.stack_trace", stack)
-    out["tags"] = [tag]
-    return out
-
-
-def _other_languages(out: dict[str, Any], message: str) -> dict[str, Any]:
-    """error.* for the traces multiline merges besides Java, Python and Go: JavaScript, Ruby, PHP, Dart."""
-    if (d := message.find("Unhandled exception:\n")) >= 0:
-        first = message[d + len("Unhandled exception:\n"):].split("\n", 1)[0]
-        kind, _, text = first.partition(": ")
-        if not text or "'" in kind:  # `Instance of 'MyError'`, `'file:///x.dart': malformed type: ...`
-            kind, text = "Unhandled exception", first
-        return _trace(out, kind, text, message[d:], "dart_exception")
-    if "\nStack trace:\n" in message and (p := _PHP.search(message)):
-        return _trace(out, p["type"] or p["type2"], p["message"] or p["message2"], message[p.start():].lstrip(),
-                      "php_exception")
-    if r := _RB_RAILS.search(message) or _RB_UNCAUGHT.search(message):
-        if re.search(r"^\s+(?:from )?\S.*:\d+:in [`']", message[r.end():], re.M):
-            return _trace(out, r["type"], r["message"], message[r.start():].lstrip(), "ruby_exception")
-    js = _JS_HEADER.search(message)
-    if js and re.search(r"^\s+(?:eval )?at\s", message[js.end():], re.M):
-        return _trace(out, js["type"], js["message"], message[js.start():], "javascript_exception")
-    return out
-
-
-def _kw() -> dict[str, Any]:
-    return {"type": "keyword", "ignore_above": 1024}
-
-
-# Index mappings for the fields the parsers write (merged into the shipper's index template), so searches
-# and Kibana's saved searches see numbers as numbers and never a text/keyword split.
-PROPERTIES: dict[str, Any] = {
-    "tags": _kw(),
-    "log": {"properties": {"level": _kw(), "logger": _kw()}},
-    "trace": {"properties": {"id": _kw()}},
-    "span": {"properties": {"id": _kw()}},
-    "error": {"properties": {"type": _kw(), "message": {"type": "text"}, "stack_trace": {"type": "text"}}},
-    "http": {"properties": {
-        "version": _kw(),
-        "request": {"properties": {"method": _kw(), "bytes": {"type": "long"}, "id": _kw(), "referrer": _kw()}},
-        "response": {"properties": {"status_code": {"type": "long"}, "body": {"properties": {"bytes": {"type": "long"}}}}},
-    }},
-    "url": {"properties": {"original": _kw(), "path": _kw(), "query": _kw()}},
-    "source": {"properties": {"ip": {"type": "ip"}, "address": _kw()}},
-    "user": {"properties": {"name": _kw()}},
-    "user_agent": {"properties": {"original": _kw()}},
-    "event": {"properties": {"duration": {"type": "long"}}},
-    "nginx": {"properties": {
-        "access": {"properties": {"time": _kw(), "request": _kw()}},
-        "ingress_controller": {"properties": {"upstream": {"properties": {
-            "name": _kw(), "alternative_name": _kw(), "address": _kw(),
-            "response": {"properties": {"length": _kw(), "time": _kw(), "status_code": _kw()}},
-        }}}},
-    }},
-}
-
-# json.* holds whatever applications log: every scalar is a keyword, so `{"status": 200}` from one app and
-# `{"status": "ok"}` from another never conflict (an object against a scalar still can; that one dead-letters).
-JSON_TEMPLATES: list[dict[str, Any]] = [
-    {f"json_{kind}": {"path_match": "json.*", "match_mapping_type": kind, "mapping": _kw()}}
-    for kind in ("string", "long", "double", "boolean")
-]

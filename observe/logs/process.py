@@ -1,32 +1,25 @@
 """The per-file record processor: exclusion, multiline merging, parsing and exception fields, per the pod's plan.
 
-It reads its settings from a live source on every call, so a changed annotation applies to a file that is
-already open. Held records (an open multiline event) report their first offset, so the checkpoint never
-passes them; merged events keep the first line's offset, so a re-read after a restart gives the same `_id`.
+The reader sets `settings` from the file's plan between chunks, so a changed annotation applies to a file
+that is already open (an open multiline event survives the change). Held records (an open multiline event)
+report their first offset, so the checkpoint never passes them; merged events keep the first line's offset,
+so a re-read after a restart gives the same `_id`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from prometheus_client import Counter
 
+from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
 from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
-from observe.logs.parsers import Parser, error_fields, merge, parser_for
-from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What to do with one file's records now."""
-
-    excluded: bool = False
-    multiline: str = "none"
-    parser: str = "none"
+from observe.logs.parsers import Parser, parser_for
+from observe.logs.plan import Settings
+from observe.logs.stack_traces import error_fields
+from observe.merge import deep_merge
 
 
 @lru_cache(maxsize=256)
@@ -43,15 +36,15 @@ def _parser(spec: str) -> Parser | None:
 class PlanProcessor:
     """A RecordProcessor driven by the pod's plan."""
 
-    def __init__(self, settings: Callable[[], Settings], *, dropped: Counter | None = None,
+    def __init__(self, settings: Settings, *, dropped: Counter | None = None,
                  flush_seconds: float = 2.0, max_lines: int = 500, max_bytes: int = 1 << 20) -> None:
         self.settings = settings
         self.dropped = dropped.labels("excluded", "true") if dropped is not None else None
-        self.merger: Merger[bytes, Record] = Merger(flush_seconds=flush_seconds, max_lines=max_lines, max_bytes=max_bytes)
+        self.merger: Merger[bytes, Event] = Merger(flush_seconds=flush_seconds, max_lines=max_lines, max_bytes=max_bytes)
 
-    def process(self, records: list[Record]) -> list[Record]:
+    def process(self, records: list[Event]) -> list[Event]:
         """Exclude, merge and parse a run of records."""
-        s = self.settings()
+        s = self.settings
         if s.excluded:
             if records and self.dropped is not None:
                 self.dropped.inc(len(records))
@@ -60,7 +53,7 @@ class PlanProcessor:
         parser = _parser(s.parser)
         if rule is None and parser is None and not self.merger.pending():
             return records
-        out: list[Record] = []
+        out: list[Event] = []
         now = time.monotonic()
         for rec in records:
             if rule is None:
@@ -71,10 +64,10 @@ class PlanProcessor:
             out.extend(self._release(self.merger.feed(rec[2], rule, text, rec, now), s))
         return out
 
-    def flush(self, now: float, final: bool) -> list[Record]:
+    def flush(self, now: float, final: bool) -> list[Event]:
         """Release merged events whose stream went quiet (all of them when the file closes)."""
         done = list(self.merger.drain()) if final else self.merger.expired(now)
-        return self._release(done, self.settings())
+        return self._release(done, self.settings)
 
     def pending_offset(self) -> int | None:
         """The first offset of the oldest open multiline event."""
@@ -85,11 +78,11 @@ class PlanProcessor:
         rec = self.merger.close(stream)
         return [rec] if rec is not None else []
 
-    def _release(self, merged: list[Any], s: Settings) -> list[Record]:
+    def _release(self, merged: list[Any], s: Settings) -> list[Event]:
         parser = _parser(s.parser)
-        out: list[Record] = []
+        out: list[Event] = []
         for m in sorted(merged, key=lambda r: r.origins[0][0]):
-            first: Record = m.origins[0]
+            first: Event = m.origins[0]
             flags = 0
             for origin in m.origins:
                 flags |= origin[4]
@@ -105,19 +98,16 @@ class PlanProcessor:
         return out
 
     @staticmethod
-    def _parse(rec: Record, parser: Parser) -> Record:
+    def _parse(rec: Event, parser: Parser) -> Event:
         offset, ts, stream, msg, flags, fields = rec
         result = parser.parse(msg.decode("utf-8", "replace"))
         if result.flags:
-            return (offset, ts, stream, msg, flags | FLAG_PARSE_FAILED, fields)
+            return (offset, ts, stream, msg, flags | result.flags, fields)
         # The parser's fields are a fresh dict: use it as is when there is nothing to merge it into.
-        out: dict[str, Any] = result.fields
-        if fields:
-            out = dict(fields)
-            merge(out, result.fields)
+        out: dict[str, Any] = deep_merge(fields, result.fields) if fields else result.fields
         if result.message is not None:
             msg = result.message.encode()
             # A JSON message that is itself a trace still gets error.* fields.
             if "\n" in result.message and "error" not in out:
-                merge(out, error_fields(result.message))
+                out = deep_merge(out, error_fields(result.message))
         return (offset, ts, stream, msg, flags, out or None)

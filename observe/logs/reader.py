@@ -1,19 +1,29 @@
-"""One open log file: read a chunk, split lines, decode, process, encode, and hand back a segment."""
+"""One open log file: read a chunk, split lines, decode, process, encode, and hand back a segment.
+
+Between two chunks the reader takes the newest plan from its PlanSlot (the enricher publishes there); a plan
+never changes while a chunk is being processed.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from observe.logs.batch import FileAcks, Segment
-from observe.logs.context import FileContext
+from observe.logs.checkpoint import FileCheckpoint
 from observe.logs.decode import CriDecoder, Decoder, detect, make_decoder
 from observe.logs.encode import Encoder
-from observe.logs.identity import FileIdentity
+from observe.logs.event import FLAG_TRUNCATED, Event
+from observe.logs.fastpath import ship_cri
+from observe.logs.identity import FileIdentity, read_fingerprint
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.record import FLAG_TRUNCATED, Record
+from observe.logs.plan import NO_PROCESSING, FilePlan, PlanSlot
+from observe.logs.process import PlanProcessor
+
+log = logging.getLogger("observe.logs.tailer")
 
 # Room for the CRI/docker framing around a message of max_event_bytes before a physical line counts as overlong.
 LINE_SLACK = 4096
@@ -27,16 +37,18 @@ def now_timestamp() -> bytes:
 class FileReader:
     """Reads one file from an offset; owns its decoder state and its acknowledgement order."""
 
-    def __init__(self, fd: int, identity: FileIdentity, real_path: str, offset: int, context: FileContext,
+    def __init__(self, fd: int, identity: FileIdentity, real_path: str, offset: int, plans: PlanSlot,
                  index: str, metrics: ShipperMetrics, *, read_bytes: int, max_event_bytes: int,
-                 on_advance: Callable[[], None]) -> None:
+                 on_advance: Callable[[], None], multiline_limits: tuple[float, int, int] = (2.0, 500, 1 << 20)) -> None:
         self.fd = fd
         self.identity = identity
         self.key = identity.key
-        self.path = context.path
+        self.plans = plans
+        plans.take()
+        plan = plans.current
+        self.path = plan.path
         self.real_path = real_path
-        self.context = context
-        self.namespace = context.namespace
+        self.namespace = plan.namespace
         self.read_pos = offset
         self.size = os.fstat(fd).st_size
         self.carry = b""
@@ -44,12 +56,13 @@ class FileReader:
         self.read_bytes = read_bytes
         self.max_event_bytes = max_event_bytes
         self.max_line = max_event_bytes + LINE_SLACK
-        self.decoder: Decoder | None = None if context.format == "auto" else make_decoder(context.format, max_event_bytes)
+        self.decoder: Decoder | None = None if plan.format == "auto" else make_decoder(plan.format, max_event_bytes)
         self.index = index
-        self.encoder = Encoder(context, self.key, index)
-        self._revision = context.revision
         self.acks = FileAcks(offset, on_advance)
         self.metrics = metrics
+        self.multiline_limits = multiline_limits
+        self.processor: PlanProcessor | None = None  # created the first time a plan asks for processing
+        self._apply(plan)
         self._lines = metrics.lines_read.labels(self.namespace)
         self._bytes = metrics.bytes_read.labels(self.namespace)
         self._lost_truncated = metrics.lost_bytes.labels("truncated")
@@ -69,6 +82,33 @@ class FileReader:
         """Everything before this offset is acknowledged."""
         return self.acks.acked_offset
 
+    def checkpoint(self, *, closed: bool) -> FileCheckpoint:
+        """This file's checkpoint entry: everything before the acknowledged offset is delivered."""
+        ident = self.identity
+        return FileCheckpoint(path=self.path, real_path=self.real_path, dev=ident.dev, ino=ident.ino,
+                              fingerprint=ident.fingerprint.hex(), offset=self.acked_offset, size=self.size, closed=closed)
+
+    def observe(self, st: os.stat_result, *, listed: bool, now: float, fingerprint_bytes: int) -> bool:
+        """Take in what discovery saw of this file (renamed, deleted, truncated, grown); True when truncated now."""
+        if not listed or st.st_nlink == 0:
+            if self.detached_since is None:
+                self.detached_since = now
+                log.info("file rotated or deleted; reading it to its end",
+                         extra={"file.path": self.path, "file.inode": str(self.identity.ino)})
+        shrunk = st.st_size < self.size or st.st_size < self.read_pos
+        if shrunk or read_fingerprint(self.fd, fingerprint_bytes) != self.identity.fingerprint:
+            if not self.truncated:
+                self.truncated = True
+                lost = max(0, self.size - self.read_pos)
+                if lost:
+                    self.metrics.lost_bytes.labels("rotated_away").inc(lost)
+                log.warning("file truncated (copytruncate); restarting it at offset 0",
+                            extra={"file.path": self.path, "log.offset": self.read_pos})
+                return True
+        else:
+            self.size = st.st_size
+        return False
+
     def _safe_offset(self) -> int:
         safe = self.read_pos - len(self.carry)
         if self.skip_from is not None:
@@ -77,30 +117,43 @@ class FileReader:
             pending = self.decoder.pending_offset()
             if pending is not None:
                 safe = min(safe, pending)
-        for proc in self.context.processors:
-            held = proc.pending_offset()
+        if self.processor is not None:
+            held = self.processor.pending_offset()
             if held is not None:
                 safe = min(safe, held)
         return safe
 
-    def _refresh(self) -> None:
-        # The pod's metadata or annotations changed: encode from now on with the new constants and target.
-        if self.context.revision != self._revision:
-            self._revision = self.context.revision
-            self.encoder = Encoder(self.context, self.key, self.context.data_stream or self.index)
+    def _apply(self, plan: FilePlan) -> None:
+        """Ship by `plan` from now on: its constants and target in the encoder, its settings in the processor."""
+        self.plan = plan
+        self.encoder = Encoder(plan, self.key, plan.data_stream or self.index)
+        # Only the NO_PROCESSING object itself keeps the CRI fast path: an explicit Settings() still gets a
+        # processor (benchmarks measure the general path that way); the enricher hands out NO_PROCESSING.
+        if self.processor is None and plan.settings is not NO_PROCESSING:
+            flush, lines, size = self.multiline_limits
+            self.processor = PlanProcessor(plan.settings, dropped=self.metrics.events_dropped, flush_seconds=flush,
+                                           max_lines=lines, max_bytes=size)
+        elif self.processor is not None:
+            self.processor.settings = plan.settings
+
+    def _take_plan(self) -> None:
+        plan = self.plans.take()
+        if plan is not None:
+            self._apply(plan)
 
     def _encode(self, lines: list[bytes], offset: int, now: bytes, out: list[bytes], flags: int = 0) -> None:
-        self._refresh()
+        if self.plans.next is not None:
+            self._take_plan()
         if self.decoder is None:
             self.decoder = make_decoder(detect(lines[0]), self.max_event_bytes)
         dec = self.decoder
-        if not flags and not self.context.processors and isinstance(dec, CriDecoder):
-            self.encoder.encode_cri(lines, offset, now, dec, out)
+        if not flags and self.processor is None and isinstance(dec, CriDecoder):
+            ship_cri(lines, offset, now, dec, self.encoder, out)
             return
-        records: list[Record] = []
+        records: list[Event] = []
         dec.decode(lines, offset, now, records, flags)
-        for proc in self.context.processors:
-            records = proc.process(records)
+        if self.processor is not None:
+            records = self.processor.process(records)
         self.encoder.encode(records, out)
 
     def _segment(self, items: list[bytes]) -> Segment:
@@ -157,15 +210,14 @@ class FileReader:
 
     def tick(self, now: float) -> Segment | None:
         """Release records the processors held past their timeout."""
-        if not self.context.processors:
+        self._take_plan()
+        proc = self.processor
+        if proc is None:
             return None
-        records: list[Record] = []
-        for proc in self.context.processors:
-            records = proc.process(records) + proc.flush(now, False)
+        records = proc.process([]) + proc.flush(now, False)
         if not records:
             return None
         out: list[bytes] = []
-        self._refresh()
         self.encoder.encode(records, out)
         return self._segment(out)
 
@@ -173,7 +225,7 @@ class FileReader:
         """The file is closing: ship whatever is still held (a last line without newline included)."""
         self.finished = True
         now = now_timestamp()
-        records: list[Record] = []
+        records: list[Event] = []
         if self.carry and self.skip_from is None:
             if self.decoder is None:
                 self.decoder = make_decoder(detect(self.carry), self.max_event_bytes)
@@ -183,10 +235,10 @@ class FileReader:
         self.skip_from = None
         if self.decoder is not None:
             self.decoder.flush(records)
-        for proc in self.context.processors:
-            records = proc.process(records) + proc.flush(time.monotonic(), True)
+        self._take_plan()
+        if self.processor is not None:
+            records = self.processor.process(records) + self.processor.flush(time.monotonic(), True)
         out: list[bytes] = []
-        self._refresh()
         self.encoder.encode(records, out)
         return self._segment(out)
 

@@ -17,11 +17,14 @@ import aiohttp
 import orjson
 from prometheus_client import CollectorRegistry
 
-from observe.config import Config, ConfigError
+from observe.config import ConfigError, ElasticsearchConfig
 from observe.durable_file import private_dir
-from observe.logs.bulk import BulkSink, HttpError
+from observe.es_connection import HttpError
+from observe.logs.config import LogsConfig
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.sink import spool_files
+from observe.logs.sinks.elasticsearch.config import SinkConfig
+from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
+from observe.logs.sinks.spool import spool_files
 
 DONE = "replayed"
 OUTCOMES = ("delivered", "duplicate", "deadlettered")
@@ -54,20 +57,21 @@ def _move_done(path: Path) -> None:
     os.replace(path, done / path.name)
 
 
-async def replay(config: Config, folder: Path, registry: CollectorRegistry | None = None) -> ReplayResult:
+async def replay(es: ElasticsearchConfig, logs: LogsConfig, folder: Path,
+                 registry: CollectorRegistry | None = None) -> ReplayResult:
     """Deliver every spool file in `folder` to elasticsearch.url, oldest first."""
-    if not config.elasticsearch.url:
+    if not es.url:
         raise ConfigError("elasticsearch.url: got nothing, expected the Elasticsearch/OpenSearch URL to replay the spool to")
     registry = registry or CollectorRegistry()
-    sink = BulkSink(config.elasticsearch, config.logs, ShipperMetrics(registry))
+    sink = ElasticsearchSink(SinkConfig(es, logs), ShipperMetrics(registry))
     files = 0
     try:
         await sink.setup()
         for path in spool_files(folder):
             items = bulk_items(await asyncio.to_thread(path.read_bytes), path)
-            for stream in sorted({_index_of(item) for item in items} - {config.logs.data_stream}):
-                await sink.ensure_data_stream(stream)  # a data stream a pod chose by annotation
-            await sink.deliver([(item, None) for item in items])
+            for stream in sorted({_index_of(item) for item in items} - {logs.data_stream}):
+                await sink.prepare(stream)  # a data stream a pod chose by annotation
+            await sink.deliver_items(items)
             await asyncio.to_thread(_move_done, path)
             files += 1
     finally:
@@ -77,12 +81,12 @@ async def replay(config: Config, folder: Path, registry: CollectorRegistry | Non
     return ReplayResult(files, outcomes)
 
 
-def run_replay(config: Config, folder: Path) -> int:
+def run_replay(es: ElasticsearchConfig, logs: LogsConfig, folder: Path) -> int:
     """The CLI's exit code: 0 delivered (or already there), 1 unreachable or refused, 2 misconfigured."""
     import click
 
     try:
-        result = asyncio.run(replay(config, folder))
+        result = asyncio.run(replay(es, logs, folder))
     except ConfigError as exc:
         click.echo(f"observe: {exc}", err=True)
         return 2
@@ -90,5 +94,5 @@ def run_replay(config: Config, folder: Path) -> int:
         click.echo(f"observe ship --replay: {exc or type(exc).__name__}", err=True)
         return 1
     counts = ", ".join(f"{n} {o}" for o, n in result.outcomes.items())
-    click.echo(f"replayed {result.files} spool files from {folder} to {config.elasticsearch.url}: {counts}")
+    click.echo(f"replayed {result.files} spool files from {folder} to {es.url}: {counts}")
     return 0

@@ -1,4 +1,4 @@
-"""`build_service`: the log shipper as a service of the kit."""
+"""The log shipper as a service of the kit: its sink, its metadata provider, its pipeline."""
 
 from __future__ import annotations
 
@@ -6,21 +6,24 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 
-from observe.config import Config, ConfigError
+from observe.config import ConfigError, ElasticsearchConfig, KubeConfig
 from observe.durable_file import SymlinkRefused, refuse_symlink
-from observe.logs.context import MetadataProvider
+from observe.logs.config import LogsConfig
 from observe.logs.enrich import KubeEnricher
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.plan import MetadataProvider
 from observe.logs.shipper import Shipper
-from observe.logs.sink import NullSink, Sink, SpoolSink
+from observe.logs.sinks.null import NullSink
+from observe.logs.sinks.protocol import Sink
+from observe.logs.sinks.spool import SpoolSink
 from observe.service import BaseService
 
 
-def refuse_symlinked_state(config: Config) -> None:
+def refuse_symlinked_state(logs: LogsConfig, es: ElasticsearchConfig) -> None:
     """Raise ConfigError when the checkpoint or the spool folder is a symlink (whoever planted it picks what we write)."""
-    checks = [("logs.checkpoint_path", config.logs.checkpoint_path)]
-    if sink_kind(config) == "spool":
-        checks.append(("logs.spool_dir", config.logs.spool_dir))
+    checks = [("logs.checkpoint_path", logs.checkpoint_path)]
+    if sink_kind(logs, es) == "spool":
+        checks.append(("logs.spool_dir", logs.spool_dir))
     for key, path in checks:
         try:
             refuse_symlink(path)
@@ -29,48 +32,45 @@ def refuse_symlinked_state(config: Config) -> None:
                               "(observe never follows a symlink for its state files)") from None
 
 
-def sink_kind(config: Config) -> str:
-    """The sink `logs.sink` names, with `auto` resolved."""
-    kind = config.logs.sink
-    if kind == "auto":
-        kind = "elasticsearch" if config.elasticsearch.url else "spool"
-    return kind
+def sink_kind(logs: LogsConfig, es: ElasticsearchConfig) -> str:
+    """The sink that runs: `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
+    if logs.sink == "auto":
+        return "elasticsearch" if es.url else "spool"
+    return logs.sink
 
 
-def make_sink(config: Config, metrics: ShipperMetrics) -> Sink:
-    """The configured sink; `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
-    kind = sink_kind(config)
+def make_sink(logs: LogsConfig, es: ElasticsearchConfig, metrics: ShipperMetrics) -> Sink:
+    """The configured sink."""
+    kind = sink_kind(logs, es)
     if kind == "null":
         return NullSink(metrics)
     if kind == "spool":
-        return SpoolSink(config.logs.spool_dir, metrics)
-    from observe.logs.bulk import BulkSink
+        return SpoolSink(logs.spool_dir, metrics)
+    from observe.logs.sinks.elasticsearch.config import SinkConfig
+    from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
 
-    return BulkSink(config.elasticsearch, config.logs, metrics)
+    return ElasticsearchSink(SinkConfig(es, logs), metrics)
 
 
-def make_provider(config: Config, registry: CollectorRegistry, metrics: ShipperMetrics, sink: Sink) -> KubeEnricher:
+def make_provider(logs: LogsConfig, kube: KubeConfig, registry: CollectorRegistry, sink: Sink) -> KubeEnricher:
     """Pod metadata and per-pod config from the Kubernetes API (off when `auto` finds no credentials)."""
     from observe.kube.client import KubeClient, KubeConfigError, credential_source
 
-    k, ml = config.logs.kubernetes, config.logs.multiline
+    k = logs.kubernetes
     factory: Callable[[], Awaitable[KubeClient]] | None = None
     if k.enabled != "off":
         try:
-            credential_source(config.kube.kubeconfig)
+            credential_source(kube.kubeconfig)
             found = True
         except KubeConfigError:
             found = k.enabled == "on"  # `on` without credentials: not ready, and says why
         if found:
             async def factory() -> KubeClient:
-                return await KubeClient.from_config(config.kube)
-    ensure = getattr(sink, "ensure_data_stream", None)
+                return await KubeClient.from_config(kube)
     return KubeEnricher(
-        factory, registry, node_name=config.kube.node_name, kubelet_root=k.kubelet_root,
+        factory, registry, node_name=kube.node_name, kubelet_root=k.kubelet_root,
         deleted_grace_seconds=k.deleted_pod_grace_seconds, resolve_wait_seconds=k.resolve_wait_seconds,
-        default_multiline=ml.mode, default_parser=config.logs.parser, multiline_flush_seconds=ml.flush_seconds,
-        multiline_max_lines=ml.max_lines, multiline_max_bytes=ml.max_bytes, dropped=metrics.events_dropped,
-        ensure_data_stream=ensure,
+        default_multiline=logs.multiline.mode, default_parser=logs.parser, streams=sink,
     )
 
 
@@ -79,13 +79,14 @@ class ShipperService(BaseService):
 
     name = "shipper"
 
-    def __init__(self, config: Config, registry: CollectorRegistry, provider: MetadataProvider | None = None) -> None:
-        refuse_symlinked_state(config)
+    def __init__(self, logs: LogsConfig, es: ElasticsearchConfig, kube: KubeConfig, registry: CollectorRegistry,
+                 provider: MetadataProvider | None = None) -> None:
+        refuse_symlinked_state(logs, es)
         self.metrics = ShipperMetrics(registry)
-        self.sink = make_sink(config, self.metrics)
-        self.enricher = make_provider(config, registry, self.metrics, self.sink) if provider is None else None
-        self.shipper = Shipper(config.logs, self.sink, self.metrics, provider=provider or self.enricher,
-                               node_name=config.kube.node_name)
+        self.sink = make_sink(logs, es, self.metrics)
+        self.enricher = make_provider(logs, kube, registry, self.sink) if provider is None else None
+        self.shipper = Shipper(logs, self.sink, self.metrics, provider=provider or self.enricher,
+                               node_name=kube.node_name)
 
     async def start(self) -> None:
         if self.enricher is not None:
@@ -105,8 +106,3 @@ class ShipperService(BaseService):
             return ok, reason
         kube_ok, kube_reason = self.enricher.readiness()
         return ok and kube_ok, f"{reason}; {kube_reason}"
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> ShipperService:
-    """The shipper service for the kit."""
-    return ShipperService(config, registry)

@@ -8,9 +8,9 @@ import logging
 
 from observe.logs.batch import Batch, Batcher, Segment
 from observe.logs.config import LogsConfig
-from observe.logs.context import MetadataProvider
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.sink import Sink
+from observe.logs.plan import MetadataProvider
+from observe.logs.sinks.protocol import Sink
 from observe.logs.tailer import Tailer
 
 log = logging.getLogger("observe.logs.shipper")

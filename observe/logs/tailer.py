@@ -9,9 +9,7 @@ period; a truncated one (copytruncate) is finished and reopened from offset 0 as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fnmatch
-import glob
 import logging
 import os
 import socket
@@ -20,10 +18,10 @@ import time
 from observe.logs.batch import Segment
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 from observe.logs.config import LogsConfig
-from observe.logs.context import MetadataProvider, PathMetadata, path_context
-from observe.logs.identity import FileIdentity, identify, read_fingerprint
-from observe.logs.inotify import DirWatcher, watch_dirs
+from observe.logs.discovery import DiscoveryLoop, find_files, find_inode, rotated_siblings
+from observe.logs.identity import FileIdentity, identify
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.plan import MetadataProvider, PathMetadata, PlanSlot, path_plan
 from observe.logs.reader import FileReader
 
 log = logging.getLogger("observe.logs.tailer")
@@ -35,8 +33,6 @@ Inode = tuple[int, int]
 CLOSED_RETENTION_S = 300.0
 # How often those entries are checked against the disk.
 RETENTION_CHECK_S = 5.0
-# Passes woken by inotify are at least this far apart, so a directory churning files cannot keep discovery busy.
-INOTIFY_MIN_GAP_S = 0.05
 
 
 def _realpath(path: str) -> str:
@@ -82,8 +78,7 @@ class Tailer:
         self._path_inode: dict[str, Inode] = {}
         self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
-        self._discover_wake = asyncio.Event()  # set by inotify events: run the next discovery pass now
-        self.discovery_mode = "poll"
+        self.discovery = DiscoveryLoop(config, self.poll, self._patterns)
         self._dirty_since: float | None = None
         self._first_poll = True
         self._stopping = False
@@ -98,12 +93,8 @@ class Tailer:
         out: dict[str, FileCheckpoint] = dict(self.saved)
         out.update(self.closed)
         for reader in [*self.files.values(), *self.finishing.values()]:
-            ident = reader.identity
-            done = reader.finished and not reader.acks.segments and reader.key not in self._parked
-            out[reader.key] = FileCheckpoint(
-                path=reader.path, real_path=reader.real_path, dev=ident.dev, ino=ident.ino,
-                fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=done,
-            )
+            out[reader.key] = reader.checkpoint(
+                closed=reader.finished and not reader.acks.segments and reader.key not in self._parked)
         return out
 
     async def checkpoint_loop(self) -> None:
@@ -157,14 +148,10 @@ class Tailer:
     def _retire_finished(self) -> None:
         for key, reader in list(self.finishing.items()):
             if not reader.acks.segments:
-                ident = reader.identity
                 parked = key in self._parked
                 self._parked.discard(key)
                 # A file that left the globs keeps an ordinary entry (not closed): it resumes there if it comes back.
-                (self.saved if parked else self.closed)[key] = FileCheckpoint(
-                    path=reader.path, real_path=reader.real_path, dev=ident.dev, ino=ident.ino,
-                    fingerprint=ident.fingerprint.hex(), offset=reader.acked_offset, size=reader.size, closed=not parked,
-                )
+                (self.saved if parked else self.closed)[key] = reader.checkpoint(closed=not parked)
                 del self.finishing[key]
                 self._seen_at[key] = time.monotonic()
                 if not any(r.path == reader.path for r in self.files.values()):
@@ -175,20 +162,17 @@ class Tailer:
                 self._advanced()
 
     # ---- discovery ---------------------------------------------------------------------------
-    def _discover(self) -> dict[str, os.stat_result]:
-        found: dict[str, os.stat_result] = {}
-        for pattern in [*self.config.paths, *self.provider.extra_paths()]:
-            for path in glob.glob(pattern):
-                if any(fnmatch.fnmatch(path, ex) for ex in self.config.exclude_paths):
-                    continue
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue  # a dangling symlink: the target is gone
-                if not os.path.isfile(path):
-                    continue
-                found[path] = st
-        return found
+    @property
+    def discovery_mode(self) -> str:
+        """`inotify` or `poll`."""
+        return self.discovery.mode
+
+    def _patterns(self) -> list[str]:
+        return [*self.config.paths, *self.provider.extra_paths()]
+
+    async def discovery_loop(self) -> None:
+        """Discovery passes forever (observe/logs/discovery.py)."""
+        await self.discovery.run()
 
     async def _open(self, fd: int, ident: FileIdentity, path: str, real_path: str, *, offset: int | None = None,
                     detached: bool = False) -> None:
@@ -215,11 +199,14 @@ class Tailer:
             log.warning("file is shorter than its checkpoint; reading it from the start",
                         extra={"file.path": path, "log.offset": offset})
             offset = 0
-        ctx = path_context(path, real_path, host_name=self.host_name, node_name=self.node_name, fmt=self.config.format)
-        ctx = await self.provider.resolve(ctx)
+        plans = PlanSlot(path_plan(path, real_path, host_name=self.host_name, node_name=self.node_name,
+                                   fmt=self.config.format))
+        await self.provider.resolve(plans)
+        ml = self.config.multiline
         reader = FileReader(
-            fd, ident, real_path, offset, ctx, ctx.data_stream or self.config.data_stream, self.metrics,
+            fd, ident, real_path, offset, plans, self.config.data_stream, self.metrics,
             read_bytes=self.config.read_bytes, max_event_bytes=self.config.max_event_bytes, on_advance=self._advanced,
+            multiline_limits=(ml.flush_seconds, ml.max_lines, ml.max_bytes),
         )
         if detached:
             reader.detached_since = time.monotonic()
@@ -229,7 +216,7 @@ class Tailer:
 
     async def poll(self) -> None:
         """One discovery pass: open new files, notice rotation, deletion and truncation."""
-        found = self._discover()
+        found = find_files(self._patterns(), self.config.exclude_paths)
         by_inode: dict[Inode, str] = {}
         for path, st in found.items():
             by_inode.setdefault((st.st_dev, st.st_ino), path)
@@ -278,23 +265,8 @@ class Tailer:
                 self._wake.set()
                 continue
             self._leaving.discard(inode)
-            if by_inode.get(inode) is None or st.st_nlink == 0:
-                if reader.detached_since is None:
-                    reader.detached_since = now
-                    log.info("file rotated or deleted; reading it to its end",
-                             extra={"file.path": reader.path, "file.inode": str(inode[1])})
-            shrunk = st.st_size < reader.size or st.st_size < reader.read_pos
-            if shrunk or read_fingerprint(reader.fd, limit) != reader.identity.fingerprint:
-                if not reader.truncated:
-                    reader.truncated = True
-                    lost = max(0, reader.size - reader.read_pos)
-                    if lost:
-                        self.metrics.lost_bytes.labels("rotated_away").inc(lost)
-                    log.warning("file truncated (copytruncate); restarting it at offset 0",
-                                extra={"file.path": reader.path, "log.offset": reader.read_pos})
-                    self._wake.set()
-            else:
-                reader.size = st.st_size
+            if reader.observe(st, listed=inode in by_inode, now=now, fingerprint_bytes=limit):
+                self._wake.set()
             lag = max(0, reader.size - reader.acked_offset)
             lag_total += lag
             self.metrics.file_lag_bytes.labels(reader.path).set(lag)
@@ -341,18 +313,8 @@ class Tailer:
 
     async def _open_rotated_siblings(self, path: str, since: float) -> None:
         """Files rotated away between two polls: `name.*` siblings written since the last poll that we never opened."""
-        folder, base = os.path.split(_realpath(path))
-        try:
-            names = [n for n in os.listdir(folder) if n.startswith(base + ".") and not n.endswith(".gz")]
-        except OSError:
-            return
         known = {(r.identity.dev, r.identity.ino) for r in [*self.files.values(), *self.finishing.values()]}
-        for name in names:
-            sibling = os.path.join(folder, name)
-            try:
-                st = os.stat(sibling)
-            except OSError:
-                continue
+        for sibling, st in rotated_siblings(_realpath(path)):
             inode = (st.st_dev, st.st_ino)
             if inode in known or inode in self.young or st.st_mtime < since:
                 continue
@@ -381,7 +343,7 @@ class Tailer:
                 log.info("checkpoint of a file outside the globs kept as it is",
                          extra={"file.path": entry.path, "log.offset": entry.offset})
                 continue
-            found = self._find_inode(entry)
+            found = find_inode(entry)
             del self.saved[key]
             ident = identify(found[0], self.config.fingerprint_bytes) if found is not None else None
             if found is not None and (ident is None or ident.key != key):
@@ -398,73 +360,6 @@ class Tailer:
                 continue
             fd, path = found
             await self._open(fd, ident, entry.path, path, offset=entry.offset, detached=True)
-
-    def _find_inode(self, entry: FileCheckpoint) -> tuple[int, str] | None:
-        folder = os.path.dirname(entry.real_path)
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            return None
-        for name in names:
-            path = os.path.join(folder, name)
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) == (entry.dev, entry.ino):
-                try:
-                    return os.open(path, os.O_RDONLY | os.O_CLOEXEC), path
-                except OSError:
-                    return None
-        return None
-
-    def _start_watcher(self) -> DirWatcher | None:
-        reason = "logs.inotify is off"
-        watcher = None
-        if self.config.inotify == "auto":
-            try:
-                watcher = DirWatcher(self._discover_wake)
-            except OSError as exc:
-                reason = str(exc)
-        self.discovery_mode = "inotify" if watcher is not None else "poll"
-        extra: dict[str, object] = {"observe.discovery.mode": self.discovery_mode,
-                                    "observe.discovery.poll_interval_seconds": self.config.poll_interval_seconds}
-        if watcher is None:
-            extra["event.reason"] = reason
-        log.info("file discovery: %s", "inotify wake-ups with polling as the safety net" if watcher else "polling only",
-                 extra=extra)
-        return watcher
-
-    async def discovery_loop(self) -> None:
-        """Poll forever; with inotify a directory event starts the next pass at once instead of after the interval."""
-        watcher = self._start_watcher()
-        events = asyncio.create_task(watcher.run(), name="logs-inotify") if watcher is not None else None
-        try:
-            while True:
-                self._discover_wake.clear()
-                try:
-                    await self.poll()
-                except Exception:
-                    log.exception("discovery pass failed; retrying")
-                if events is not None and events.done():
-                    log.error("inotify watcher failed; discovery falls back to polling",
-                              extra={"error.message": repr(events.exception())})
-                    events = None
-                    self.discovery_mode = "poll"
-                if events is not None and watcher is not None:
-                    try:
-                        if watcher.sync(watch_dirs([*self.config.paths, *self.provider.extra_paths()])):
-                            self._discover_wake.set()  # a file created before its directory was watched
-                    except Exception:
-                        log.exception("updating the inotify watches failed; polling continues")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._discover_wake.wait(), self.config.poll_interval_seconds)
-                    await asyncio.sleep(INOTIFY_MIN_GAP_S)  # a burst of events is one pass, not one pass each
-        finally:
-            if events is not None:
-                events.cancel()
-            if watcher is not None:
-                watcher.close()
 
     # ---- reading -----------------------------------------------------------------------------
     async def _emit(self, seg: Segment) -> None:

@@ -10,7 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from observe.config import ConfigError, deep_merge, format_errors
+from observe.config import ConfigError, format_errors
+from observe.merge import deep_merge
 from observe.render.email_address import split_addresses
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
@@ -231,5 +232,6 @@ def load_values(path: Path | None) -> tuple[Values, dict[str, Any]]:
     try:
         model = Values.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, source=source).replace("invalid config", "invalid render values")) from None
+        text = format_errors(exc, source=source, model=Values)
+        raise ConfigError(text.replace("invalid config", "invalid render values")) from None
     return model, model.model_dump(by_alias=True)

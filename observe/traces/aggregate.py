@@ -34,7 +34,7 @@ SAMPLES_PER_SLOT = 4096
 Exemplar = tuple[str, float, float]  # trace id, value, unix time
 
 
-class Histogram:
+class BucketCounts:
     """Bucket counts (not cumulative; the last is +Inf), their sum, and the latest exemplar per bucket."""
 
     __slots__ = ("bounds", "counts", "exemplars", "sum")
@@ -82,8 +82,8 @@ class EdgeSeries:
     def __init__(self, bounds: Sequence[float]) -> None:
         self.total = 0.0
         self.failed = 0.0
-        self.server = Histogram(bounds)
-        self.client = Histogram(bounds)
+        self.server = BucketCounts(bounds)
+        self.client = BucketCounts(bounds)
 
 
 class Window:
@@ -175,7 +175,7 @@ class RedAggregates:
         self.graph_bounds = tuple(graph_bounds)
         self.span_bounds = tuple(span_bounds)
         self.edges: dict[EdgeKey, EdgeSeries] = {}
-        self.spans: dict[SpanKey, Histogram] = {}
+        self.spans: dict[SpanKey, BucketCounts] = {}
         self.unpaired_spans: dict[UnpairedKey, float] = {}
         self.dropped_spans: dict[UnpairedKey, float] = {}
         self.node_names: dict[str, tuple[str, str]] = {}  # service -> (canonical service, namespace) when tagged
@@ -190,7 +190,7 @@ class RedAggregates:
 
     def span(self, span: Span) -> None:
         """spanmetrics for every span; node stats for spans that answered a request."""
-        # Runs once per span: Histogram.observe and Window.add are inlined here and in pair(), saving
+        # Runs once per span: BucketCounts.observe and Window.add are inlined here and in pair(), saving
         # about 0.3 µs of calls per span.
         self.generation += 1
         service, kind, weight, duration_us = span.service, span.kind, span.weight, span.duration_us
@@ -205,7 +205,7 @@ class RedAggregates:
             if len(self.spans) >= self.max_series:
                 self._drop("traces_span_metrics")
             else:
-                hist = self.spans[key] = Histogram(self.span_bounds)
+                hist = self.spans[key] = BucketCounts(self.span_bounds)
         if hist is not None:
             hist.counts[i] += weight
             hist.sum += seconds * weight

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from observe.cli import config_option
+from observe.app.options import config_option
 
 
 @click.group("traces")
@@ -23,10 +23,10 @@ def pull(config_path: Path | None) -> None:
 
     from prometheus_client import CollectorRegistry
 
-    from observe.cli import config_or_exit
+    from observe.app.options import config_or_exit
+    from observe.app.services import TRACES
     from observe.ecs_logging import setup_logging
     from observe.service import ServiceHost
-    from observe.traces.service import build_service
     from observe.tracing import setup_tracing
 
     cfg = config_or_exit(config_path)
@@ -35,9 +35,9 @@ def pull(config_path: Path | None) -> None:
                    "e.g. http://jaeger-query:16686", err=True)
         sys.exit(2)
     setup_logging(cfg.service.log_level, "traces")
-    setup_tracing(cfg.service.otlp_endpoint, "observe-traces")
+    setup_tracing(cfg.service.otlp_endpoint, TRACES.process)
     registry = CollectorRegistry()
-    svc = build_service(cfg, registry)
+    svc = TRACES.build(cfg, registry)
     sys.exit(asyncio.run(ServiceHost(cfg.service, [svc], registry).serve()))
 
 

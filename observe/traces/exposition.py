@@ -4,43 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from observe.traces.aggregate import Histogram, RedAggregates
+from observe.exposition import escape, header, zip_labels
+from observe.traces.aggregate import BucketCounts, RedAggregates
 from observe.traces.model import KIND_LABELS, STATUS_LABELS
-
-_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-
-
-def _labels(names: Sequence[str], values: Sequence[str]) -> str:
-    return ",".join(f'{n}="{v.translate(_ESCAPES)}"' for n, v in zip(names, values, strict=True))
 
 
 def _num(value: float) -> str:
+    # Every value as a float ("1.0"), as prometheus_client writes them.
     return repr(float(value))
-
-
-def _header(out: list[str], name: str, kind: str, help_text: str, openmetrics: bool) -> None:
-    # OpenMetrics names a counter family without its _total suffix.
-    family = name[: -len("_total")] if openmetrics and kind == "counter" else name
-    out.append(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
 
 
 def _counter(out: list[str], name: str, help_text: str, label_names: Sequence[str],
              series: Iterable[tuple[Sequence[str], float]], openmetrics: bool) -> None:
-    rows = [f"{name}{{{_labels(label_names, values)}}} {_num(v)}\n" for values, v in series]
+    rows = [f"{name}{{{zip_labels(label_names, values)}}} {_num(v)}\n" for values, v in series]
     if rows:
-        _header(out, name, "counter", help_text, openmetrics)
+        out.append(header(name, "counter", help_text, openmetrics))
         out.extend(rows)
 
 
 def _histogram(out: list[str], name: str, help_text: str, label_names: Sequence[str],
-               series: Iterable[tuple[Sequence[str], Histogram]], openmetrics: bool, scale: float = 1.0) -> None:
-    """Histogram families; `scale` converts the seconds the aggregates keep (1000 for milliseconds)."""
+               series: Iterable[tuple[Sequence[str], BucketCounts]], openmetrics: bool, scale: float = 1.0) -> None:
+    """BucketCounts families; `scale` converts the seconds the aggregates keep (1000 for milliseconds)."""
     header_done = False
     for values, hist in series:
         if not header_done:
-            _header(out, name, "histogram", help_text, openmetrics)
+            out.append(header(name, "histogram", help_text, openmetrics))
             header_done = True
-        base = _labels(label_names, values)
+        base = zip_labels(label_names, values)
         cumulative = 0.0
         les = [*(_num(b * scale) for b in hist.bounds), "+Inf"]
         for le, count, exemplar in zip(les, hist.counts, hist.exemplars, strict=True):
@@ -48,7 +38,7 @@ def _histogram(out: list[str], name: str, help_text: str, label_names: Sequence[
             line = f'{name}_bucket{{{base},le="{le}"}} {_num(cumulative)}'
             if openmetrics and exemplar is not None:
                 trace_id, value, at = exemplar
-                line += f' # {{trace_id="{trace_id.translate(_ESCAPES)}"}} {_num(value * scale)} {at:.3f}'
+                line += f' # {{trace_id="{escape(trace_id)}"}} {_num(value * scale)} {at:.3f}'
             out.append(line + "\n")
         out.append(f"{name}_count{{{base}}} {_num(cumulative)}\n{name}_sum{{{base}}} {_num(hist.sum * scale)}\n")
 

@@ -49,7 +49,7 @@ def virtual_partner(span: Span) -> Span:
                 KIND_SERVER if callee else KIND_CLIENT, span.start_us, span.duration_us, span.status, span.weight)
 
 
-class Sink(Protocol):
+class PairingListener(Protocol):
     """Receives what pairing finds."""
 
     def span(self, span: Span) -> None:
@@ -65,7 +65,7 @@ class Sink(Protocol):
 class Pairer:
     """Dedupes spans by id within the window and pairs client and server spans."""
 
-    def __init__(self, sink: Sink, horizon_us: int = 0) -> None:
+    def __init__(self, sink: PairingListener, horizon_us: int = 0) -> None:
         self.sink = sink
         self.horizon_us = horizon_us  # spans starting before this are not accepted any more
         self.seen: dict[str, int] = {}  # span id -> start-time bucket

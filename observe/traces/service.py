@@ -12,8 +12,8 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from observe.config import Config
 from observe.service import BaseService
+from observe.traces.config import TracesConfig
 from observe.traces.graph import render_page
 from observe.traces.puller import Puller
 
@@ -25,9 +25,9 @@ class TracesService(BaseService):
 
     name = "traces"
 
-    def __init__(self, config: Config, registry: CollectorRegistry) -> None:
-        self.config = config.traces
-        self.puller = Puller(config.traces, registry)
+    def __init__(self, config: TracesConfig, registry: CollectorRegistry) -> None:
+        self.config = config
+        self.puller = Puller(config, registry)
         self._scheduler: AsyncIOScheduler | None = None
         self._current: asyncio.Task[bool] | None = None
         self._stopping = False
@@ -87,8 +87,3 @@ class TracesService(BaseService):
 
     def exposition(self, openmetrics: bool) -> bytes:
         return self.puller.openmetrics if openmetrics else self.puller.text
-
-
-def build_service(config: Config, registry: CollectorRegistry) -> TracesService:
-    """The trace puller service for the kit."""
-    return TracesService(config, registry)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from observe.config import ConfigError, load_config
-from observe.config_reference import render_reference
+from observe.app.config import load_config
+from observe.app.config_reference import render_reference
+from observe.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from observe import durable_file
 from observe.durable_file import write_atomic
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 from observe.logs.metrics import ShipperMetrics
-from observe.logs.sink import SpoolSink
+from observe.logs.sinks.spool import SpoolSink
 
 
 def mode(path: Path) -> int:

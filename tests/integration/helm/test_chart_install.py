@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from observe.config import load_config
+from observe.app.config import load_config
 from tests.integration.helm import chart
 from tests.peers.base import Peer
 from tests.peers.helm import env as helm_env

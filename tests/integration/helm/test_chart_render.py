@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from observe.config import load_config
+from observe.app.config import load_config
 from tests.integration.helm import chart
 from tests.peers import kube
 
@@ -327,7 +327,7 @@ def test_every_container_command_is_an_observe_command_that_reads_the_mounted_co
 ) -> None:
     import click
 
-    from observe.cli import cli
+    from observe.app.cli import cli
 
     for name, spec in pod_specs(rendered["everything-on"]):
         argv = spec["containers"][0]["command"]

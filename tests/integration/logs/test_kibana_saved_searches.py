@@ -18,11 +18,14 @@ from typing import Any
 
 import pytest
 
-from observe.logs import templates
 from observe.logs.annotations import dedot
+from observe.logs.event import flag_names
 from observe.logs.kibana import load_objects, saved_objects_dir
 from observe.logs.multiline import Merger, rule_for
-from observe.logs.parsers import JsonParser, NginxParser, error_fields, merge
+from observe.logs.parsers import JsonParser, NginxParser
+from observe.logs.sinks.elasticsearch.mappings import deadletter_mappings, log_mappings
+from observe.logs.stack_traces import error_fields
+from observe.merge import deep_merge
 from tests.peers import base
 from tests.unit.logs import traces
 
@@ -53,15 +56,15 @@ def pod_fields(ns: str, pod: str, labels: dict[str, str], ns_labels: dict[str, s
 def doc(base_fields: dict[str, Any], message: str, *, offset: int, parser: Any = None, stream: str = "stdout") -> dict[str, Any]:
     d: dict[str, Any] = {"@timestamp": f"2024-05-14T09:{offset // 60 % 60:02d}:{offset % 60:02d}Z", "message": message,
                          "log": {"offset": offset, "iostream": stream, "file": {"path": "/var/log/containers/x.log"}}}
-    merge(d, json.loads(json.dumps(base_fields)))
+    d = deep_merge(d, json.loads(json.dumps(base_fields)))
     if parser is not None:
         out = parser.parse(message)
-        merge(d, out.fields)
+        d = deep_merge(d, out.fields)
         if out.message is not None:
             d["message"] = out.message
         if out.flags:
-            d["log"]["flags"] = out.flags
-    merge(d, error_fields(d["message"]))
+            d["log"]["flags"] = flag_names(out.flags)
+    d = deep_merge(d, error_fields(d["message"]))
     return d
 
 
@@ -82,9 +85,9 @@ def corpus(elasticsearch: base.Peer) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     app, ingress = f"logs-kt{tag}.app-default", f"logs-kt{tag}.ingress-default"
     dead = f"logs-observe.deadletter-kt{tag}"
-    # The shipper's own mappings (observe/logs/templates.py, which folds in enrichment and parser fields).
-    for name, patterns, mappings in ((f"kt{tag}", [f"logs-kt{tag}.*"], templates.log_mappings()),
-                                     (f"kt{tag}-dead", [dead], templates.deadletter_mappings())):
+    # The shipper's own mappings (observe/logs/sinks/elasticsearch/mappings.py: encoder, enrichment and parser fields).
+    for name, patterns, mappings in ((f"kt{tag}", [f"logs-kt{tag}.*"], log_mappings()),
+                                     (f"kt{tag}-dead", [dead], deadletter_mappings())):
         es(elasticsearch, "PUT", f"/_index_template/{name}", {
             "index_patterns": patterns, "data_stream": {}, "priority": 900,
             "template": {"settings": {"number_of_replicas": 0}, "mappings": mappings},
@@ -217,7 +220,7 @@ def test_clashing_labels_never_conflict_on_opensearch_either(opensearch: base.Pe
     stream = f"logs-kt{tag}.os-default"
     es(opensearch, "PUT", f"/_index_template/kt{tag}", {
         "index_patterns": [stream], "data_stream": {}, "priority": 900,
-        "template": {"settings": {"number_of_replicas": 0}, "mappings": templates.log_mappings()}})
+        "template": {"settings": {"number_of_replicas": 0}, "mappings": log_mappings()}})
     a = pod_fields("shop-a", "web-a", {"app": "web", "tier": "3"}, {"team": "a"}, "web")
     b = pod_fields("shop-b", "web-b", {"app.kubernetes.io/name": "web", "tier": "frontend"},
                    {"kubernetes.io/metadata.name": "shop-b"}, None)

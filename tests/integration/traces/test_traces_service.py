@@ -19,10 +19,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from observe.config import Config, ServiceConfig
+from observe.app.config import Config
+from observe.config import ServiceConfig
 from observe.service import ServiceHost
 from observe.traces.config import TracesConfig
-from observe.traces.service import build_service
+from observe.traces.service import TracesService
 from tests.integration.traces.istio_mesh import BOOKINFO, Mesh, wait_for_spans
 from tests.peers.base import Peer
 
@@ -53,7 +54,7 @@ async def served(jaeger: Peer, tmp_path: Path) -> AsyncIterator[tuple[str, Mesh]
         jaeger_url=jaeger.url, services=mesh.services(), settle_seconds=0, interval_seconds=0.5,
         state_file=tmp_path / "state.msgpack"))
     registry = CollectorRegistry()
-    host = ServiceHost(config.service, [build_service(config, registry)], registry)
+    host = ServiceHost(config.service, [TracesService(config.traces, registry)], registry)
     await host.start()
     url = f"http://127.0.0.1:{host.port}"
     async with aiohttp.ClientSession() as session:

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from observe import chart_values_reference
+from observe.app import chart_values_reference
 
 CHART = chart_values_reference.chart_dir()
 REPO = CHART.parents[1]
@@ -75,7 +75,7 @@ def test_schema_config_sections_follow_the_config_models() -> None:
 
 def test_generated_schema_part_and_values_reference_are_fresh() -> None:
     assert chart_values_reference.main(["--check"]) == 0, (
-        "helm/observe/values.schema.json or docs/values.md is stale: run `python -m observe.chart_values_reference`"
+        "helm/observe/values.schema.json or docs/values.md is stale: run `python -m observe.app.chart_values_reference`"
     )
 
 

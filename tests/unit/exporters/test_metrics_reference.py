@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporters.reference import render_reference
+from observe.app.metrics_reference import render_reference
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
 

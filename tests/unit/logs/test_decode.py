@@ -1,14 +1,14 @@
 """Decoders: CRI partial lines, docker splits, plain, auto-detection, truncation and undecodable lines."""
 
 from observe.logs.decode import CriDecoder, DockerDecoder, PlainDecoder, detect
-from observe.logs.record import FLAG_TRUNCATED, FLAG_UNDECODABLE, Record
+from observe.logs.event import FLAG_TRUNCATED, FLAG_UNDECODABLE, Event
 
 NOW = b"2030-01-01T00:00:00.000000Z"
 
 
-def cri(lines: list[bytes], max_event: int = 1024) -> tuple[list[Record], CriDecoder]:
+def cri(lines: list[bytes], max_event: int = 1024) -> tuple[list[Event], CriDecoder]:
     dec = CriDecoder(max_event)
-    out: list[Record] = []
+    out: list[Event] = []
     dec.decode(lines, 0, NOW, out)
     return out, dec
 
@@ -30,7 +30,7 @@ def test_cri_partials_join_per_stream_and_hold_the_offset() -> None:
     out, dec = cri(lines)
     assert [r[3] for r in out] == [b"err"]
     assert dec.pending_offset() == 0
-    more: list[Record] = []
+    more: list[Event] = []
     off = sum(len(x) + 1 for x in lines)
     dec.decode([b"2024-01-01T00:00:03Z stdout F ef"], off, NOW, more)
     assert more == [(0, b"2024-01-01T00:00:00Z", b"stdout", b"abcdef", 0, None)]
@@ -60,14 +60,14 @@ def test_cri_garbage_is_shipped_flagged_undecodable() -> None:
 
 def test_cri_flush_emits_held_partial() -> None:
     _, dec = cri([b"2024-01-01T00:00:00Z stdout P abc"])
-    out: list[Record] = []
+    out: list[Event] = []
     dec.flush(out)
     assert out == [(0, b"2024-01-01T00:00:00Z", b"stdout", b"abc", 0, None)]
 
 
 def test_docker_rejoins_splits() -> None:
     dec = DockerDecoder(1024)
-    out: list[Record] = []
+    out: list[Event] = []
     dec.decode([b'{"log":"par","stream":"stdout","time":"2024-01-01T00:00:00Z"}',
                 b'{"log":"tial\\n","stream":"stdout","time":"2024-01-01T00:00:01Z"}',
                 b'{"log":"x\\n","stream":"bogus","time":"2024-01-01T00:00:01Z"}'], 0, NOW, out)
@@ -76,7 +76,7 @@ def test_docker_rejoins_splits() -> None:
 
 
 def test_plain_uses_read_time() -> None:
-    out: list[Record] = []
+    out: list[Event] = []
     PlainDecoder(1024).decode([b"a", b"bc"], 10, NOW, out)
     assert out == [(10, NOW, b"", b"a", 0, None), (12, NOW, b"", b"bc", 0, None)]
 

@@ -2,17 +2,18 @@
 
 import orjson
 
-from observe.logs.context import path_context
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder, action_id, source_of
-from observe.logs.record import FLAG_TRUNCATED, Record
+from observe.logs.event import FLAG_TRUNCATED, Event
+from observe.logs.fastpath import ship_cri
+from observe.logs.plan import path_plan
 
 NOW = b"2030-01-01T00:00:00.000000Z"
 PATH = "/var/log/pods/ns1_web-0_u-1/app/0.log"
 
 
 def encoder() -> Encoder:
-    ctx = path_context(PATH, PATH, host_name="node-a", node_name="node-a", fmt="cri")
+    ctx = path_plan(PATH, PATH, host_name="node-a", node_name="node-a", fmt="cri")
     return Encoder(ctx, "abc123", "logs-x-default")
 
 
@@ -20,8 +21,8 @@ def test_fast_and_general_paths_agree() -> None:
     lines = [b'2024-01-01T00:00:00.5Z stdout F he said "hi" \\ 100%', b"2024-01-01T00:00:01Z stderr F \xff bad",
              b"2024-01-01T00:00:02Z stdout P a", b"2024-01-01T00:00:03Z stdout F b", b"junk line %s"]
     fast: list[bytes] = []
-    encoder().encode_cri(lines, 7, NOW, CriDecoder(1024), fast)
-    records: list[Record] = []
+    ship_cri(lines, 7, NOW, CriDecoder(1024), encoder(), fast)
+    records: list[Event] = []
     CriDecoder(1024).decode(lines, 7, NOW, records)
     slow: list[bytes] = []
     encoder().encode(records, slow)
@@ -58,15 +59,15 @@ def test_processor_fields_are_merged() -> None:
 
 
 def test_percent_in_path_and_index_is_safe() -> None:
-    ctx = path_context("/tmp/a%d.log", "/tmp/a%d.log", host_name="h%s", node_name=None, fmt="cri")
+    ctx = path_plan("/tmp/a%d.log", "/tmp/a%d.log", host_name="h%s", node_name=None, fmt="cri")
     out: list[bytes] = []
-    Encoder(ctx, "k", "logs-%x").encode_cri([b"2024-01-01T00:00:00Z stdout F x"], 0, NOW, CriDecoder(10), out)
+    ship_cri([b"2024-01-01T00:00:00Z stdout F x"], 0, NOW, CriDecoder(10), Encoder(ctx, "k", "logs-%x"), out)
     doc = orjson.loads(source_of(out[0]))
     assert doc["log"]["file"]["path"] == "/tmp/a%d.log" and doc["host"]["name"] == "h%s"
 
 
 def test_container_link_name_gives_container_id() -> None:
     cid = "a" * 64
-    ctx = path_context(f"/var/log/containers/web-0_ns1_app-{cid}.log", PATH, host_name="h", node_name=None, fmt="auto")
+    ctx = path_plan(f"/var/log/containers/web-0_ns1_app-{cid}.log", PATH, host_name="h", node_name=None, fmt="auto")
     assert ctx.fields["container"] == {"name": "app", "id": cid}
     assert ctx.namespace == "ns1" and ctx.pod == "web-0"

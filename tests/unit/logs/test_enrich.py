@@ -8,10 +8,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from observe.logs.context import FileContext, path_context
-from observe.logs.enrich import KubeEnricher, PodMeta, mapping_additions, pod_meta
-from observe.logs.process import PlanProcessor, Settings
-from observe.logs.record import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Record
+from observe.logs.enrich import KubeEnricher
+from observe.logs.event import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Event
+from observe.logs.plan import FilePlan, PlanSlot, Settings, path_plan
+from observe.logs.pod_meta import PodMeta, pod_meta
+from observe.logs.process import PlanProcessor
 from tests.unit.logs import traces
 
 UID = "0b9c1e6a-4c4e-4a8e-9d65-2f1a1b2c3d4e"
@@ -51,7 +52,7 @@ def enricher(**kw: Any) -> tuple[KubeEnricher, Counter]:
     async def never() -> Any:
         raise AssertionError("no API in unit tests")
 
-    e = KubeEnricher(never, registry, node_name="node-1", resolve_wait_seconds=0, dropped=dropped, **kw)
+    e = KubeEnricher(never, registry, node_name="node-1", resolve_wait_seconds=0, **kw)
     return e, dropped
 
 
@@ -76,16 +77,21 @@ def add(e: KubeEnricher, pod: PodMeta) -> None:
     e._pod_added(f"{pod.namespace}/{pod.name}", pod)
 
 
-def ctx_for(pod: str = "web-5d9c-x", container: str = "app") -> FileContext:
-    return path_context(f"/var/log/pods/shop_{pod}_{UID}/{container}/0.log", f"/var/log/pods/shop_{pod}_{UID}/{container}/0.log",
-                        host_name="node-1", node_name="node-1", fmt="cri")
+def ctx_for(pod: str = "web-5d9c-x", container: str = "app") -> PlanSlot:
+    path = f"/var/log/pods/shop_{pod}_{UID}/{container}/0.log"
+    return PlanSlot(path_plan(path, path, host_name="node-1", node_name="node-1", fmt="cri"))
+
+
+async def resolved(e: KubeEnricher, slot: PlanSlot) -> FilePlan:
+    await e.resolve(slot)
+    return slot.latest()
 
 
 async def test_resolve_enriches_with_labels_workload_and_plan() -> None:
     e, _ = enricher()
     wired(e)
     add(e, pod_meta(api_pod()))
-    ctx = await e.resolve(ctx_for())
+    ctx = await resolved(e, ctx_for())
     k = ctx.fields["kubernetes"]
     assert k["labels"] == {"app": "web", "app_kubernetes_io/name": "web", "pod-template-hash": "5d9c"}
     assert k["namespace_labels"] == {"team": "a", "kubernetes_io/metadata_name": "shop"}
@@ -93,31 +99,34 @@ async def test_resolve_enriches_with_labels_workload_and_plan() -> None:
     assert k["replicaset"] == {"name": "web-5d9c"} and k["deployment"] == {"name": "web"}
     assert ctx.fields["container"] == {"name": "app", "image": {"name": "registry.local/web:1"}, "id": "abc123"}
     assert ctx.data_stream is None
-    [proc] = ctx.processors
+    proc = PlanProcessor(ctx.settings)
     out = proc.process([(0, b"ts", b"stdout", b'{"level":"WARN","msg":"hi"}', 0, None)])
     assert out[0][3] == b"hi" and out[0][5] == {"log": {"level": "warn"}}
 
 
-async def test_annotation_change_replans_the_open_file_and_bumps_its_revision() -> None:
+async def test_annotation_change_publishes_a_new_plan_for_the_open_file() -> None:
     e, dropped = enricher()
     wired(e)
     add(e, pod_meta(api_pod()))
-    ctx = await e.resolve(ctx_for())
-    before = ctx.revision
+    slot = ctx_for()
+    before = await resolved(e, slot)
+    proc = PlanProcessor(before.settings, dropped=dropped)
     changed = pod_meta(api_pod(resourceVersion="8", annotations={"observe.io/logs.app.index": "payments",
                                                                   "observe.io/logs.app.tags": "team=pay"}))
     add(e, changed)
     for task in list(e._tasks):
         await task
-    assert ctx.revision > before
+    ctx = slot.take()
+    assert ctx is not None and ctx is not before and before.data_stream is None  # plans are never mutated
     assert ctx.data_stream == "logs-payments-default"
     assert ctx.fields["labels"] == {"team": "pay"}
-    [proc] = ctx.processors
-    rec: Record = (0, b"ts", b"stdout", b'{"msg":"raw now"}', 0, None)
+    proc.settings = ctx.settings  # what the reader does between chunks
+    rec: Event = (0, b"ts", b"stdout", b'{"msg":"raw now"}', 0, None)
     assert proc.process([rec]) == [rec]  # the format annotation is gone
     add(e, pod_meta(api_pod(resourceVersion="9", annotations={"observe.io/logs.app": "false"})))
     for task in list(e._tasks):
         await task
+    proc.settings = slot.latest().settings
     assert proc.process([rec, rec]) == []
     assert dropped.labels("excluded", "true")._value.get() == 2
 
@@ -139,24 +148,25 @@ async def test_deleted_pod_resolves_within_grace_then_expires() -> None:
     add(e, pod)
     del e.pods.store["shop/web-5d9c-x"]  # type: ignore[union-attr]
     e._pod_deleted("shop/web-5d9c-x", pod)
-    ctx = await e.resolve(ctx_for(container="app"))
+    ctx = await resolved(e, ctx_for(container="app"))
     assert ctx.fields["kubernetes"]["labels"]["app"] == "web"
     pod.deleted_at = time.monotonic() - 61
     e._expire()
-    late = await e.resolve(ctx_for())
+    late = await resolved(e, ctx_for())
     assert "labels" not in late.fields["kubernetes"]  # path-derived only
 
 
 async def test_unknown_pod_ships_path_metadata_then_upgrades_when_it_appears() -> None:
     e, _ = enricher()
     wired(e)
-    ctx = await e.resolve(ctx_for())
+    slot = ctx_for()
+    ctx = await resolved(e, slot)
     assert ctx.fields["kubernetes"] == {"namespace": "shop", "pod": {"name": "web-5d9c-x", "uid": UID},
                                        "node": {"name": "node-1"}}
     add(e, pod_meta(api_pod()))
     for task in list(e._tasks):
         await task
-    assert ctx.fields["kubernetes"]["deployment"] == {"name": "web"} and ctx.revision >= 1
+    assert slot.latest().fields["kubernetes"]["deployment"] == {"name": "web"} and slot.latest() is not ctx
 
 
 async def test_empty_dir_file_resolves_to_its_declared_stream() -> None:
@@ -167,18 +177,18 @@ async def test_empty_dir_file_resolves_to_its_declared_stream() -> None:
     glob = f"/k/pods/{UID}/volumes/kubernetes.io~empty-dir/logs/audit-*.log"
     assert e.extra_paths() == [glob]
     path = glob.replace("*", "1")
-    ctx = await e.resolve(path_context(path, path, host_name="node-1", node_name="node-1", fmt="plain"))
+    ctx = await resolved(e, PlanSlot(path_plan(path, path, host_name="node-1", node_name="node-1", fmt="plain")))
     assert ctx.data_stream == "logs-app.audit-default"
     assert ctx.fields["kubernetes"]["pod"]["name"] == "web-5d9c-x" and ctx.fields["container"]["name"] == "app"
 
 
 async def test_metadata_off_still_applies_default_multiline() -> None:
     e = KubeEnricher(None, CollectorRegistry(), node_name=None, default_multiline="java")
-    ctx = await e.resolve(ctx_for())
+    ctx = await resolved(e, ctx_for())
     assert e.readiness() == (True, "kubernetes metadata off")
-    [proc] = ctx.processors
+    proc = PlanProcessor(ctx.settings)
     lines = traces.DUBBO.split("\n")
-    recs: list[Record] = [(i * 100, b"ts", b"stdout", line.encode(), 0, None) for i, line in enumerate(lines)]
+    recs: list[Event] = [(i * 100, b"ts", b"stdout", line.encode(), 0, None) for i, line in enumerate(lines)]
     assert proc.process(recs) == []
     assert proc.pending_offset() == 0
     [merged] = proc.flush(time.monotonic(), True)
@@ -188,20 +198,12 @@ async def test_metadata_off_still_applies_default_multiline() -> None:
 
 
 def test_processor_flags_parse_failures_and_splits() -> None:
-    proc = PlanProcessor(lambda: Settings(parser="json"))
+    proc = PlanProcessor(Settings(parser="json"))
     [rec] = proc.process([(5, b"ts", b"stdout", b"not json", 0, None)])
     assert rec[4] & FLAG_PARSE_FAILED and rec[3] == b"not json"
-    proc = PlanProcessor(lambda: Settings(multiline="java"), max_lines=3)
+    proc = PlanProcessor(Settings(multiline="java"), max_lines=3)
     lines = traces.DUBBO.split("\n")
     out = proc.process([(i, b"ts", b"stdout", x.encode(), 0, None) for i, x in enumerate(lines)])
     out += proc.flush(0, True)
     assert all(r[4] & FLAG_MULTILINE_SPLIT for r in out)
     assert b"\n".join(r[3] for r in out).decode() == traces.DUBBO
-
-
-def test_mapping_additions_keep_labels_and_json_conflict_free() -> None:
-    m = mapping_additions()
-    paths = {next(iter(t.values()))["path_match"] for t in m["dynamic_templates"]}
-    assert {"kubernetes.labels.*", "kubernetes.namespace_labels.*", "labels.*", "json.*"} <= paths
-    assert all(next(iter(t.values()))["mapping"]["type"] == "keyword" for t in m["dynamic_templates"])
-    assert m["properties"]["http"]["properties"]["response"]["properties"]["status_code"] == {"type": "long"}

@@ -17,7 +17,7 @@ from observe.logs.config import LogsConfig
 from observe.logs.inotify import UNAVAILABLE, watch_dirs
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.shipper import Shipper
-from observe.logs.sink import SpoolSink
+from observe.logs.sinks.spool import SpoolSink
 from tests.unit.logs.test_tailer import lines, spooled
 
 pytestmark = pytest.mark.skipif(bool(UNAVAILABLE), reason=UNAVAILABLE)

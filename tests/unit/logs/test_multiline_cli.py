@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from observe.cli import cli
+from observe.app.cli import cli
 from tests.unit.logs import traces
 
 TS = "2024-05-14T09:00:00.000000001Z"

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from observe.cli import cli
+from observe.app.cli import cli
 
 
 def parse(*args: str) -> list[dict[str, object]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from observe.logs.parsers import PARSE_FAILED, JsonParser, NginxParser, ParserSpecError, error_fields, parser_for
+from observe.logs.event import FLAG_PARSE_FAILED
+from observe.logs.parsers import JsonParser, NginxParser, ParserSpecError, parser_for
+from observe.logs.stack_traces import error_fields
 from tests.unit.logs import traces
 
 
@@ -14,7 +16,7 @@ def test_json_line_goes_under_json_with_ecs_keys_lifted() -> None:
         '"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","order":{"id":7,"total":12.5},"retry":true}'
     )
     out = JsonParser().parse(line)
-    assert out.flags == []
+    assert out.flags == 0
     assert out.message == "charge failed"
     assert out.fields["log"] == {"level": "error", "logger": "billing.sync"}
     assert out.fields["trace"] == {"id": "4bf92f3577b34da6a3ce929d0e0e4736"}
@@ -32,14 +34,14 @@ def test_json_message_key_and_stack_trace() -> None:
 @pytest.mark.parametrize("line", ["not json", "{broken", "[1,2]", '"a string"', ""])
 def test_json_failure_keeps_raw_and_flags(line: str) -> None:
     out = JsonParser().parse(line)
-    assert out.flags == [PARSE_FAILED]
+    assert out.flags == FLAG_PARSE_FAILED
     assert out.fields == {} and out.message is None
 
 
 def test_nginx_combined_to_ecs() -> None:
     out = NginxParser().parse(traces.NGINX_COMBINED)
     f = out.fields
-    assert out.flags == []
+    assert out.flags == 0
     assert f["source"] == {"ip": "203.0.113.9"}
     assert f["user"] == {"name": "alice"}
     assert f["http"]["request"] == {"method": "GET", "referrer": "https://shop.example.com/"}
@@ -75,7 +77,7 @@ def test_nginx_garbage_request_line_is_kept() -> None:
 
 
 def test_nginx_failure_flags() -> None:
-    assert NginxParser().parse("2024/05/14 09:16:05 [error] 31#31: *1 connect() failed").flags == [PARSE_FAILED]
+    assert NginxParser().parse("2024/05/14 09:16:05 [error] 31#31: *1 connect() failed").flags == FLAG_PARSE_FAILED
 
 
 def test_regex_named_groups_to_dotted_fields() -> None:
@@ -84,7 +86,7 @@ def test_regex_named_groups_to_dotted_fields() -> None:
     out = parser.parse("WARN [checkout] cart is empty")
     assert out.message == "cart is empty"
     assert out.fields == {"log": {"level": "warn"}, "service": {"name": "checkout"}}
-    assert parser.parse("no match here").flags == [PARSE_FAILED]
+    assert parser.parse("no match here").flags == FLAG_PARSE_FAILED
 
 
 @pytest.mark.parametrize(

@@ -7,18 +7,18 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from observe.logs.context import path_context
 from observe.logs.encode import source_of
 from observe.logs.identity import FileIdentity, identify
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.plan import PlanSlot, path_plan
 from observe.logs.reader import FileReader
 
 
 def reader(path: Path, *, read_bytes: int = 4096, max_event: int = 1024, offset: int = 0, fmt: str = "cri") -> FileReader:
     fd = os.open(path, os.O_RDONLY)
     ident = identify(fd, 64) or FileIdentity(0, 0, b"")
-    ctx = path_context(str(path), str(path), host_name="h", node_name=None, fmt=fmt)
-    return FileReader(fd, ident, str(path), offset, ctx, "logs-x", ShipperMetrics(CollectorRegistry()),
+    ctx = path_plan(str(path), str(path), host_name="h", node_name=None, fmt=fmt)
+    return FileReader(fd, ident, str(path), offset, PlanSlot(ctx), "logs-x", ShipperMetrics(CollectorRegistry()),
                       read_bytes=read_bytes, max_event_bytes=max_event, on_advance=lambda: None)
 
 
@@ -119,3 +119,21 @@ def test_finish_ships_a_last_line_without_newline(tmp_path: Path) -> None:
     assert [orjson.loads(source_of(i))["message"] for i in seg.items] == ["tail"]
     assert seg.safe_offset == p.stat().st_size
     assert [d["message"] for d in docs] == ["a"]
+
+
+def test_a_published_plan_applies_from_the_next_chunk(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    p = tmp_path / "a.log"
+    p.write_bytes(b"2024-01-01T00:00:00Z stdout F one\n")
+    r = reader(p)
+    [first] = drain(r)[0]
+    slot = r.plans
+    slot.publish(replace(slot.current, data_stream="logs-other-default", fields={"kubernetes": {"namespace": "n2"}}))
+    with p.open("ab") as f:
+        f.write(b"2024-01-01T00:00:01Z stdout F two\n")
+    seg = r.read()
+    assert seg is not None and slot.next is None
+    assert b'"_index":"logs-other-default"' in seg.items[0]
+    assert orjson.loads(source_of(seg.items[0]))["kubernetes"] == {"namespace": "n2"}
+    assert "kubernetes" not in first or first["kubernetes"] != {"namespace": "n2"}

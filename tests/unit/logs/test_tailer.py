@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
 from observe.logs.config import LogsConfig
-from observe.logs.context import FileContext, MetadataProvider
 from observe.logs.identity import identify
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.plan import MetadataProvider, PlanSlot
 from observe.logs.shipper import Shipper
-from observe.logs.sink import SpoolSink, spool_files
+from observe.logs.sinks.spool import SpoolSink, spool_files
 
 TS = b"2024-01-01T00:00:00Z"
 
@@ -254,8 +254,8 @@ class SwitchableGlobs:
     def __init__(self, paths: list[str]) -> None:
         self.paths = paths
 
-    async def resolve(self, context: FileContext) -> FileContext:
-        return context
+    async def resolve(self, slot: PlanSlot) -> None:
+        return None
 
     def extra_paths(self) -> list[str]:
         return list(self.paths)

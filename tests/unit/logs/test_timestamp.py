@@ -4,7 +4,8 @@ import orjson
 import pytest
 
 from observe.logs.decode import CriDecoder
-from observe.logs.record import Record
+from observe.logs.event import Event
+from observe.logs.fastpath import ship_cri
 from observe.logs.timestamp import to_utc
 from tests.unit.logs.test_encode import NOW, encoder, source_of
 
@@ -26,8 +27,8 @@ def test_documents_carry_utc_and_the_original_offset() -> None:
     lines = [b"2024-05-14T17:12:45.002123456+08:00 stdout F local", b"2024-05-14T09:12:45.002123456Z stdout F utc",
              b"2024-05-14T09:12:46.000000001+00:00 stderr F zero offset"]
     fast: list[bytes] = []
-    encoder().encode_cri(lines, 0, NOW, CriDecoder(1024), fast)
-    records: list[Record] = []
+    ship_cri(lines, 0, NOW, CriDecoder(1024), encoder(), fast)
+    records: list[Event] = []
     CriDecoder(1024).decode(lines, 0, NOW, records)
     slow: list[bytes] = []
     encoder().encode(records, slow)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from observe.cli import cli
+from observe.app.cli import cli
 from observe.config import ConfigError
 from observe.render.email_address import split_addresses
 from observe.render.namespace_teams import ANNOTATION, namespace_teams

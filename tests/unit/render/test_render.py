@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from observe.cli import cli
+from observe.app.cli import cli
 from observe.config import ConfigError
 from observe.render.renderer import Output, diff, render, write
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from observe.cli import cli
+from observe.app.cli import cli
 from observe.traces.analyze import analyze
 from tests.unit.traces.jaeger_json import TraceBuilder, bookinfo, response
 

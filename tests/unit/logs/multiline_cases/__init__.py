@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from observe.logs.decode import CriDecoder
+from observe.logs.event import Event
 from observe.logs.process import PlanProcessor, Settings
-from observe.logs.record import Record
 
 HERE = Path(__file__).parent
 LANGUAGES = ("java", "javascript", "csharp", "python", "go", "ruby", "php", "dart")
@@ -96,7 +96,7 @@ def scenario(name: str, trace: str) -> tuple[list[bytes], dict[str, list[str]]]:
 def run(mode: str, lines: list[bytes]) -> dict[str, list[str]]:
     """Decode CRI lines and merge them in `mode`, as the shipper does; the events' messages per stream."""
     decoder = CriDecoder(1 << 20)
-    records: list[Record] = []
+    records: list[Event] = []
     decoder.decode(lines, 0, TS, records)
     decoder.flush(records)
     proc = PlanProcessor(lambda: Settings(multiline=mode))

@@ -3,7 +3,7 @@
 The `config:` block of each chart part is that part's section of the config file, so its schema is
 generated from the section's pydantic model (a typo fails at `helm install`, naming the key). The rest of
 values.schema.json is written by hand; docs/values.md is generated from the whole schema.
-Run `python -m observe.chart_values_reference` after changing a config model or the schema.
+Run `python -m observe.app.chart_values_reference` after changing a config model or the schema.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import observe
-from observe.config import Config
+from observe.app.config import Config
 
 GENERATED_KEY = "x-generated-from"
 HEADER = (
     "<!-- Generated from helm/observe/values.schema.json and values.yaml by "
-    "`python -m observe.chart_values_reference`. Do not edit by hand. -->\n"
+    "`python -m observe.app.chart_values_reference`. Do not edit by hand. -->\n"
 )
 # Schema definition name -> key path of the config section inside Config.
 SECTIONS = {
@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
              if not p.exists() or p.read_text() != text]
     if check:
         for path in stale:
-            print(f"stale: {path}; run `python -m observe.chart_values_reference`", file=sys.stderr)
+            print(f"stale: {path}; run `python -m observe.app.chart_values_reference`", file=sys.stderr)
         return 1 if stale else 0
     for path, text in ((schema_path, schema_text), (docs_path, docs_text)):
         path.write_text(text)

@@ -1,6 +1,6 @@
 """The decoded event that flows from the decoders through the processors to the encoder.
 
-A record is a plain tuple, because the hot path builds one per line and a tuple is the cheapest object:
+An event is a plain tuple, because the hot path builds one per line and a tuple is the cheapest object:
 ``(offset, timestamp, stream, message, flags, fields)``
 
 - offset: byte offset of the event's first line in its file (with the file identity, this is the `_id`);
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-Record = tuple[int, bytes, bytes, bytes, int, dict[str, Any] | None]
+Event = tuple[int, bytes, bytes, bytes, int, dict[str, Any] | None]
 
 FLAG_INVALID_UTF8 = 1
 FLAG_TRUNCATED = 2

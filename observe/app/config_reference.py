@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from observe.config import Config, iter_fields
+from observe.app.config import Config
+from observe.config import iter_fields
 
 HEADER = (
-    "<!-- Generated from observe/config.py and the section models by `observe config reference > "
+    "<!-- Generated from observe/app/config.py and the section models by `observe config reference > "
     "docs/configuration.md`. Do not edit by hand. -->\n"
 )
 

@@ -7,9 +7,7 @@ Elasticsearch URL, a Jaeger URL). Parts that cannot run here are listed with the
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +15,9 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.table import Table
 
-from observe.config import Config, ConfigError
+from observe.app.config import Config
+from observe.app.services import CLUSTER, ELASTICSEARCH, PROBE, SHIPPER, TRACES
+from observe.config import ConfigError
 from observe.ecs_logging import setup_logging
 from observe.service import Service, ServiceHost
 from observe.tracing import setup_tracing
@@ -38,16 +38,10 @@ class Part:
     done: bool = False  # a one-shot part that ran (render)
 
 
-def _factory(module: str) -> Callable[[Config, CollectorRegistry], Service]:
-    """A component's `build_service`, imported only when the part is planned to run."""
-    build: Callable[[Config, CollectorRegistry], Service] = importlib.import_module(module).build_service
-    return build
-
-
 def _logs_part(config: Config, registry: CollectorRegistry, logs_dir: Path | None) -> tuple[Config, Part]:
     if logs_dir is None and "paths" not in config.logs.model_fields_set:
         if not DEFAULT_LOGS.is_dir():
-            return config, Part("logs", None, f"no --logs DIR given and {DEFAULT_LOGS} does not exist")
+            return config, Part(SHIPPER.title, None, f"no --logs DIR given and {DEFAULT_LOGS} does not exist")
         logs_dir = DEFAULT_LOGS
     if logs_dir is not None:
         if not logs_dir.is_dir():
@@ -56,56 +50,55 @@ def _logs_part(config: Config, registry: CollectorRegistry, logs_dir: Path | Non
             logs_dir = logs_dir / "containers"  # `--logs /var/log` means its containers/ folder
         logs = config.logs.model_copy(update={"paths": [str(logs_dir / "*.log")]})
         config = config.model_copy(update={"logs": logs})
-    service = _factory("observe.logs.service")(config, registry)
-    sink = config.logs.sink
-    if sink == "auto":
-        sink = "elasticsearch" if config.elasticsearch.url else "spool"
+    service = SHIPPER.build(config, registry)
+    from observe.logs.service import sink_kind
+
     target = {
         "elasticsearch": f"to {config.elasticsearch.url} ({config.logs.data_stream})",
         "spool": f"to the spool {config.logs.spool_dir}/ (no elasticsearch.url; `observe ship --replay` delivers it)",
         "null": "to nowhere (logs.sink=null)",
-    }[sink]
+    }[sink_kind(config.logs, config.elasticsearch)]
     where = f"{', '.join(config.logs.paths)} {target}; checkpoints in {config.logs.checkpoint_path}"
-    return config, Part("logs", service, where)
+    return config, Part(SHIPPER.title, service, where)
 
 
 def _cluster_part(config: Config, registry: CollectorRegistry) -> Part:
     if not config.exporters.cluster.enabled:
-        return Part("cluster exporter", None, "exporters.cluster.enabled is false")
+        return Part(CLUSTER.title, None, "exporters.cluster.enabled is false")
     from observe.kube.client import KubeConfigError, credential_source
 
     try:
         source = credential_source(config.kube.kubeconfig)
     except KubeConfigError as exc:
-        return Part("cluster exporter", None, str(exc))
-    service = _factory("exporters.cluster.service")(config, registry)
-    return Part("cluster exporter", service, f"kube_* from {source or 'the in-cluster service account'}")
+        return Part(CLUSTER.title, None, str(exc))
+    service = CLUSTER.build(config, registry)
+    return Part(CLUSTER.title, service, f"kube_* from {source or 'the in-cluster service account'}")
 
 
 def _probe_part(config: Config, registry: CollectorRegistry) -> Part:
     probe = config.exporters.probe
     if not probe.enabled:
-        return Part("probe exporter", None, "exporters.probe.enabled is false")
-    service = _factory("exporters.probe.service")(config, registry)
+        return Part(PROBE.title, None, "exporters.probe.enabled is false")
+    service = PROBE.build(config, registry)
     allowed = [*probe.allow_hosts, *probe.allow_cidrs, *(f"*{s}" for s in probe.allow_dns_suffixes)]
     where = f"probes only {', '.join(allowed) or 'nothing (empty allowlist)'}"
-    return Part("probe exporter", service, where, ("/probe?target=&module=", "/targets"))
+    return Part(PROBE.title, service, where, ("/probe?target=&module=", "/targets"))
 
 
 def _elasticsearch_part(config: Config, registry: CollectorRegistry) -> Part:
     if not config.exporters.elasticsearch.enabled:
-        return Part("elasticsearch exporter", None, "exporters.elasticsearch.enabled is false")
+        return Part(ELASTICSEARCH.title, None, "exporters.elasticsearch.enabled is false")
     if not config.elasticsearch.url:
-        return Part("elasticsearch exporter", None, "no elasticsearch.url configured")
-    service = _factory("exporters.elasticsearch.service")(config, registry)
-    return Part("elasticsearch exporter", service, f"watches {config.elasticsearch.url}")
+        return Part(ELASTICSEARCH.title, None, "no elasticsearch.url configured")
+    service = ELASTICSEARCH.build(config, registry)
+    return Part(ELASTICSEARCH.title, service, f"watches {config.elasticsearch.url}")
 
 
 def _traces_part(config: Config, registry: CollectorRegistry) -> Part:
     if not config.traces.jaeger_url:
-        return Part("trace puller", None, "no traces.jaeger_url configured")
-    service = _factory("observe.traces.service")(config, registry)
-    return Part("trace puller", service, f"pulls {config.traces.jaeger_url}", ("/graph",))
+        return Part(TRACES.title, None, "no traces.jaeger_url configured")
+    service = TRACES.build(config, registry)
+    return Part(TRACES.title, service, f"pulls {config.traces.jaeger_url}", ("/graph",))
 
 
 def render_here(config: Config) -> Part:
@@ -131,12 +124,12 @@ def plan_parts(config: Config, registry: CollectorRegistry, logs_dir: Path | Non
     """Every part, in the order of the table."""
     config, logs = _logs_part(config, registry, logs_dir)
     parts = [logs]
-    for name, planner in (("cluster exporter", _cluster_part), ("probe exporter", _probe_part),
-                          ("elasticsearch exporter", _elasticsearch_part), ("trace puller", _traces_part)):
+    for spec, planner in ((CLUSTER, _cluster_part), (PROBE, _probe_part), (ELASTICSEARCH, _elasticsearch_part),
+                          (TRACES, _traces_part)):
         try:
             parts.append(planner(config, registry))
         except ImportError as exc:  # a component missing from this installation: say so, run the rest
-            parts.append(Part(name, None, f"not installed: {exc}"))
+            parts.append(Part(spec.title, None, f"not installed: {exc}"))
     return parts
 
 

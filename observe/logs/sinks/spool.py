@@ -1,4 +1,4 @@
-"""Sinks: where batches go. Each `send` returns only when every item in the batch has its final outcome."""
+"""The spool sink: each batch's exact bulk body in a file, for a later exactly-once replay."""
 
 from __future__ import annotations
 
@@ -6,60 +6,17 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Protocol
 
 from observe.durable_file import private_dir, write_atomic
 from observe.logs.batch import Batch
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.sinks.protocol import Outcome
 
 log = logging.getLogger("observe.logs.sink")
 
 
-class Sink(Protocol):
-    """A destination for bulk batches."""
-
-    name: str
-
-    async def start(self) -> None:
-        """Prepare the destination (may keep retrying in the background; `ready` tells)."""
-        ...
-
-    def ready(self) -> tuple[bool, str]:
-        """(ready, reason)."""
-        ...
-
-    async def send(self, batch: Batch) -> None:
-        """Deliver every item, retrying as long as it takes; return when each has a final outcome."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections."""
-        ...
-
-
-class NullSink:
-    """Acknowledges everything at once: the ceiling of the read, decode and encode path (benchmarks)."""
-
-    name = "null"
-
-    def __init__(self, metrics: ShipperMetrics) -> None:
-        self._delivered = metrics.events_acked.labels("delivered")
-
-    async def start(self) -> None:
-        return None
-
-    def ready(self) -> tuple[bool, str]:
-        return True, "null sink"
-
-    async def send(self, batch: Batch) -> None:
-        self._delivered.inc(batch.count)
-
-    async def close(self) -> None:
-        return None
-
-
 class SpoolSink:
-    """Writes each batch's exact bulk body to a file in `folder` (durably), for a later exactly-once replay.
+    """Writes each batch's exact bulk body to a file in `folder` (durably).
 
     The bodies carry deterministic `_id`s and `op_type=create`, so replaying a file twice adds nothing.
     """
@@ -77,10 +34,13 @@ class SpoolSink:
     def ready(self) -> tuple[bool, str]:
         return True, f"spooling to {self.folder}"
 
+    async def prepare(self, data_stream: str) -> None:
+        return None  # the replay's sink installs templates
+
     def _write(self, body: bytes, name: str) -> None:
         write_atomic(self.folder / name, body)
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> list[Outcome]:
         self._seq += 1
         name = f"{time.time_ns():020d}-{self._seq:08d}.ndjson"
         body = batch.body()
@@ -93,6 +53,7 @@ class SpoolSink:
                 log.error("cannot write the spool; retrying", extra={"file.path": str(self.folder), "error.message": str(exc)})
                 await asyncio.sleep(1.0)
         self._delivered.inc(batch.count)
+        return [Outcome.DELIVERED] * batch.count
 
     async def close(self) -> None:
         return None

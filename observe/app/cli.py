@@ -1,4 +1,7 @@
-"""`observe`: one CLI for every service and tool. Subcommands stay thin and call into the packages."""
+"""`observe`: one CLI for every service and tool. Subcommands stay thin and call into the packages.
+
+Each part's CLI module lists its commands; this root imports them (parts never import the root).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,12 @@ from pathlib import Path
 
 import click
 
+from exporters.cli import commands as exporter_commands
 from observe import __version__
-from observe.config import Config, ConfigError, load_config
-
-
-def config_or_exit(path: Path | None) -> Config:
-    """Load the config, or print what is wrong and exit with code 2."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        click.echo(f"observe: {exc}", err=True)
-        sys.exit(2)
-
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    envvar="OBSERVE_CONFIG", help="YAML config file (env OBSERVE_CONFIG). OBSERVE_* env vars override it.",
-)
+from observe.app.options import config_option, config_or_exit
+from observe.logs.cli import commands as logs_commands
+from observe.render.cli import commands as render_commands
+from observe.traces.cli import commands as traces_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,7 +40,7 @@ def config_check(file: Path) -> None:
 @config_group.command("reference")
 def config_reference() -> None:
     """Print the configuration reference as Markdown (docs/configuration.md)."""
-    from observe.config_reference import render_reference
+    from observe.app.config_reference import render_reference
 
     click.echo(render_reference(), nl=False)
 
@@ -59,22 +51,13 @@ def config_reference() -> None:
               help="Folder of container log files to ship (default /var/log/containers when it exists).")
 def up(config_path: Path | None, logs_dir: Path | None) -> None:
     """Run every service in one process on this machine, with embedded defaults."""
-    from observe.up import run_up
+    from observe.app.up import run_up
 
     sys.exit(run_up(config_or_exit(config_path), logs_dir=logs_dir))
 
 
-def _register() -> None:
-    from exporters.cli import commands as exporter_commands
-    from observe.logs.cli import commands as logs_commands
-    from observe.render.cli import commands as render_commands
-    from observe.traces.cli import commands as traces_commands
-
-    for command in [*logs_commands, *exporter_commands, *render_commands, *traces_commands]:
-        cli.add_command(command)
-
-
-_register()
+for command in [*logs_commands, *exporter_commands, *render_commands, *traces_commands]:
+    cli.add_command(command)
 
 
 def main() -> None:

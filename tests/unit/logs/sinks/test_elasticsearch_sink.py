@@ -1,4 +1,4 @@
-"""The bulk sink's pure logic: auth headers, TLS context, per-item classification and dead-letter documents."""
+"""The Elasticsearch sink's pure logic: auth headers, TLS context, per-item outcomes and dead-letter documents."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from observe.config import ElasticsearchConfig
-from observe.logs.bulk import BulkSink, auth_headers, ssl_context
+from observe.es_connection import auth_header, auth_headers, ssl_context, tls_context
 from observe.logs.config import LogsConfig
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.sinks.elasticsearch.config import SinkConfig
+from observe.logs.sinks.elasticsearch.deadletter import deadletter_item, reason_of
+from observe.logs.sinks.elasticsearch.retry import Backoff, item_verdict, request_retry_reason
+from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
+from observe.logs.sinks.protocol import Outcome
 
 ITEM = (b'{"create":{"_index":"logs-a-default","_id":"k-10"}}\n'
         b'{"@timestamp":"x","message":"m","log":{"offset":16,"file":{"path":"/p.log"}}}\n')
@@ -36,6 +41,10 @@ def test_basic_auth_reads_the_password_file(tmp_path: Path, monkeypatch: pytest.
     assert base64.b64decode(header.removeprefix("Basic ")) == b"elastic:s3cret"
 
 
+def test_no_credentials_no_header() -> None:
+    assert auth_header(api_key=None, username=None, password="ignored") == {}
+
+
 def test_tls_verifies_unless_told_not_to() -> None:
     ctx = ssl_context(es(url="https://es:9200"))
     assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
@@ -44,9 +53,15 @@ def test_tls_verifies_unless_told_not_to() -> None:
         ssl_context(es(url="https://es:9200", ca_file=Path("/nonexistent/ca.pem")))
 
 
-def sink() -> BulkSink:
-    return BulkSink(es(url="http://127.0.0.1:1"), LogsConfig(deadletter_data_stream="logs-dl-default"),
-                    ShipperMetrics(CollectorRegistry()))
+def test_one_meaning_of_verification_off_for_every_client() -> None:
+    # The sink, the exporter and `observe kibana import` all go through tls_context.
+    assert tls_context("https://kibana:5601", verify=False) is False
+    assert isinstance(tls_context("https://kibana:5601", verify=True), ssl.SSLContext)
+
+
+def sink() -> ElasticsearchSink:
+    return ElasticsearchSink(SinkConfig(es(url="http://127.0.0.1:1"), LogsConfig(deadletter_data_stream="logs-dl-default")),
+                             ShipperMetrics(CollectorRegistry()))
 
 
 def test_items_are_classified_one_by_one() -> None:
@@ -55,20 +70,31 @@ def test_items_are_classified_one_by_one() -> None:
                {"create": {"status": 503}},
                {"create": {"status": 400, "error": {"type": "document_parsing_exception", "reason": "bad date"}}},
                {"create": {"status": 404, "error": {"type": "index_not_found_exception", "reason": "no"}}}]
-    pending, reason = s._per_item([(ITEM, None)] * 6, answers)
-    assert reason == "5xx"  # the last retriable status seen
-    retried = [p for p in pending if p[1] is None]
-    dead = [p for p in pending if p[1] is not None]
-    assert len(retried) == 2 and [r for _, r in dead] == ["mapping", "other_4xx"]
+    outcomes = [Outcome.DELIVERED] * 6
+    result = s._per_item([(i, ITEM, None) for i in range(6)], answers, outcomes)  # type: ignore[arg-type]
+    assert result.reason == "5xx"  # the last retriable status seen
+    retried = [p for p in result.left if p[2] is None]
+    dead = [p for p in result.left if p[2] is not None]
+    assert [i for i, _, _ in retried] == [2, 3] and [r for _, _, r in dead] == ["mapping", "other_4xx"]
+    assert outcomes[:2] == [Outcome.DELIVERED, Outcome.DUPLICATE]
+    assert result.counts == {"delivered": 1, "duplicate": 1, "deadlettered": 0, "retried": 2, "rejected": 2}
     m = s.metrics
     assert m.events_acked.labels("delivered")._value.get() == 1
     assert m.events_acked.labels("duplicate")._value.get() == 1
     assert m.events_retried.labels("429")._value.get() == 1 and m.events_retried.labels("5xx")._value.get() == 1
 
 
+def test_a_stored_dead_letter_write_is_the_events_outcome() -> None:
+    s = sink()
+    outcomes = [Outcome.DELIVERED]
+    s._per_item([(0, ITEM, "mapping")], [{"create": {"status": 201}}], outcomes)
+    assert outcomes == [Outcome.DEADLETTERED]
+    assert s.metrics.events_deadlettered.labels("mapping")._value.get() == 1
+
+
 def test_dead_letter_document_keeps_the_original_and_its_origin() -> None:
-    item, reason = sink()._deadletter(ITEM, None, 400, "document_parsing_exception", "bad date")
-    assert reason == "mapping"
+    item = deadletter_item(ITEM, "logs-dl-default", 400, "document_parsing_exception", "bad date")
+    assert reason_of("document_parsing_exception") == "mapping"
     action, doc = (orjson.loads(x) for x in item.split(b"\n")[:2])
     assert action == {"create": {"_index": "logs-dl-default", "_id": "k-10"}}
     assert orjson.loads(doc["event"]["original"])["message"] == "m"
@@ -79,6 +105,19 @@ def test_dead_letter_document_keeps_the_original_and_its_origin() -> None:
 
 def test_a_rejected_dead_letter_is_dropped_and_counted() -> None:
     s = sink()
-    item, _ = s._deadletter(ITEM, "mapping", 400, "x", "y")
-    assert item == b""
+    left: list[tuple[int, bytes, str | None]] = []
+    outcomes = [Outcome.DELIVERED]
+    s._reject(0, ITEM, "mapping", 400, "x", "y", left, outcomes)
+    assert left == [] and outcomes == [Outcome.DROPPED]
     assert s.metrics.events_dropped.labels("deadletter_rejected", "false")._value.get() == 1
+
+
+def test_retry_policy() -> None:
+    assert [request_retry_reason(s) for s in (429, 500, 401, 403, 408, 400, 413)] == \
+        ["429", "5xx", "auth", "auth", "timeout", None, None]
+    assert [item_verdict(s) for s in (201, 409, 429, 503, 400)] == ["ok", "duplicate", "retry", "retry", "reject"]
+    b = Backoff(1.0, 4.0)
+    waits = [b.next() for _ in range(4)]
+    assert 0.5 <= waits[0] <= 1.0 and 2.0 <= waits[3] <= 4.0
+    b.reset()
+    assert b.delay == 1.0

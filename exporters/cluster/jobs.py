@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from exporters.cluster import cron
 from exporters.cluster.family import Family, Kind, Obj, Options, Out, meta_families, num, owners, timestamp
-from exporters.cluster.text import labels
+from observe.exposition import labels
 from observe.kube.reflector import Resource
 
 JOB_FAILURE_REASONS = ("BackoffLimitExceeded", "DeadlineExceeded", "Evicted")

@@ -6,15 +6,16 @@ pre-rendered families (cluster, Elasticsearch, probe results) come from their de
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
 
 from exporters.cluster.kinds import KINDS
 from exporters.elasticsearch import render as es_render
 from exporters.probe.prober import Result
-from observe.config import Config, ElasticsearchConfig, ServiceConfig
+from observe.app.config import Config
+from observe.app.services import CLUSTER, ELASTICSEARCH, PROBE, SHIPPER, TRACES, ServiceSpec
+from observe.config import ElasticsearchConfig, ServiceConfig
 
 HEADER = ("<!-- Generated from the metric definitions by `observe export metrics-reference > docs/metrics.md`. "
           "Do not edit by hand. -->\n")
@@ -78,12 +79,11 @@ def text_rows(exposition: bytes) -> list[Row]:
     return [(n, types.get(n, ""), ", ".join(f"`{x}`" for x in sorted(labels.get(n, ()))), helps[n]) for n in helps]
 
 
-def _service_rows(module: str, config: Config) -> tuple[list[Row], str]:
+def _service_rows(spec: ServiceSpec, config: Config) -> tuple[list[Row], str]:
     try:
-        factory: Callable[[Config, CollectorRegistry], object] = importlib.import_module(module).build_service
         registry = CollectorRegistry()
-        factory(config, registry)
-    except (ImportError, AttributeError) as exc:
+        spec.build(config, registry)
+    except ImportError as exc:
         return [], f"_Not available in this build: {exc}._"
     return registry_rows(registry), ""
 
@@ -148,24 +148,24 @@ def render_reference() -> str:
     lines += ["## Cluster exporter (`observe export cluster`)", "",
               "kube-state-metrics families with identical names, labels and semantics, plus the exporter's own health.",
               "", *_table(_cluster_rows())]
-    rows, note = _service_rows("exporters.cluster.service", config)
+    rows, note = _service_rows(CLUSTER, config)
     lines += ["### Exporter health", "", *(_table(rows) if rows else [note, ""])]
 
     es_config = config.model_copy(update={"elasticsearch": ElasticsearchConfig(url="http://es:9200")})  # type: ignore[call-arg]
-    rows, note = _service_rows("exporters.elasticsearch.service", es_config)
+    rows, note = _service_rows(ELASTICSEARCH, es_config)
     lines += ["## Elasticsearch exporter (`observe export elasticsearch`)", "",
               "Names of the prometheus-community elasticsearch_exporter. Per node series carry `name` (the node name).",
               "", *_table([*_es_rows(), *rows])]
 
     probe_rows = text_rows(Result(cert_expiry=0.0).exposition(http=True))
-    rows, note = _service_rows("exporters.probe.service", config)
+    rows, note = _service_rows(PROBE, config)
     lines += ["## Probe exporter (`observe export probe`)", "",
               "`/probe` answers with blackbox_exporter's names; `/metrics` carries the exporter's own counters.", "",
               *_table([*probe_rows, *rows])]
 
-    rows, note = _service_rows("observe.logs.service", config)
+    rows, note = _service_rows(SHIPPER, config)
     lines += ["## Log shipper (`observe ship`)", "", *(_table(rows) if rows else [note, ""])]
-    rows, note = _service_rows("observe.traces.service", config)
+    rows, note = _service_rows(TRACES, config)
     lines += ["## Trace puller (`observe traces`)", "",
               "The OpenTelemetry collector's servicegraph and spanmetrics connector names and labels (`connection_type` "
               "is `\"\"`, `database`, `messaging_system` or `virtual_node`; `failed` is `true` or `false`), plus the "

@@ -1,0 +1,48 @@
+"""Building a bulk request and reading its answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# Only what we read of the answer: the errors flag and each item's status and error.
+BULK_PATH = "/_bulk?filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+# A pending item: its index in the batch, its bytes and, for a dead-letter write, why it was dead-lettered.
+Item = tuple[int, bytes, str | None]
+
+
+def body(pending: list[Item]) -> bytes:
+    """The NDJSON body of the pending items."""
+    return b"".join(item for _, item, _ in pending)
+
+
+def all_created(raw: bytes) -> bool:
+    """The answer says no item failed (the common case, told without parsing)."""
+    return raw.startswith(b'{"errors":false')
+
+
+def answers(raw: bytes) -> list[dict[str, Any]]:
+    """Per-item answers ({action: {status, error}}) of a bulk response."""
+    items: list[dict[str, Any]] = orjson.loads(raw).get("items", [])
+    return items
+
+
+def item_result(answer: dict[str, Any]) -> tuple[int, str, str]:
+    """(status, error.type, error.reason) of one item's answer."""
+    result = next(iter(answer.values()))
+    error = result.get("error") or {}
+    return int(result.get("status", 500)), str(error.get("type", "")), str(error.get("reason", ""))
+
+
+def error_of(status: int, raw: bytes) -> tuple[str, str]:
+    """(error.type, error.reason) of a whole request refused with a 4xx."""
+    try:
+        error = orjson.loads(raw).get("error", {})
+        etype = error.get("type", "") if isinstance(error, dict) else str(error)
+        ereason = error.get("reason", "") if isinstance(error, dict) else ""
+    except (orjson.JSONDecodeError, AttributeError):
+        etype, ereason = f"http_{status}", raw[:500].decode(errors="replace")
+    return etype, ereason
