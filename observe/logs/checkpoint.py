@@ -28,7 +28,7 @@ class FileCheckpoint:
     fingerprint: str  # hex
     offset: int  # everything before it is acknowledged (delivered or dead-lettered)
     size: int  # last size seen, to count bytes that rotate away while the shipper is down
-    closed: bool = False  # read to its end and fully acknowledged; kept so it is never shipped again
+    closed: bool = False  # read to its end and fully acknowledged; bytes appended later are still read
 
 
 def _read_nofollow(path: Path) -> bytes:

@@ -170,11 +170,9 @@ class PlainDecoder(_Limited):
     def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
         limit = self.max_event_bytes
         for line in lines:
-            if len(line) > limit:
-                out.append(self.whole(offset, now, line, flags))
-            else:
-                out.append((offset, now, b"", line, flags, None))
-            offset += len(line) + 1
+            n = len(line)
+            out.append(self.whole(offset, now, line, flags) if n > limit else (offset, now, b"", line, flags, None))
+            offset += n + 1
 
     def pending_offset(self) -> int | None:
         return None

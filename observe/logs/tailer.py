@@ -71,7 +71,7 @@ class Tailer:
         self.finishing: dict[str, FileReader] = {}  # read to the end, waiting for acknowledgements
         self._leaving: set[Inode] = set()  # open files whose path left the globs: stop reading them
         self._parked: set[str] = set()  # finishing readers that left the globs: kept open-ended, not closed
-        self.closed: dict[str, FileCheckpoint] = {}  # done; kept while the inode is still discovered
+        self.closed: dict[str, FileCheckpoint] = {}  # read to their end; kept while the file exists (_age_out)
         self.young: dict[Inode, tuple[int, str]] = {}  # opened but too short to fingerprint yet
         self._seen_at: dict[str, float] = {}  # when the file of an entry not open was last seen (retention)
         self._retention_checked = 0.0

@@ -7,6 +7,7 @@ status) and the kubelet (writes the CRI log files), then checks the documents in
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -260,3 +261,77 @@ def test_excluded_pods_and_containers_are_counted_and_aliyun_env_streams_ship(
     assert d["kubernetes"]["pod"]["name"] == "tomcat-0" and d["container"]["name"] == "app"
     assert count(elasticsearch.url, sp.data_stream) == 0
     assert sp.metric("observe_shipper_events_dropped_total", reason="excluded", intentional="true") == 5
+
+
+def file_events(sp: ShipperProcess, path: Path) -> list[str]:
+    """The messages the shipper logged about one file, in order."""
+    out = []
+    for line in sp.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            rec = json.loads(line)
+            if rec.get("file.path") == str(path):
+                out.append(str(rec["message"]))
+    return out
+
+
+def test_annotation_narrowed_then_widened_while_lines_keep_arriving(
+    tmp_path: Path, kube_apiserver: Peer, kube_namespace: str, elasticsearch: Peer, stop_after: list[ShipperProcess]
+) -> None:
+    ns = kube_namespace
+    kubelet = tmp_path / "kubelet"
+    sp, node, _root = kube_shipper(tmp_path, elasticsearch.url, kube_apiserver)
+    sp.config["logs"]["kubernetes"]["kubelet_root"] = str(kubelet)
+    sp.config_path.write_text(json.dumps(sp.config))
+    declared = {"observe.io/logs.audit": "/var/log/billing/audit-*.log"}
+    pod = create_pod(
+        kube_apiserver, ns, "billing-1", node, annotations=declared,
+        containers=[{"name": "app", "image": "registry.local/billing:7",
+                     "volumeMounts": [{"name": "logs", "mountPath": "/var/log/billing"}]}],
+        volumes=[{"name": "logs", "emptyDir": {}}],
+    )
+    volume = kubelet / "pods" / pod["metadata"]["uid"] / "volumes" / "kubernetes.io~empty-dir" / "logs"
+    volume.mkdir(parents=True)
+    path = volume / "audit-1.log"
+    written: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            if i % 30 < 10:  # bursts, with pauses longer than rotate_grace_seconds (1 s)
+                text = f"audit {i}"
+                append(path, text.encode() + b"\n")
+                written.append(text)
+            i += 1
+            time.sleep(0.1)
+
+    def shipped() -> set[str]:
+        return {d["message"] for d in docs_of(elasticsearch.url, sp.data_stream)}
+
+    append(path, b"audit start\n")
+    written.append("audit start")
+    stop_after.append(sp.start())
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        wait_for(lambda: len(shipped()) >= 10, 60, "the declared file shipping", sp.log_tail)
+        pod_path = f"/api/v1/namespaces/{ns}/pods/billing-1"
+        kube_request(kube_apiserver, "PATCH", pod_path, {"metadata": {"annotations": {"observe.io/logs.audit": None}}})
+        # The shipper stops reading the file (before: it read it as if rotated, and closed it after a quiet second).
+        wait_for(lambda: any(m.startswith(("file left the globs", "closed file")) for m in file_events(sp, path)), 60,
+                 "the file no longer read", sp.log_tail)
+        mark = len(written)
+        wait_for(lambda: len(written) >= mark + 20, 60, "lines written while undeclared")
+        assert not shipped() & set(written[mark:]), "a file the pod no longer declares was shipped from"
+        kube_request(kube_apiserver, "PATCH", pod_path, {"metadata": {"annotations": declared}})
+        again = len(written)
+        wait_for(lambda: len(written) >= again + 20, 60, "lines written after declaring it again")
+    finally:
+        stop.set()
+        t.join()
+    wait_for(lambda: count(elasticsearch.url, sp.data_stream) >= len(written), 60, f"{len(written)} documents",
+             lambda: f"{len(shipped())} shipped\n{sp.log_tail()}")
+    wait_for(lambda: sp.metric("observe_shipper_lag_bytes") == 0, 60, "every byte acknowledged", sp.log_tail)
+    docs = docs_of(elasticsearch.url, sp.data_stream)
+    assert sorted(d["message"] for d in docs) == sorted(written)
+    assert len({d["_id"] for d in docs}) == len(docs)

@@ -142,8 +142,11 @@ def test_a_burst_of_one_million_lines(tmp_path: Path, elasticsearch: Peer) -> No
     ids, offsets = ids_and_offsets(elasticsearch.url, sp.data_stream)
     assert len(ids) == n and len(set(ids)) == n, f"{len(ids)} documents, {len(set(ids))} distinct _ids"
     assert sorted(offsets) == list(range(0, n * line_len, line_len)), "not each line's offset exactly once"
-    assert sp.metric("observe_shipper_events_acked_total", outcome="delivered") == n
-    assert sp.metric("observe_shipper_events_acked_total", outcome="duplicate") == 0
+    # One outcome per line. A 409 only answers a retry (a request that timed out on this busy machine had landed).
+    delivered = sp.metric("observe_shipper_events_acked_total", outcome="delivered")
+    duplicate = sp.metric("observe_shipper_events_acked_total", outcome="duplicate")
+    assert delivered + duplicate == n, (delivered, duplicate)
+    assert duplicate <= sp.metric("observe_shipper_events_retried_total")
     assert sp.metric("observe_shipper_lines_read_total") == n
     sp.stop()
 

@@ -267,7 +267,8 @@ def test_wrong_ca_refuses_to_connect_and_ships_nothing(
     assert status == 503 and body["services"]["shipper"]["ready"] is False
     reason = shipper_reason(sp)
     assert "TLS" in reason and "not trusted" in reason and str(pki.other_ca) in reason, reason
-    time.sleep(2)  # the lines are read meanwhile; none may leave
+    # The lines are read (and handed to the sink); none may leave.
+    wait_for(lambda: sp.metric("observe_shipper_lines_read_total") == 50, 30, "the 50 lines read", sp.log_tail)
     logged = [json.loads(line) for line in sp.log_path.read_text().splitlines() if line.startswith("{")]
     tls_errors = [e for e in logged if e.get("error.type") == "tls"]
     assert tls_errors and all(e["log.level"] == "error" for e in tls_errors)
@@ -295,7 +296,7 @@ def test_wrong_password_reports_401_and_keeps_the_checkpoint(
     reason = shipper_reason(sp)
     assert "HTTP 401" in reason and f"refuses basic auth as '{USER}'" in reason, reason
     assert "security_exception" in reason
-    time.sleep(2)
+    wait_for(lambda: sp.metric("observe_shipper_lines_read_total") == 100, 30, "the 100 lines read", sp.log_tail)
     assert readyz(sp)[0] == 503
     assert auth_proxy.refused > 0 and auth_proxy.forwarded == []
     assert "Traceback" not in sp.log_path.read_text()
@@ -326,10 +327,10 @@ def test_credentials_revoked_mid_stream_hold_the_checkpoint_until_restored(
     later = write_lines(path, [f"after revocation {i}" for i in range(100)])
     wait_for(lambda: "HTTP 401" in shipper_reason(sp), 30, "the 401 on /readyz", sp.log_tail)
     assert "the server refuses our credentials" in sp.log_tail()
-    time.sleep(2)
+    wait_for(lambda: sp.metric("observe_shipper_events_retried_total", reason="auth") >= len(later), 30,
+             "every later line retried for auth", sp.log_tail)
     assert count(elasticsearch.url, sp.data_stream) == len(first)
     assert checkpoint_offsets(sp)[str(path)] == held
-    assert sp.metric("observe_shipper_events_retried_total", reason="auth") >= len(later)
 
     auth_proxy.passwords[USER] = PASSWORD
     assert_exactly_once(sp, elasticsearch, first + later)

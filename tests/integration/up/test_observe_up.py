@@ -167,10 +167,15 @@ def checkpoint_files(workdir: Path) -> dict[str, dict[str, object]]:
         return {}
 
 
-def all_acknowledged(workdir: Path, n: int = 3) -> bool:
-    """The checkpoint holds n files, each acknowledged up to its current size."""
-    files = checkpoint_files(workdir).values()
+def all_acknowledged(workdir: Path, n: int = 3, under: Path | None = None) -> bool:
+    """The checkpoint holds n files (of those under `under`), each acknowledged up to its current size."""
+    files = [e for e in checkpoint_files(workdir).values() if under is None or str(e["path"]).startswith(f"{under}/")]
     return len(files) == n and all(e["offset"] == Path(str(e["real_path"])).stat().st_size for e in files)
+
+
+def ours(docs: list[tuple[dict[str, object], dict[str, object]]], logs: Path) -> list[dict[str, object]]:
+    """The spooled documents of files under `logs` (a run with the default paths may find this machine's own)."""
+    return [d for _, d in docs if str(d["log"]["file"]["path"]).startswith(f"{logs}/")]  # type: ignore[index]
 
 
 def metric(base: str, name: str) -> float | None:
@@ -211,9 +216,9 @@ def test_up_then_ship_with_default_paths_then_up_again_reads_an_appended_line(tm
     finally:
         if first.proc.poll() is None:
             first.proc.kill()
-    spooled = spool_documents(tmp_path)
+    spooled = ours(spool_documents(tmp_path), logs)
     entries = checkpoint_files(tmp_path)
-    assert len(entries) == 3
+    assert len(entries) == 3 and len(spooled) == len(spool_documents(tmp_path))
 
     port = free_port()
     out = (tmp_path / "ship.log").open("wb")
@@ -229,24 +234,27 @@ def test_up_then_ship_with_default_paths_then_up_again_reads_an_appended_line(tm
         if ship.poll() is None:
             ship.kill()
         out.close()
-    assert checkpoint_files(tmp_path) == entries, "a run with other globs must keep these entries untouched"
-    assert len(spool_documents(tmp_path)) == len(spooled)
+    after = checkpoint_files(tmp_path)
+    assert {k: after.get(k) for k in entries} == entries, "a run with other globs must keep these entries untouched"
+    assert ours(spool_documents(tmp_path), logs) == spooled
 
     sample = sorted(logs.glob("*.log"))[0]
     with sample.open("ab") as f:
         f.write(b"2025-06-02T10:00:00.000000000Z stdout F appended after the ship run\n")
     third = start_up(tmp_path, logs=logs)
     try:
-        wait_for(lambda: all_acknowledged(tmp_path))
+        wait_for(lambda: all_acknowledged(tmp_path, under=logs))
         assert third.stop() == 0, third.output()
     finally:
         if third.proc.poll() is None:
             third.proc.kill()
-    docs = spool_documents(tmp_path)
-    ids = [a["create"]["_id"] for a, _ in docs]  # type: ignore[index]
-    assert len(docs) == len(spooled) + 1
+    everything = spool_documents(tmp_path)
+    ids = [a["create"]["_id"] for a, _ in everything]  # type: ignore[index]
     assert len(set(ids)) == len(ids)
-    assert [d["message"] for _, d in docs[len(spooled):]] == ["appended after the ship run"]
+    docs = ours(everything, logs)
+    assert len(docs) == len(spooled) + 1
+    assert docs[: len(spooled)] == spooled
+    assert [d["message"] for d in docs[len(spooled):]] == ["appended after the ship run"]
 
 
 def _listening(port: int) -> bool:
