@@ -266,5 +266,7 @@ def test_install_notes_say_what_runs_what_is_off_and_where_to_look(helm_binary: 
         assert "trace-puller: off (tracePuller.enabled=false)" in notes
         assert "logs-kubernetes.container-default" in notes
         assert f"helm test {release} -n {ns}" in notes
+        assert "Skipped" not in notes, "the operator's CRDs are installed: nothing is skipped"
+        assert f"Alert routing: AlertmanagerConfig {release}-alertmanager" in notes
     finally:
         helm(helm_binary, helm_home, cluster, "uninstall", release, "-n", ns, check=False)
