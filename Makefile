@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test dev peers lint typecheck pytest bench render docs clean
+.PHONY: up test dev peers lint typecheck pytest bench render docs clean image
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ pytest: $(STAMP)
 	$(VENV)/bin/pytest -q tests
 
 test: peers lint typecheck pytest
+
+# The observe image without a registry: buildah + mmdebstrap build the Debian/Python base and the Dockerfile on it
+# (tests/peers/images.py); prints the image name and its docker-archive tarball.
+image: $(STAMP)
+	$(PY) -m tests.peers.images
 
 bench: $(STAMP)
 	$(PY) -m tests.peers install --with-bench
