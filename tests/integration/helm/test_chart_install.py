@@ -110,7 +110,12 @@ def instance_objects(peer: Peer, ns: str, release: str) -> list[str]:
     found: list[str] = []
     for prefix, plural in NAMESPACED:
         for where in (ns, "istio-system"):
-            items = get(peer, f"{prefix}/namespaces/{where}/{plural}?labelSelector={selector}")["items"]
+            try:
+                items = get(peer, f"{prefix}/namespaces/{where}/{plural}?labelSelector={selector}")["items"]
+            except KubeError as exc:
+                if exc.status == 404:  # a kind this server does not serve (no CRD) holds nothing
+                    continue
+                raise
             found += [f"{plural}/{where}/{i['metadata']['name']}" for i in items]
     for prefix, plural in CLUSTER_SCOPED:
         items = get(peer, f"{prefix}/{plural}?labelSelector={selector}")["items"]
