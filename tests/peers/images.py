@@ -148,14 +148,27 @@ def _cached(name: str, digest: str, build: Callable[[str, Path], None]) -> Image
         log = root() / f"{name}.log"
         t0 = time.monotonic()
         log.write_text(f"# build of {ref} started {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
-        build(ref, log)
-        tmp = archive.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        buildah("push", "-q", ref, f"docker-archive:{tmp}:{ref}", log=log)
-        tmp.replace(archive)
+        try:
+            build(ref, log)
+            tmp = archive.with_suffix(".tmp")
+            tmp.unlink(missing_ok=True)
+            buildah("push", "-q", ref, f"docker-archive:{tmp}:{ref}", log=log)
+            tmp.replace(archive)
+        finally:
+            _release_storage(log)
         with log.open("a") as f:
             f.write(f"# {ref} built in {time.monotonic() - t0:.0f}s, {archive.stat().st_size} bytes\n")
     return Image(ref, archive)
+
+
+def _release_storage(log: Path) -> None:
+    """Remove working containers a failed build left, and the mounts buildah's storage keeps (none stay behind)."""
+    subprocess.run([*buildah_argv(), "rm", "--all"], capture_output=True)
+    storage = str(root() / "buildah")
+    points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[1].startswith(storage)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def _scratch_image(ref: str, log: Path, files: Mapping[Path, str], config: Sequence[str]) -> None:

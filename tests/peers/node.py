@@ -351,6 +351,12 @@ def _mounts_under(prefixes: Sequence[str]) -> list[str]:
     return sorted(points, key=len, reverse=True)
 
 
+def _netns_mounts() -> list[str]:
+    """The pod network namespaces the CNI plugins pinned under /run/netns."""
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith("/run/netns/cni-")]
+
+
 class Forwarder:
     """A TCP forwarder from node_ip:port to 127.0.0.1:target: a loopback peer (Elasticsearch) made reachable from pods."""
 
@@ -581,6 +587,20 @@ class Cluster:
 
     # --- stop ---
     def stop(self) -> None:
+        """Undo everything start() did; every step runs even when an earlier one failed (errors raised at the end)."""
+        errors: list[str] = []
+        for step in (self._stop_processes, self._unmount, self._restore_network, self._restore_host):
+            try:
+                step()
+            except Exception as exc:
+                errors.append(f"{step.__name__}: {exc}")
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        if errors:
+            raise PeerError("node teardown was incomplete:\n" + "\n".join(errors))
+
+    def _stop_processes(self) -> None:
         for fwd in self.forwarders:
             fwd.close()
         for name in reversed(DAEMONS):
@@ -598,15 +618,26 @@ class Cluster:
             for c in sh([*self.ctr, "containers", "ls", "-q"], check=False).stdout.split():
                 sh([*self.ctr, "containers", "delete", c], check=False)
             self.peers["containerd"].stop()
-        for point in _mounts_under([str(self.work), "/run/netns/cni-", str(self.state)]):
+
+    def _unmount(self) -> None:
+        for point in _mounts_under([str(self.work), str(self.state)]) + _netns_mounts():
             sh(["umount", "-l", point], check=False)
-        for ns in Path("/run/netns").glob("cni-*") if Path("/run/netns").is_dir() else []:
-            ns.unlink(missing_ok=True)
+        if Path("/run/netns").is_dir():
+            for ns in Path("/run/netns").glob("cni-*"):
+                try:
+                    ns.unlink()
+                except OSError:
+                    sh(["umount", "-l", ns], check=False)
+                    ns.unlink(missing_ok=True)
+
+    def _restore_network(self) -> None:
         sh([kube.kube_binary("kube-proxy"), "--cleanup"], check=False)
         for rule in _our_rules():
             _iptables(*rule)
         _remove_kube_chains()
         sh(["ip", "link", "del", "cni0"], check=False)
+
+    def _restore_host(self) -> None:
         for key, value in self._sysctl.items():
             sh(["sysctl", "-q", "-w", f"{key}={value}"], check=False)
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
@@ -626,17 +657,13 @@ class Cluster:
         for d in HOST_DIRS:
             if not self._existed[str(d)]:
                 shutil.rmtree(d, ignore_errors=True)
-            elif d.name in ("pods", "containers"):
+            elif d.name in ("pods", "containers") and d.is_dir():
                 for child in d.iterdir():
                     if child.is_symlink() or child.is_file():
                         child.unlink(missing_ok=True)
                     else:
                         shutil.rmtree(child, ignore_errors=True)
-        # Also the state of the containerd root we keep between runs: its snapshots of stopped pods.
         shutil.rmtree(self.work / "kubelet", ignore_errors=True)
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
 
     def daemon_rss(self) -> dict[str, int]:
         """Resident memory (bytes) of each daemon."""
