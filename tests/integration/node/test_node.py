@@ -324,7 +324,9 @@ def test_helm_test_names_the_missing_elasticsearch(release: Release, node_cluste
     wait_for(new_shipper_running, 120, "the reconfigured shipper running")
     test = release.helm("test", release.name, "-n", release.namespace, "--logs", check=False)
     assert test.returncode != 0
-    lines = [ln for ln in (test.stdout + test.stderr).splitlines() if ln.startswith("MISSING:")]
+    # helm test prints the NOTES (with their own MISSING line) before the test pod's logs.
+    logs = test.stdout[test.stdout.index("POD LOGS:"):]
+    lines = [ln for ln in logs.splitlines() if ln.startswith("MISSING:")]
     assert len(lines) == 1, test.stdout
     assert f"Elasticsearch at {nowhere} is not ready for" in lines[0] and "shipper" in lines[0]
     assert lines[0].endswith("set elasticsearch.url to a reachable Elasticsearch")
