@@ -343,10 +343,11 @@ def test_upgrade_rolls_the_pods_and_uninstall_leaves_nothing(release: Release, n
     release.helm("upgrade", release.name, str(Path(__file__).resolve().parents[3] / "helm" / "observe"),
                  "-n", release.namespace, *release.values, "--set", "service.logLevel=debug", "--wait",
                  "--timeout", "5m")
-    after = pods(cluster, release.namespace)
-    names = {p["metadata"]["name"] for p in after}
+    # (--wait lets the one-node shipper DaemonSet be unready: wait for it here.)
+    wait_for(lambda: len(pods(cluster, release.namespace)) == len(PARTS)
+             and all(ready(p) for p in pods(cluster, release.namespace)), 180, "every rolled pod Ready")
+    names = {p["metadata"]["name"] for p in pods(cluster, release.namespace)}
     assert not names & before, "a config change rolls every part"
-    assert len(after) == len(PARTS) and all(ready(p) for p in after)
     release.helm("uninstall", release.name, "-n", release.namespace, "--wait")
     selector = urllib.parse.quote(f"app.kubernetes.io/instance={release.name}")
     wait_for(lambda: not pods(cluster, release.namespace), 120, "every pod gone")
