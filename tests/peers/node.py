@@ -56,6 +56,8 @@ HOST_DIRS = (Path("/var/log/pods"), Path("/var/log/containers"), Path("/var/lib/
 SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "vm.panic_on_oom",
            "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward")
 LOCK = Path("/run/observe-node-peer.lock")
+# What a running cluster changed, so the next start can undo it if this session was killed before stop().
+RECORD = Path("/run/observe-node-peer.json")
 DAEMONS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 
 
@@ -432,11 +434,14 @@ class Cluster:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise PeerError(f"another node cluster runs on this machine (lock {LOCK}); one at a time") from None
+        if RECORD.exists():
+            recover(json.loads(RECORD.read_text()))
         self._existed = {str(d): d.exists() for d in HOST_DIRS}
         for key in SYSCTLS:
             out = sh(["sysctl", "-n", key], check=False)
             if out.returncode == 0:
                 self._sysctl[key] = out.stdout.strip()
+        self._save_record()
         for d in (self.run, self.work / "cni" / "net.d", self.work / "cni" / "networks", self.work / "kubelet",
                   self.state):
             d.mkdir(parents=True, exist_ok=True)
@@ -456,7 +461,12 @@ class Cluster:
     def _daemon(self, name: str, argv: Sequence[str | Path]) -> Peer:
         peer = start_process(name, argv, self.work / "logs")
         self.peers[name] = peer
+        self._save_record()
         return peer
+
+    def _save_record(self) -> None:
+        RECORD.write_text(json.dumps({"work": str(self.work), "sysctl": self._sysctl, "existed": self._existed,
+                                      "pids": [p.proc.pid for p in self.peers.values()]}))
 
     def _containerd(self, sandbox_image: str) -> None:
         config = self.work / "containerd.toml"
@@ -594,6 +604,8 @@ class Cluster:
                 step()
             except Exception as exc:
                 errors.append(f"{step.__name__}: {exc}")
+        if not errors:
+            RECORD.unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -676,6 +688,45 @@ class Cluster:
             except OSError:
                 pass
         return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def recover(record: dict[str, Any]) -> None:
+    """Undo a cluster whose session died before stop(): its daemons, shims and pod processes, then the host state.
+
+    Only processes that are provably ours are killed: the recorded PIDs whose command line names the old
+    workdir or the peer cache, the shims serving the old containerd socket, and whatever runs in the kubelet's
+    `kubepods` cgroups (one cluster per machine: the lock).
+    """
+    import signal
+    work = str(record["work"])
+    victims = [pid for pid in record.get("pids", []) if work in _cmdline(pid) or str(CACHE) in _cmdline(pid)]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and "containerd-shim" in _cmdline(int(proc.name)) and work in _cmdline(int(proc.name)):
+            victims.append(int(proc.name))
+    pods_cgroup = Path("/sys/fs/cgroup/pids/kubepods")
+    if pods_cgroup.is_dir():
+        for procs in pods_cgroup.rglob("cgroup.procs"):
+            victims += [int(x) for x in procs.read_text().split()]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(1)
+    stale = Cluster(Path(work))
+    stale._sysctl = dict(record.get("sysctl", {}))
+    stale._existed = {str(d): bool(record.get("existed", {}).get(str(d), False)) for d in HOST_DIRS}
+    for step in (stale._unmount, stale._restore_network, stale._restore_host):
+        step()
+    shutil.rmtree(work, ignore_errors=True)
+    RECORD.unlink(missing_ok=True)
 
 
 def start(workdir: Path) -> Cluster:
