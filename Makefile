@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCK_FLAGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: up test dev lock peers lint typecheck pytest bench render docs clean
+.PHONY: up test dev lock peers lint typecheck pytest bench render docs clean image
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ pytest: $(STAMP)
 	$(VENV)/bin/pytest -q --durations=15 tests
 
 test: peers lint typecheck pytest
+
+# The observe image without a registry: buildah + mmdebstrap build the Debian/Python base and the Dockerfile on it
+# (tests/peers/images.py); prints the image name and its docker-archive tarball.
+image: $(STAMP)
+	$(PY) -m tests.peers.images
 
 bench: $(STAMP)
 	$(PY) -m tests.peers install --with-bench

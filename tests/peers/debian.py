@@ -1,10 +1,13 @@
-"""Debian packages the bench needs: Prometheus + promtool, Alertmanager + amtool, Chromium."""
+"""Debian packages the peers need: Prometheus + promtool, Alertmanager + amtool, Chromium (and, through
+apt_install, the node peer's container runtime and image tools)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
+from pathlib import Path
 
 from tests.peers.base import PeerError
 
@@ -14,9 +17,14 @@ PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "prometheus-al
             "amtool": "prometheus-alertmanager", "chromium": "chromium"}
 
 
-def install() -> None:
-    """apt-get install what is missing (needs root, as on the dev machines and CI)."""
-    missing = sorted({pkg for binary, pkg in PACKAGES.items() if shutil.which(binary) is None})
+def _present(binary: str) -> bool:
+    """A command on PATH, or an absolute path that exists (packages whose files are not on PATH)."""
+    return Path(binary).exists() if binary.startswith("/") else shutil.which(binary) is not None
+
+
+def apt_install(packages: Mapping[str, str]) -> None:
+    """apt-get install the packages (binary or path -> package) whose binary is missing (needs root)."""
+    missing = sorted({pkg for binary, pkg in packages.items() if not _present(binary)})
     if not missing:
         return
     if os.geteuid() != 0:
@@ -26,3 +34,8 @@ def install() -> None:
         out = subprocess.run(argv, env=env, capture_output=True, text=True)
         if out.returncode != 0:
             raise PeerError(f"{' '.join(argv)} failed:\n{(out.stdout + out.stderr)[-3000:]}")
+
+
+def install() -> None:
+    """apt-get install what is missing (needs root, as on the dev machines and CI)."""
+    apt_install(PACKAGES)

@@ -199,9 +199,43 @@ any key of docs/configuration.md. Secrets are not here: see observe.env and obse
 {{- end }}
 {{- end }}
 
-{{/* prometheus.io/* annotations for a plain Prometheus. */}}
+{{/*
+The prometheus-operator kinds the chart may create, each only when it is switched on AND the API server
+serves it (its CRD is installed): a default install on a bare cluster must not fail on "no matches for kind".
+`helm template` sees no cluster: pass --api-versions monitoring.coreos.com/v1/ServiceMonitor (etc.) there.
+Each yields "true" or "" (use with `include ... | eq "true"`).
+*/}}
+{{- define "observe.serviceMonitors" -}}
+{{- if and .Values.prometheus.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") }}true{{ end }}
+{{- end }}
+
+{{- define "observe.prometheusRules" -}}
+{{- if and .Values.prometheus.prometheusRule.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule") }}true{{ end }}
+{{- end }}
+
+{{/* The kind the Alertmanager config is shipped as: AlertmanagerConfig only when asked for and served, else Secret. */}}
+{{- define "observe.alertmanagerKind" -}}
+{{- if and (eq .Values.alertmanager.kind "AlertmanagerConfig") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1alpha1/AlertmanagerConfig") }}AlertmanagerConfig{{ else }}Secret{{ end }}
+{{- end }}
+
+{{/* What was asked for but is not served, as YAML: kind -> what the chart created instead (NOTES list it). */}}
+{{- define "observe.skippedKinds" -}}
+{{- $out := dict }}
+{{- if and .Values.prometheus.serviceMonitor.enabled (not (include "observe.serviceMonitors" .)) }}
+{{- $_ := set $out "ServiceMonitor" "pods and Services carry prometheus.io/scrape, port and path annotations for a plain Prometheus" }}
+{{- end }}
+{{- if and .Values.prometheus.prometheusRule.enabled (not (include "observe.prometheusRules" .)) }}
+{{- $_ := set $out "PrometheusRule" (printf "the rules are plain Prometheus rule files in ConfigMap %s-rules (mount it and list it in rule_files)" (include "observe.fullname" .)) }}
+{{- end }}
+{{- if and .Values.alertmanager.enabled (eq .Values.alertmanager.kind "AlertmanagerConfig") (ne (include "observe.alertmanagerKind" .) "AlertmanagerConfig") }}
+{{- $_ := set $out "AlertmanagerConfig" (printf "the routing is alertmanager.yaml in Secret %s-alertmanager" (include "observe.fullname" .)) }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/* prometheus.io/* annotations for a plain Prometheus: when asked for, and always when ServiceMonitors are skipped. */}}
 {{- define "observe.scrapeAnnotations" -}}
-{{- if .Values.prometheus.annotations -}}
+{{- if or .Values.prometheus.annotations (and .Values.prometheus.serviceMonitor.enabled (not (include "observe.serviceMonitors" .))) -}}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.service.port | quote }}
 prometheus.io/path: /metrics
@@ -295,4 +329,35 @@ affinity:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/*
+One line when the Elasticsearch the shipper and the Elasticsearch exporter need is visibly missing: its URL names
+an in-cluster Service (bare name, or name.namespace.svc...) that does not exist. Other URLs are not checked.
+Empty on `helm template` and client dry runs, where lookup sees no cluster (kube-system is then not found either).
+*/}}
+{{- define "observe.elasticsearchMissing" -}}
+{{- $users := list }}
+{{- if .Values.shipper.enabled }}{{ $users = append $users "shipper" }}{{ end }}
+{{- if .Values.elasticsearchExporter.enabled }}{{ $users = append $users "elasticsearch-exporter" }}{{ end }}
+{{- $host := (urlParse .Values.elasticsearch.url).hostname }}
+{{- $parts := splitList "." $host }}
+{{- $name := "" }}{{ $ns := "" }}
+{{- if eq (len $parts) 1 }}{{ $name = $host }}{{ $ns = .Release.Namespace }}
+{{- else if and (ge (len $parts) 3) (eq (index $parts 2) "svc") }}{{ $name = index $parts 0 }}{{ $ns = index $parts 1 }}
+{{- end }}
+{{- if and $users $name (not (lookup "v1" "Namespace" "" "kube-system" | empty)) (lookup "v1" "Service" $ns $name | empty) }}
+{{- printf "no Elasticsearch: Service %s in namespace %s does not exist, so %s stay not Ready; set elasticsearch.url to a reachable Elasticsearch (now %s)" $name $ns (join " and " $users) .Values.elasticsearch.url }}
+{{- end }}
+{{- end }}
+
+{{/* The /readyz URLs of the enabled parts that need Elasticsearch (space-separated), for the `helm test` Pod. */}}
+{{- define "observe.esReadyzUrls" -}}
+{{- $urls := list }}
+{{- range $part, $meta := (include "observe.enabledParts" . | fromYaml) }}
+{{- if has $part (list "shipper" "elasticsearch-exporter") }}
+{{- $urls = append $urls (printf "http://%s-%s.%s.svc:%v/readyz" (include "observe.fullname" $) $part $.Release.Namespace $.Values.service.port) }}
+{{- end }}
+{{- end }}
+{{- join " " $urls }}
 {{- end }}

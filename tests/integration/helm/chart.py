@@ -20,6 +20,10 @@ PROMETHEUS_OPERATOR = ("github.com/prometheus-operator/prometheus-operator", "v0
 ISTIO_API = ("istio.io/api", "v1.30.8")
 # The matrix every static test runs over: values file stem -> what it proves.
 MATRIX = ["defaults", "everything-on", "everything-off", "sharding", "kibana", "istio"]
+# What an API server with the prometheus-operator CRDs serves: `helm template` has no cluster to ask, so the
+# matrix renders as for such a cluster; pass api_versions=() to render for a bare one.
+OPERATOR_API_VERSIONS = ("monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule",
+                         "monitoring.coreos.com/v1alpha1/AlertmanagerConfig")
 
 
 def run_helm(binary: Path, home: Path, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -37,10 +41,12 @@ def values_args(names: Sequence[str]) -> list[str]:
     return [arg for n in names if n != "defaults" for arg in ("-f", str(VALUES / f"{n}.yaml"))]
 
 
-def template(binary: Path, home: Path, *names: str, extra: Sequence[str] = (),
-             namespace: str = "observe") -> list[dict[str, Any]]:
+def template(binary: Path, home: Path, *names: str, extra: Sequence[str] = (), namespace: str = "observe",
+             api_versions: Sequence[str] = OPERATOR_API_VERSIONS) -> list[dict[str, Any]]:
     """`helm template observe` with the named values files: every rendered object (test hooks included)."""
-    out = run_helm(binary, home, "template", "observe", CHART, "--namespace", namespace, *values_args(names), *extra)
+    served = [arg for v in api_versions for arg in ("--api-versions", v)]
+    out = run_helm(binary, home, "template", "observe", CHART, "--namespace", namespace, *values_args(names),
+                   *served, *extra)
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 

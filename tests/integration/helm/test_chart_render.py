@@ -381,3 +381,33 @@ def test_alertmanager_secret_is_a_config_amtool_accepts(helm_binary: Path, helm_
     out = subprocess.run([amtool, "check-config", str(tmp_path / "alertmanager.yaml")], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Found:" in out.stdout and "templates" in out.stdout
+
+
+def test_bare_cluster_gets_plain_rule_files_scrape_annotations_and_an_alertmanager_secret(
+    helm_binary: Path, helm_home: Path, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    # Even with the annotations switched off, a skipped ServiceMonitor brings them back: something must say how
+    # to scrape the parts.
+    bare = chart.template(helm_binary, helm_home, api_versions=(), extra=["--set", "prometheus.annotations=false"])
+    kinds = {o["kind"] for o in bare}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"}, kinds
+    rules = by_kind(bare, "ConfigMap")["observe-rules"]
+    rule_files = sorted(p.name for p in (chart.CHART / "files" / "rules").glob("*.yaml"))
+    assert sorted(rules["data"]) == rule_files
+    for name, text in rules["data"].items():
+        assert yaml.safe_load(text)["groups"], f"{name}: a Prometheus rule file has groups"
+    secret = by_kind(bare, "Secret")["observe-alertmanager"]
+    assert "route" in yaml.safe_load(secret["stringData"]["alertmanager.yaml"])
+    for name, service in by_kind(bare, "Service").items():
+        assert service["metadata"]["annotations"]["prometheus.io/scrape"] == "true", name
+    for kind in ("Deployment", "DaemonSet"):
+        for name, workload in by_kind(bare, kind).items():
+            annotations = workload["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/port"] == "9600", name
+
+    # With the operator's kinds served (the matrix), the operator objects replace the fallbacks.
+    served = rendered["defaults"]
+    assert by_kind(served, "ServiceMonitor") and by_kind(served, "PrometheusRule")
+    assert by_kind(served, "AlertmanagerConfig")
+    assert "observe-rules" not in by_kind(served, "ConfigMap")
+    assert not by_kind(served, "Secret")
