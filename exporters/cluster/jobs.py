@@ -72,8 +72,10 @@ def render_cronjob(cj: Obj, opts: Options) -> dict[str, bytes]:
     md, spec, st = cj.get("metadata") or {}, cj.get("spec") or {}, cj.get("status") or {}
     out = Out(labels((("namespace", md.get("namespace", "")), ("cronjob", md.get("name", "")))))
     schedule = spec.get("schedule", "")
+    # kube-state-metrics 2.20 names the time zone, `local` when the spec leaves it to the controller manager.
     out.add("kube_cronjob_info", 1, labels((("schedule", schedule),
-                                             ("concurrency_policy", spec.get("concurrencyPolicy", "")))))
+                                             ("concurrency_policy", spec.get("concurrencyPolicy", "")),
+                                             ("timezone", spec.get("timeZone") or "local"))))
     last = timestamp(st.get("lastScheduleTime"))
     created = timestamp(md.get("creationTimestamp"))
     base = last if last is not None else created

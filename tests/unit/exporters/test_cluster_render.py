@@ -179,10 +179,13 @@ def test_cronjob_next_schedule_after_last_schedule() -> None:
           "spec": {"schedule": "*/15 * * * *", "concurrencyPolicy": "Forbid"},
           "status": {"lastScheduleTime": "2024-05-01T10:30:00Z"}}
     out = text("cronjobs", cj)
-    assert 'kube_cronjob_info{namespace="b",cronjob="c",schedule="*/15 * * * *",concurrency_policy="Forbid"} 1' in out
+    assert ('kube_cronjob_info{namespace="b",cronjob="c",schedule="*/15 * * * *",concurrency_policy="Forbid",'
+            'timezone="local"} 1') in out
     nxt = int(datetime(2024, 5, 1, 10, 45, tzinfo=UTC).timestamp())
     assert f'kube_cronjob_next_schedule_time{{namespace="b",cronjob="c"}} {nxt}\n' in out
     assert 'kube_cronjob_status_last_schedule_time{namespace="b",cronjob="c"} 1714559400' in out
+    berlin = text("cronjobs", {**cj, "spec": {**cj["spec"], "timeZone": "Europe/Berlin"}})
+    assert 'concurrency_policy="Forbid",timezone="Europe/Berlin"} 1' in berlin
 
 
 def test_storage_policy_and_namespace_families() -> None:
