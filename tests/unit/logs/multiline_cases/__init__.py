@@ -99,7 +99,7 @@ def run(mode: str, lines: list[bytes]) -> dict[str, list[str]]:
     records: list[Event] = []
     decoder.decode(lines, 0, TS, records)
     decoder.flush(records)
-    proc = PlanProcessor(lambda: Settings(multiline=mode))
+    proc = PlanProcessor(Settings(multiline=mode))
     done = proc.process(records) + proc.flush(0.0, final=True)
     out: dict[str, list[str]] = {}
     for rec in sorted(done, key=lambda r: r[0]):
