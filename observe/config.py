@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from exporters.config import ExportersConfig
+from observe import config_input
 from observe.config_section import Section
 from observe.logs.config import LogsConfig
 from observe.traces.config import TracesConfig
@@ -48,6 +48,11 @@ class ElasticsearchConfig(Section):
     password_file: Path | None = Field(None, description="File holding the basic-auth password (a mounted Secret).")
     api_key_file: Path | None = Field(None, description="File holding an API key (a mounted Secret).")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request.")
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return config_input.check_base_url(value, "elasticsearch")
 
     def password(self) -> str | None:
         """The password from OBSERVE_ES_PASSWORD or password_file; never from the YAML itself."""
@@ -121,15 +126,15 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = config_input.load_file(path, "config file")
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist; pass an existing YAML file") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a directory; pass a YAML file") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        except config_input.InputError as exc:
+            raise ConfigError(str(exc)) from None
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -141,6 +146,10 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         return Config(**data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, source=str(path) if path else "environment")) from None
+    except SettingsError as exc:  # an OBSERVE_* value that is not the JSON its field needs
+        raise ConfigError(config_input.env_error(Config, os.environ, str(exc))) from None
+    except RecursionError:
+        raise ConfigError("an OBSERVE_* environment value nests too deeply; expected a short JSON list or mapping") from None
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -154,19 +163,25 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def format_errors(exc: ValidationError, source: str) -> str:
-    """One line per problem: `key.path: got <value>, expected <what>`."""
+MAX_ERRORS = 20  # problems listed; a generated file can have thousands
+
+
+def format_errors(exc: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
+    """One line per problem: `key.path: got <value>, expected <what>`, values cut to about 200 characters."""
     lines = [f"invalid config ({source}):"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    errors = exc.errors()
+    for err in errors[:MAX_ERRORS]:
+        loc = config_input.clip(".".join(str(p) for p in err["loc"]) or "(top level)")
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(err["loc"][:-1])
+            allowed = _allowed_keys(err["loc"][:-1], model or Config)
             hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
             lines.append(f"  {loc}: unknown key{hint}")
             continue
         got = err.get("input")
-        got_text = "nothing" if err["type"] == "missing" else repr(got)
-        lines.append(f"  {loc}: got {got_text}, expected {_expected(err)}")
+        got_text = "nothing" if err["type"] == "missing" else config_input.echo(got)
+        lines.append(f"  {loc}: got {got_text}, expected {config_input.clip(_expected(err), 400)}")
+    if len(errors) > MAX_ERRORS:
+        lines.append(f"  ... and {len(errors) - MAX_ERRORS} more")
     return "\n".join(lines)
 
 
@@ -178,8 +193,8 @@ def _expected(err: Any) -> str:
     return msg[0].lower() + msg[1:] if msg else "a valid value"
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = Config
+def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    model: Any = root
     for part in loc:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:

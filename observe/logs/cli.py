@@ -65,7 +65,8 @@ def logs() -> None:
 @logs.command("parse")
 @click.option("--format", "fmt", type=click.Choice(["auto", "cri", "docker", "plain"]), default="auto",
               show_default=True, help="Line format of the files.")
-@click.option("--max-event-bytes", type=int, default=1024 * 1024, show_default=True, help="Longest event before truncation.")
+@click.option("--max-event-bytes", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
+              help="Longest event before truncation (at least 1024).")
 @click.option("--multiline", default="none", show_default=True, callback=_multiline_spec,
               help="Merge multiline events: none|auto|java|python|go|regex:<start pattern>.")
 @click.option("--parser", default="none", show_default=True, callback=_parser_spec,
