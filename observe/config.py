@@ -67,7 +67,8 @@ class KubeConfig(Section):
     """Access to the Kubernetes API."""
 
     kubeconfig: Path | None = Field(
-        None, description="Path to a kubeconfig. Unset: in-cluster service account, else $KUBECONFIG, else ~/.kube/config."
+        None, description="Path to a kubeconfig. Unset: $KUBECONFIG, else ~/.kube/config, else the in-cluster "
+        "service account (kubectl's order).",
     )
     node_name: str | None = Field(
         None, description="This node's name (the chart sets it from spec.nodeName) so the shipper watches only its pods."
