@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test dev peers lint typecheck pytest bench render docs clean
+.PHONY: up test dev peers lint typecheck pytest bench fuzz render docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: peers lint typecheck pytest
 bench: $(STAMP)
 	$(PY) -m tests.peers install --with-bench
 	$(PY) -m bench
+
+# Property tests with many more examples and a fresh seed each run (`make test` runs them bounded, seed fixed).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_input_properties.py
 
 render: $(STAMP)
 	$(VENV)/bin/observe render --out helm/observe/files

@@ -105,7 +105,10 @@ def loads(text: str | bytes, what: str) -> Any:
         except UnicodeDecodeError as exc:
             raise InputError(f"{what} is not UTF-8 text (byte 0x{text[exc.start]:02x} at offset {exc.start}); "
                              "save it as UTF-8") from None
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # checks the characters: a NUL is a ReaderError here
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} is not valid YAML: {clip(str(exc))}") from None
     loader.what = what
     try:
         node = loader.get_single_node()
