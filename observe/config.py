@@ -143,6 +143,10 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         data = raw
     if overrides:
         data = deep_merge(data, overrides)
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"config file {path}: top-level keys are section names; got {config_input.echo(odd[0])}, "
+                          f"expected one of: {', '.join(_allowed_keys((), Config))}")
     try:
         return Config(**data)
     except ValidationError as exc:

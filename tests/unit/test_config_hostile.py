@@ -122,3 +122,10 @@ def test_max_event_bytes_must_be_positive(tmp_path: Path) -> None:
     proc = observe("logs", "parse", "--max-event-bytes", "-5", str(f))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--max-event-bytes" in proc.stderr and "-5" in proc.stderr
+
+
+def test_a_key_that_is_not_a_string(tmp_path: Path) -> None:
+    """Found by the property tests: `? ` is a mapping with a null key."""
+    f = tmp_path / "c.yaml"
+    f.write_text("? \n")
+    assert_refused(observe("config", "check", str(f)), "top-level keys are section names; got None")
