@@ -53,8 +53,8 @@ def ingress_targets(ing: Mapping[str, Any], default_module: str) -> list[dict[st
 
 def target_port(target: str) -> int:
     """The port a discovered target connects to (0 when it cannot be read)."""
-    parts = urlsplit(target if "://" in target else "//" + target)
     try:
+        parts = urlsplit(target if "://" in target else "//" + target)
         return parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return 0

@@ -258,10 +258,10 @@ async def probe_http(url: str, module: ProbeModuleConfig, policy: TargetPolicy, 
     """Follow the URL (and allowed redirects) and judge the final status code."""
     ctx = await ssl_context(module)
     for hop in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)
             explicit_port = parts.port
-        except ValueError:
+        except ValueError:  # an unclosed [ or a port that is not a number
             raise Refused("bad_target") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Refused("bad_target")
@@ -301,11 +301,15 @@ async def probe_http(url: str, module: ProbeModuleConfig, policy: TargetPolicy, 
 
 async def probe_tcp(target: str, module: ProbeModuleConfig, policy: TargetPolicy, result: Result) -> None:
     """Connect (and handshake when the module asks for TLS)."""
-    parts = urlsplit("//" + target)
-    if not parts.hostname or not parts.port:
+    try:
+        parts = urlsplit("//" + target)
+        port = parts.port
+    except ValueError:
+        raise Refused("bad_target") from None
+    if not parts.hostname or not port:
         raise Refused("bad_target")
     tls = await ssl_context(module) if module.tls else None
-    _, writer = await _open(parts.hostname, parts.port, tls, policy, result)
+    _, writer = await _open(parts.hostname, port, tls, policy, result)
     writer.close()
     result.success = True
 

@@ -80,3 +80,19 @@ def test_canonical_host_and_ports() -> None:
     assert discovery.target_port("http://web.shop.svc:8080/x") == 8080
     assert discovery.target_port("https://shop.example.com/") == 443
     assert discovery.target_port("db.shop.svc:5432") == 5432
+
+
+async def test_unparsable_targets_are_bad_targets() -> None:
+    """Found by the property tests: urlsplit raises on an unclosed [ and on a port that is not a number."""
+    from exporters.config import ProbeModuleConfig
+    from exporters.probe import prober
+
+    policy = TargetPolicy([], ["127.0.0.1/32"], [])
+    for target, kind in (("[", "http"), ("http://[::1/", "http"), ("[:1", "tcp"), ("a:port", "tcp")):
+        try:
+            await prober.run(target, ProbeModuleConfig(prober=kind), policy, 1)  # type: ignore[arg-type,call-arg]
+        except prober.Refused as exc:
+            assert exc.reason == "bad_target", target
+        else:
+            raise AssertionError(target)
+    assert discovery.target_port("[") == 0
