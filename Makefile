@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCK_FLAGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: up test dev lock peers lint typecheck pytest bench render docs clean image
+.PHONY: up test dev lock peers lint typecheck pytest bench fuzz render docs clean image
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ image: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.peers install --with-bench
 	$(PY) -m bench
+
+# Property tests with many more examples and a fresh seed each run (`make test` runs them bounded, seed fixed).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_input_properties.py
 
 render: $(STAMP)
 	$(VENV)/bin/observe render --out helm/observe/files

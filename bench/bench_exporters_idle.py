@@ -83,7 +83,8 @@ def _probe(folder: Path, es_url: str, kube: Any) -> dict[str, Any]:
             "metadata": {"name": f"web-{i}", "annotations": {"observe.io/probe": "true"}},
             "spec": {"ports": [{"port": 8080}]}})
     config = {"kube": {"kubeconfig": kube.extra["kubeconfig"]},
-              "exporters": {"probe": {"allow_cidrs": ["127.0.0.0/8"], "discovery": True}}}
+              "exporters": {"probe": {"allow_cidrs": ["127.0.0.0/8"], "discovery": True,
+                                      "allow_ports": [int(es_url.rsplit(":", 1)[1].split("/", 1)[0])]}}}
     proc, base = _start(folder, "probe", ["probe"], config)
     try:
         time.sleep(10)

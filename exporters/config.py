@@ -101,8 +101,32 @@ class ProbeExporterConfig(Section):
         default_factory=lambda: [".svc.cluster.local", ".svc"],
         description="Host name suffixes allowed, e.g. .svc.cluster.local for in-cluster Services.",
     )
+    allow_ports: list[int] = Field(
+        default_factory=lambda: [80, 443], description="Ports a target may use, besides the ports of discovered "
+        "targets (/targets). Any other port, the exporter's own included, is refused as port_not_allowed.",
+    )
     discovery: bool = Field(True, description="Serve /targets (http_sd) from Services and Ingresses annotated "
                                               "observe.io/probe: \"true\" (needs the Kubernetes API).")
+
+    @field_validator("allow_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        bad = [p for p in value if not 0 < p < 65536]
+        if bad:
+            raise ValueError(f"TCP ports from 1 to 65535; got {bad[:5]}")
+        return value
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        from exporters.probe.allowlist import BadTarget, canonical_host
+
+        for host in value:
+            try:
+                canonical_host(host)
+            except BadTarget as exc:
+                raise ValueError(f"host names like web.example.com; {exc}") from None
+        return value
 
     @field_validator("allow_cidrs")
     @classmethod

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from observe import config_input
 from observe.config_section import Section
 from observe.merge import deep_merge
 
@@ -53,6 +53,11 @@ class ElasticsearchConfig(Section):
     api_key_file: Path | None = Field(None, description="File holding an API key (a mounted Secret).")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request.")
 
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return config_input.check_base_url(value, "elasticsearch")
+
     def password(self) -> str | None:
         """The password from OBSERVE_ES_PASSWORD or password_file; never from the YAML itself."""
         return _secret("OBSERVE_ES_PASSWORD", self.password_file)
@@ -66,7 +71,8 @@ class KubeConfig(Section):
     """Access to the Kubernetes API."""
 
     kubeconfig: Path | None = Field(
-        None, description="Path to a kubeconfig. Unset: in-cluster service account, else $KUBECONFIG, else ~/.kube/config."
+        None, description="Path to a kubeconfig. Unset: $KUBECONFIG, else ~/.kube/config, else the in-cluster "
+        "service account (kubectl's order).",
     )
     node_name: str | None = Field(
         None, description="This node's name (the chart sets it from spec.nodeName) so the shipper watches only its pods."
@@ -118,15 +124,15 @@ def load_settings(model: type[Settings], path: Path | None = None,
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = config_input.load_file(path, "config file")
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist; pass an existing YAML file") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a directory; pass a YAML file") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        except config_input.InputError as exc:
+            raise ConfigError(str(exc)) from None
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -134,25 +140,39 @@ def load_settings(model: type[Settings], path: Path | None = None,
         data = raw
     if overrides:
         data = deep_merge(data, overrides)
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"config file {path}: top-level keys are section names; got {config_input.echo(odd[0])}, "
+                          f"expected one of: {', '.join(_allowed_keys(model, ()))}")
     try:
         return model(**data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, source=str(path) if path else "environment", model=model)) from None
+    except SettingsError as exc:  # an OBSERVE_* value that is not the JSON its field needs
+        raise ConfigError(config_input.env_error(model, os.environ, str(exc))) from None
+    except RecursionError:
+        raise ConfigError("an OBSERVE_* environment value nests too deeply; expected a short JSON list or mapping") from None
+
+
+MAX_ERRORS = 20  # problems listed; a generated file can have thousands
 
 
 def format_errors(exc: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
-    """One line per problem: `key.path: got <value>, expected <what>`."""
+    """One line per problem: `key.path: got <value>, expected <what>`, values cut to about 200 characters."""
     lines = [f"invalid config ({source}):"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    errors = exc.errors()
+    for err in errors[:MAX_ERRORS]:
+        loc = config_input.clip(".".join(str(p) for p in err["loc"]) or "(top level)")
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, err["loc"][:-1]) if model is not None else []
             hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
             lines.append(f"  {loc}: unknown key{hint}")
             continue
         got = err.get("input")
-        got_text = "nothing" if err["type"] == "missing" else repr(got)
-        lines.append(f"  {loc}: got {got_text}, expected {_expected(err)}")
+        got_text = "nothing" if err["type"] == "missing" else config_input.echo(got)
+        lines.append(f"  {loc}: got {got_text}, expected {config_input.clip(_expected(err), 400)}")
+    if len(errors) > MAX_ERRORS:
+        lines.append(f"  ... and {len(errors) - MAX_ERRORS} more")
     return "\n".join(lines)
 
 

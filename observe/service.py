@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
@@ -18,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from observe import __version__, tracing
 from observe.config import ServiceConfig
 from observe.exposition import OPENMETRICS_EOF
+from observe.service_errors import StartError
 
 log = logging.getLogger("observe.service")
 
@@ -72,6 +75,15 @@ class BaseService:
         return b""
 
 
+class BindError(StartError):
+    """The HTTP port cannot be bound; the message names the address, the port and how to choose another."""
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or exc})"
+        super().__init__(f"port {port} on {host} {why}; choose another with --port (where the command has it), "
+                         "service.port in the config file or OBSERVE_SERVICE__PORT")
+
+
 class ServiceHost:
     """Runs services on one event loop behind one HTTP port, and drains them on SIGTERM."""
 
@@ -82,6 +94,7 @@ class ServiceHost:
         self._stop = asyncio.Event()
         self.started = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._running: list[Service] = []
         self.port: int = config.port
         Info("observe_build", "Version of the running observe build.", registry=registry).info(
             {"version": __version__}
@@ -161,18 +174,24 @@ class ServiceHost:
         )
 
     async def start(self) -> None:
-        """Start every service, then the HTTP server."""
-        for svc in self.services:
-            await svc.start()
-            log.info("service started", extra={"service": svc.name})
+        """Bind the HTTP port first (a port in use must fail before any work starts), then start every service."""
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise BindError(self.config.host, self.config.port, exc) from None
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.port = int(server.sockets[0].getsockname()[1])
         log.info("listening", extra={"url.full": f"http://{self.config.host}:{self.port}"})
+        for svc in self.services:
+            await svc.start()
+            self._running.append(svc)
+            log.info("service started", extra={"service": svc.name})
         self.started.set()
 
     def request_stop(self) -> None:
@@ -204,8 +223,18 @@ class ServiceHost:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except StartError as exc:  # a port in use, missing credentials: say so, undo what started, exit 2
+            for svc in reversed(self._running):
+                await svc.stop()
+            if self._runner is not None:
+                await self._runner.cleanup()
+            print(f"observe: {exc}", file=sys.stderr)
+            return 2
         await self._stop.wait()
         log.info("stopping: draining services", extra={"event.timeout_s": self.config.drain_timeout_seconds})
+        began = loop.time()
         await self.shutdown()
+        log.info("stopped", extra={"event.duration_s": round(loop.time() - began, 3)})
         return 0

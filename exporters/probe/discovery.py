@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 ANNOTATION = "observe.io/probe"
 PATH = "observe.io/probe-path"
@@ -48,3 +49,12 @@ def ingress_targets(ing: Mapping[str, Any], default_module: str) -> list[dict[st
                        "labels": {"__param_module": module, "namespace": md.get("namespace", ""),
                                   "ingress": md.get("name", "")}})
     return groups
+
+
+def target_port(target: str) -> int:
+    """The port a discovered target connects to (0 when it cannot be read)."""
+    try:
+        parts = urlsplit(target if "://" in target else "//" + target)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return 0

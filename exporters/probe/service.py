@@ -14,6 +14,7 @@ from exporters.config import ProbeExporterConfig
 from exporters.probe import discovery, prober
 from exporters.probe.allowlist import TargetPolicy
 from observe.config import KubeConfig
+from observe.config_input import clip, echo
 from observe.kube import KubeClient, KubeConfigError, Reflector, Resource
 from observe.kube.reflector import SERVICES
 from observe.service import BaseService
@@ -35,13 +36,28 @@ class ProbeService(BaseService):
         self.config = config
         self.kube = kube
         self.client = client
-        self.policy = TargetPolicy(config.allow_hosts, config.allow_cidrs, config.allow_dns_suffixes)
+        self.policy = TargetPolicy(config.allow_hosts, config.allow_cidrs, config.allow_dns_suffixes,
+                                   config.allow_ports, self.discovered_ports)
         self.refused = Counter("observe_probe_refused", "Probe requests refused, by reason (not_allowlisted, "
-                               "unresolvable, bad_target, unknown_module).", ["reason"], registry=registry)
+                               "port_not_allowed, unresolvable, bad_target, unknown_module).", ["reason"],
+                               registry=registry)
+        self.failures = Counter("observe_probe_failures", "Probes that ran and failed, by reason (timeout, connect, "
+                                "tls, http, body_too_large, too_many_headers, headers_too_large, line_too_long, "
+                                "bad_chunk, status).", ["reason"], registry=registry)
         self.probes = Counter("observe_probe_requests", "Probes run, by module and outcome.",
                               ["module", "outcome"], registry=registry)
         self.reflectors: list[Reflector[list[dict[str, Any]]]] = []
         self.discovery_error = ""
+
+    def discovered_ports(self) -> set[int]:
+        """The ports of the targets discovery serves on /targets (they may be probed besides allow_ports)."""
+        ports: set[int] = set()
+        for r in self.reflectors:
+            for _, groups in r.store.items():
+                for group in groups:
+                    ports.update(discovery.target_port(t) for t in group["targets"])
+        ports.discard(0)
+        return ports
 
     async def start(self) -> None:
         """Start discovery when enabled and the Kubernetes API is configured."""
@@ -84,7 +100,7 @@ class ProbeService(BaseService):
         module_name = request.query.get("module") or self.config.default_module
         module = self.config.modules.get(module_name)
         if module is None:
-            return self._refuse("unknown_module", 400, f"module {module_name!r} is not configured")
+            return self._refuse("unknown_module", 400, f"module {echo(module_name)} is not configured")
         if not target:
             return self._refuse("bad_target", 400, "the target parameter is required")
         seconds = module.timeout_seconds
@@ -98,11 +114,14 @@ class ProbeService(BaseService):
             result = await prober.run(target, module, self.policy, seconds)
         except prober.Refused as exc:
             status = 400 if exc.reason == "bad_target" else 403
-            return self._refuse(exc.reason, status, f"target {target!r} is outside the allowlist"
-                                if status == 403 else f"target {target!r} is not valid for module {module_name}")
+            return self._refuse(exc.reason, status, f"target {echo(target)} is outside the allowlist ({exc.reason})"
+                                if status == 403 else f"target {echo(target)} is not valid for module {module_name}")
         self.probes.labels(module_name, "success" if result.success else "failure").inc()
-        if result.error:
-            log.info("probe failed", extra={"url.full": target, "error.message": result.error})
+        if not result.success:
+            reason = result.reason or "status"
+            self.failures.labels(reason).inc()
+            log.info("probe failed", extra={"url.full": clip(target), "event.reason": reason,
+                                            "error.message": clip(result.error or f"status {result.status_code}")})
         return web.Response(body=result.exposition(http=module.prober == "http"),
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

@@ -34,6 +34,29 @@ def _env(key: str) -> str:
     return "OBSERVE_" + key.upper().replace(".", "__")
 
 
+def _limits() -> str:
+    from observe import config_input as ci
+    from observe.config import MAX_ERRORS
+
+    return (
+        "\n## Limits on input\n\n"
+        "The same loader reads the config file (`observe config check`, `ship`, `export`, `up`, `traces pull`) and "
+        "the render values (`observe render --values`). It refuses, with exit code 2 and what to write instead:\n\n"
+        f"- a file larger than {ci.MAX_FILE_BYTES // 2**20} MiB, or one that is not UTF-8 text (a UTF-8 byte order "
+        "mark is accepted);\n"
+        f"- mappings and lists nested deeper than {ci.MAX_DEPTH} levels;\n"
+        f"- YAML anchors and aliases (`&a`, `*a`) that expand to more than {ci.MAX_NODES:,} values "
+        "(an alias bomb);\n"
+        "- a key written twice in one mapping (`<<` merge keys may be overridden, as YAML intends);\n"
+        "- an `OBSERVE_*` value for a list or mapping field that is not JSON: "
+        "`OBSERVE_LOGS__PATHS='[\"/var/log/*.log\"]'`, not `/var/log/*.log`;\n"
+        "- `elasticsearch.url` that is not an `http://` or `https://` URL with a host, or that carries "
+        "`user:password@`.\n\n"
+        f"Error messages echo a value cut to about {ci.ECHO_CHARS} characters, mask URL credentials as `***@`, "
+        f"and list at most {MAX_ERRORS} problems.\n"
+    )
+
+
 def render_reference() -> str:
     """The Markdown reference: one table per section."""
     out = [HEADER, "# Configuration reference\n\n",
@@ -42,7 +65,8 @@ def render_reference() -> str:
            "(e.g. `OBSERVE_SERVICE__PORT=9700`). Unknown keys are errors. `observe config check FILE` validates a "
            "file and exits with code 2 naming the key, the value and what was expected.\n\n",
            "Secrets never go in the file: the Elasticsearch password comes from `OBSERVE_ES_PASSWORD` or "
-           "`elasticsearch.password_file`, the API key from `OBSERVE_ES_API_KEY` or `elasticsearch.api_key_file`.\n"]
+           "`elasticsearch.password_file`, the API key from `OBSERVE_ES_API_KEY` or `elasticsearch.api_key_file`.\n",
+           _limits()]
     section = None
     for key, ann, default, desc in iter_fields(Config):
         top = key.split(".", 1)[0]

@@ -22,6 +22,7 @@ import orjson
 
 from observe.config import KubeConfig
 from observe.kube.credentials import SERVICE_ACCOUNT, CredentialsError, NeedsLibrary, from_kubeconfig, in_cluster
+from observe.service_errors import StartError
 
 IN_CLUSTER_TOKEN = SERVICE_ACCOUNT / "token"
 
@@ -35,7 +36,7 @@ class KubeApiError(Exception):
         self.path = path
 
 
-class KubeConfigError(Exception):
+class KubeConfigError(StartError):
     """No usable credentials: the message says where we looked."""
 
 
@@ -87,7 +88,7 @@ class KubeClient:
 
     @classmethod
     async def from_config(cls, config: KubeConfig) -> KubeClient:
-        """Credentials from config.kubeconfig, else the in-cluster service account, else $KUBECONFIG or ~/.kube/config."""
+        """Credentials from config.kubeconfig, else $KUBECONFIG, else ~/.kube/config, else the in-cluster service account."""
         cfg = await load_configuration(config.kubeconfig)
 
         async def reload() -> Auth:
@@ -198,31 +199,44 @@ def _status_message(raw: bytes) -> str:
 
 
 def credential_source(kubeconfig: Path | None) -> Path | None:
-    """Which kubeconfig to load, or None for the in-cluster service account; raises when there is neither."""
+    """Which kubeconfig to load, or None for the in-cluster service account; raises naming everything it tried.
+
+    The order is kubectl's: the flag (kube.kubeconfig), $KUBECONFIG, ~/.kube/config, then the in-cluster account.
+    """
     if kubeconfig is not None:
         if not kubeconfig.exists():
-            raise KubeConfigError(f"kube.kubeconfig: {kubeconfig} does not exist; expected a kubeconfig file")
+            raise KubeConfigError(f"--kubeconfig / kube.kubeconfig: {kubeconfig} does not exist; expected a kubeconfig file")
         return kubeconfig
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and IN_CLUSTER_TOKEN.exists():
-        return None
-    candidates = [Path(p) for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    candidates.append(Path("~/.kube/config").expanduser())
-    for path in candidates:
+    tried = ["--kubeconfig / kube.kubeconfig: not set"]
+    env = [Path(p) for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    for path in env:
         if path.exists():
             return path
-    raise KubeConfigError("no Kubernetes credentials: set kube.kubeconfig, run in a pod with a service account, "
-                          "or set $KUBECONFIG")
+        tried.append(f"$KUBECONFIG: {path} does not exist")
+    if not env:
+        tried.append("$KUBECONFIG: not set")
+    home = Path("~/.kube/config").expanduser()
+    if home.exists():
+        return home
+    tried.append(f"~/.kube/config: {home} does not exist")
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and IN_CLUSTER_TOKEN.exists():
+        return None
+    tried.append("in-cluster service account: " + (f"{IN_CLUSTER_TOKEN} does not exist"
+                                                   if os.environ.get("KUBERNETES_SERVICE_HOST")
+                                                   else "KUBERNETES_SERVICE_HOST is not set (not in a pod)"))
+    raise KubeConfigError("no Kubernetes credentials; tried, in order: " + "; ".join(tried)
+                          + ". Pass --kubeconfig FILE, set KUBECONFIG, or run in a pod with a service account")
 
 
 async def load_configuration(kubeconfig: Path | None) -> Auth:
-    """Resolve credentials: explicit kubeconfig, in-cluster, $KUBECONFIG, ~/.kube/config (in that order)."""
+    """Resolve credentials: explicit kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster (in that order)."""
     path = credential_source(kubeconfig)
     if path is None:
         try:
             return await asyncio.to_thread(in_cluster)  # file reads: off the event loop
         except (CredentialsError, OSError) as exc:
             raise KubeConfigError(f"in-cluster service account is not usable: {exc}") from None
-    where = "kube.kubeconfig: " if kubeconfig is not None else "kubeconfig "
+    where = "--kubeconfig / kube.kubeconfig: " if kubeconfig is not None else "kubeconfig "
     try:
         return await asyncio.to_thread(from_kubeconfig, path)
     except NeedsLibrary:

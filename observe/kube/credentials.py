@@ -124,6 +124,10 @@ def from_kubeconfig(path: Path, context: str | None = None) -> Credentials:
         doc = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise CredentialsError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise CredentialsError("not a kubeconfig: not UTF-8 text (a kubeconfig is YAML)") from None
+    except RecursionError:
+        raise CredentialsError("not a kubeconfig: nested too deeply") from None
     if not isinstance(doc, dict):
         raise CredentialsError("not a kubeconfig (expected a mapping)")
     name = context or doc.get("current-context")

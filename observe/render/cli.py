@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when --out differs from a fresh render.")
 @click.option("--from-cluster", is_flag=True,
               help="Also route each Namespace annotated observe.io/alert-email to its addresses (values teams win). "
-                   "Credentials: in-cluster service account, else $KUBECONFIG, else ~/.kube/config.")
+                   "Credentials: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account.")
 @click.option("--kubeconfig", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Kubeconfig for reading the Namespaces; implies --from-cluster.")
 def render_command(values_path: Path | None, out_dir: Path, templates: Path | None, check: bool,

@@ -16,6 +16,7 @@ import yaml
 
 import observe
 from observe.config import ConfigError
+from observe.config_input import clip
 from observe.render.values import Team, Values, load_values, with_teams
 
 # Jinja uses [[ ]] and [% %] so that PromQL, Go templates and Grafana's {{legend}} pass through untouched.
@@ -176,6 +177,34 @@ def _templates(root: Path, folder: str, suffix: str) -> list[str]:
     return sorted(p.name for p in (root / folder).glob(f"*{suffix}") if not p.name.startswith("_"))
 
 
+_ALERT_LINE = re.compile(r"^\s*-\s*alert:\s*(.+?)\s*$", re.MULTILINE)
+_TEMPLATE_PART = re.compile(r"\[\[.*?\]\]")
+
+
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """A templated alert name (Kube[[ name ]]Overcommit) matches any word in place of each expression."""
+    out, pos = [], 0
+    for m in _TEMPLATE_PART.finditer(name):
+        out += [re.escape(name[pos:m.start()]), r"\w+"]
+        pos = m.end()
+    return re.compile("".join([*out, re.escape(name[pos:])]) + "$")
+
+
+def _check_disabled(root: Path, disabled: Sequence[str]) -> None:
+    """rules.disabled may name only alerts the rule templates define (a typo would silently keep an alert on)."""
+    if not disabled:
+        return
+    names: list[str] = []
+    for tmpl in sorted((root / "alerts/rules").glob("*.yaml.j2")):
+        names += _ALERT_LINE.findall(tmpl.read_text())
+    patterns = [_name_pattern(n) for n in names]
+    unknown = [d for d in disabled if not any(p.match(d) for p in patterns)]
+    if unknown:
+        shown = ", ".join(sorted(set(names)))
+        raise ConfigError(f"rules.disabled: got {clip(repr(unknown))}, expected names of alerts the rules define: "
+                          f"{clip(shown, 4000)}")
+
+
 def plan(values_path: Path | None, root: Path | None = None, *, extra_teams: Sequence[Team] = ()
          ) -> tuple[Values, list[tuple[str, Callable[[], list[Output]]]]]:
     """Load the values (plus extra_teams, routed after theirs) and list the render steps, for step-by-step progress."""
@@ -183,6 +212,7 @@ def plan(values_path: Path | None, root: Path | None = None, *, extra_teams: Seq
     if not (root / "dashboards").is_dir() or not (root / "alerts").is_dir():
         raise ConfigError(f"templates folder {root}: expected dashboards/ and alerts/ in it")
     model, data = load_values(values_path)
+    _check_disabled(root, model.rules.disabled)
     if extra_teams:
         model, data = with_teams(model, list(extra_teams))
     env = _environment(root, data)

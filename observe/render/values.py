@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from observe import config_input
 from observe.config import ConfigError, format_errors
 from observe.merge import deep_merge
 from observe.render.email_address import split_addresses
@@ -54,10 +55,9 @@ class Platform(_Strict):
 
 
 class Grafana(_Strict):
-    """Grafana links, folder and datasource defaults."""
+    """Grafana links and datasource defaults (the dashboards' folder is the chart's dashboards.folder)."""
 
     url: str
-    folder: str
     datasource: str
     traces_datasource_uid: str
     uid_prefix: str
@@ -219,15 +219,20 @@ def load_values(path: Path | None) -> tuple[Values, dict[str, Any]]:
     if path is not None:
         source = str(path)
         try:
-            user = yaml.safe_load(path.read_text())
+            user = config_input.load_file(path, "values file")
         except FileNotFoundError:
             raise ConfigError(f"values file {path} does not exist; pass an existing YAML file") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"values file {path} is not valid YAML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read values file {path}: {exc.strerror}") from None
+        except config_input.InputError as exc:
+            raise ConfigError(str(exc)) from None
         if user is None:
             user = {}
         if not isinstance(user, dict):
             raise ConfigError(f"values file {path}: the top level must be a mapping, got {type(user).__name__}")
+        if isinstance(user.get("grafana"), dict) and "folder" in user["grafana"]:
+            raise ConfigError(f"values file {path}: grafana.folder is not a render value; the dashboards' Grafana "
+                              "folder is the chart value dashboards.folder (helm/observe/values.yaml)")
         data = deep_merge(data, user)
     try:
         model = Values.model_validate(data)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from observe.traces.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span, decode_response, decode_spans, gc_paused
+import msgspec
+
+from observe.traces.model import (
+    KIND_CLIENT,
+    KIND_SERVER,
+    STATUS_ERROR,
+    Span,
+    decode_response_bounded,
+    decode_spans_or_skip,
+    gc_paused,
+)
 from observe.traces.names import NameNormaliser
 from observe.traces.pairing import Pairer
 
@@ -64,13 +74,18 @@ class Analysis:
         return {"edges": edges, "services": services, "unpaired": _number(self.unpaired_count)}
 
 
-def analyze(body: bytes, sampling_rate: float = 1.0) -> dict[str, Any]:
-    """Analyse an /api/traces-shaped body ({"data": [trace, ...]}); raises msgspec.DecodeError on bad input."""
+def analyze(body: bytes, sampling_rate: float = 1.0, rejected: dict[str, int] | None = None) -> dict[str, Any]:
+    """Analyse an /api/traces-shaped body ({"data": [trace, ...]}, a UTF-8 BOM allowed); raises msgspec.DecodeError
+    on bad input or a body without `data`. Traces that cannot be decoded are skipped and counted in `rejected`."""
     analysis = Analysis()
     pairer = Pairer(analysis)
     name_of = NameNormaliser()
+    counts = rejected if rejected is not None else {}
     with gc_paused():
-        for trace in decode_response(body):
-            pairer.add_all(decode_spans(trace, sampling_rate, name_of))
+        traces = decode_response_bounded(body, counts)
+        if traces is None:
+            raise msgspec.DecodeError('no "data" list of traces in it')
+        for trace in traces:
+            pairer.add_all(decode_spans_or_skip(trace, sampling_rate, name_of, counts))
     pairer.flush()
     return analysis.result()

@@ -52,8 +52,9 @@ def analyze(file: Path, sampling_rate: float) -> None:
 
     from observe.traces.analyze import analyze as run
 
+    rejected: dict[str, int] = {}
     try:
-        report = run(file.read_bytes(), sampling_rate)
+        report = run(file.read_bytes(), sampling_rate, rejected)
     except msgspec.DecodeError as exc:
         click.echo(f"observe: {file} is not a Jaeger JSON export ({{\"data\": [trace, ...]}} of /api/traces): {exc}",
                    err=True)
@@ -61,6 +62,9 @@ def analyze(file: Path, sampling_rate: float) -> None:
     except OSError as exc:
         click.echo(f"observe: cannot read {file}: {exc.strerror}", err=True)
         sys.exit(2)
+    for reason, count in sorted(rejected.items()):
+        what = "spans' sampler.param ignored" if reason == "sampler_param_out_of_range" else "traces skipped"
+        click.echo(f"observe: {count} {what} ({reason})", err=True)
     click.echo(orjson.dumps(report).decode())
 
 

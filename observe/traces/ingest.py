@@ -8,7 +8,7 @@ from operator import attrgetter
 import msgspec
 
 from observe.traces.aggregate import RedAggregates
-from observe.traces.model import Span, decode_response, decode_spans, gc_paused
+from observe.traces.model import Span, decode_response_bounded, decode_spans_or_skip, gc_paused
 from observe.traces.names import NameNormaliser
 from observe.traces.otlp import decode_traces
 from observe.traces.pairing import BUCKET_US, Pairer
@@ -31,6 +31,8 @@ class Ingest:
         self.pairer = Pairer(aggregates, horizon_us)
         self.names = NameNormaliser()
         self.traces: dict[str, TraceMark] = {}
+        # Input not used as sent, by reason (trace_too_deep, trace_malformed, sampler_param_out_of_range).
+        self.rejected: dict[str, int] = {}
         self.shard = shard
         self.total_shards = total_shards
         self.other_shard = 0  # spans of traces another puller owns
@@ -43,7 +45,7 @@ class Ingest:
     def feed(self, body: bytes) -> int:
         """Take one /api/traces answer; returns how many traces it held."""
         with gc_paused():
-            traces = decode_response(body)
+            traces = decode_response_bounded(body, self.rejected) or []
             pairer = self.pairer
             for trace in traces:
                 if self.total_shards > 1 and not self.mine(trace.traceID):
@@ -54,7 +56,7 @@ class Ingest:
                 if known is not None and known[0] == mark:
                     pairer.duplicates += known[1]
                     continue
-                spans = decode_spans(trace, self.sampling_rate, self.names)
+                spans = decode_spans_or_skip(trace, self.sampling_rate, self.names, self.rejected)
                 newest = max(map(_start_us, spans), default=0)
                 self.traces[trace.traceID] = (mark, len(spans), newest // BUCKET_US)
                 pairer.add_all(spans)

@@ -155,6 +155,45 @@ def decode_response(body: bytes) -> list[RawTrace]:
     return _response.decode(body).data or []
 
 
+_trace = msgspec.json.Decoder(RawTrace)
+
+
+def decode_response_bounded(body: bytes, counts: dict[str, int]) -> list[RawTrace] | None:
+    """Like decode_response, but a trace nested too deeply to decode is skipped and counted in
+    counts["trace_too_deep"]; None when the body has no `data` list (not an /api/traces answer)."""
+    body = body.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return _response.decode(body).data
+    except RecursionError:
+        pass
+    from observe.traces.nesting import split_traces
+
+    parts, skipped, found = split_traces(body)
+    if skipped:
+        counts["trace_too_deep"] = counts.get("trace_too_deep", 0) + skipped
+    if not found:
+        raise msgspec.DecodeError("JSON nested too deeply, and no `data` list of traces found")
+    out = []
+    for part in parts:
+        try:
+            out.append(_trace.decode(part))
+        except (RecursionError, msgspec.DecodeError):
+            counts["trace_malformed"] = counts.get("trace_malformed", 0) + 1
+    return out
+
+
+def decode_spans_or_skip(trace: RawTrace, default_rate: float, name_of: Any, counts: dict[str, int]) -> list[Span]:
+    """decode_spans, but a trace whose spans cannot be decoded (nested too deeply, malformed) is counted in
+    counts["trace_too_deep"] or counts["trace_malformed"] and yields no spans."""
+    try:
+        return decode_spans(trace, default_rate, name_of, counts)
+    except RecursionError:
+        counts["trace_too_deep"] = counts.get("trace_too_deep", 0) + 1
+    except msgspec.DecodeError:
+        counts["trace_malformed"] = counts.get("trace_malformed", 0) + 1
+    return []
+
+
 def decode_services(body: bytes) -> list[str]:
     """The service names of an /api/services body."""
     return msgspec.json.decode(body, type=ServicesResponse).data or []
@@ -280,12 +319,18 @@ def _fast_tags(raw: msgspec.Raw) -> SpanTags | None:
     return _hits_cache.get(hits) or _read_hits(hits)
 
 
+# A probabilistic sampler below one in a million is not a rate we can scale counts by: its weight 1/rate would
+# make one span outweigh every other (1e-300 gives 1e300, 5e-324 an infinite weight). Such spans are counted.
+MIN_RATE = 1e-6
+OUT_OF_RANGE = -1.0  # _rate's answer for a sampler.param that is there but not a usable rate
+
+
 def _rate(value: Any) -> float | None:
     try:
         rate = float(value)
-    except (TypeError, ValueError):
-        return None
-    return rate if 0.0 < rate <= 1.0 else None
+    except (TypeError, ValueError, OverflowError):
+        return OUT_OF_RANGE
+    return rate if MIN_RATE <= rate <= 1.0 else OUT_OF_RANGE
 
 
 def _slow_tags(raw: msgspec.Raw) -> SpanTags:
@@ -306,7 +351,8 @@ def _no_name(name: str) -> None:
     return None
 
 
-def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> list[Span]:
+def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None,
+                 counts: dict[str, int] | None = None) -> list[Span]:
     """Every span of a raw trace as a Span record.
 
     The weight corrects counts for sampling: 1 / rate, where the rate comes from the root span's
@@ -325,6 +371,10 @@ def decode_spans(trace: RawTrace, default_rate: float, name_of: Any = None) -> l
         # _fast_tags inlined: this loop runs once per span.
         tags = (cached(hits := tuple(findall(raw))) or _read_hits(hits)) if compact(raw) is not None else None
         kind, status, rate, naming = tags or _slow_tags(raw)
+        if rate == OUT_OF_RANGE:
+            if counts is not None:
+                counts["sampler_param_out_of_range"] = counts.get("sampler_param_out_of_range", 0) + 1
+            rate = None
         refs = js.references
         if refs:
             parent = refs[0].spanID

@@ -56,6 +56,10 @@ class Puller:
         self.spans_total = Counter("observe_traces_spans", "Spans read from Jaeger, by what became of them (accepted, "
                                    "duplicate, before_horizon, other_shard: a trace another puller owns).",
                                    ["outcome"], registry=registry)
+        self.rejected = Counter("observe_traces_input_rejected", "Jaeger input not used as sent, by reason: traces "
+                                "skipped (trace_too_deep, trace_malformed), span sampler rates ignored "
+                                "(sampler_param_out_of_range).", ["reason"], registry=registry)
+        self._rejected: dict[str, int] = {}
         self.pull_errors = Counter("observe_traces_pull_errors", "Failed or truncated pulls from Jaeger, by reason.",
                                    ["reason"], registry=registry)
         lag = Gauge("observe_traces_watermark_lag_seconds", "How far the watermark is behind now.", registry=registry)
@@ -129,6 +133,8 @@ class Puller:
                 count = await asyncio.to_thread(self._feed, body, api)
             except ValueError as exc:  # msgspec.DecodeError is a ValueError
                 raise JaegerError("decode", f"{api} traces for {service}: {exc}") from None
+            except RecursionError:  # decoding counts and skips deep traces; this is the last line of defence
+                raise JaegerError("decode", f"{api} traces for {service}: JSON nested too deeply") from None
         if count >= cfg.limit:
             if end_us - start_us < MIN_SPLIT_US:
                 self.pull_errors.labels("truncated").inc()
@@ -150,6 +156,11 @@ class Puller:
             if delta:
                 self.spans_total.labels(outcome).inc(delta)
                 self._counted[outcome] = value
+        for reason, value in list(self.ingest.rejected.items()):
+            delta = value - self._rejected.get(reason, 0)
+            if delta:
+                self.rejected.labels(reason).inc(delta)
+                self._rejected[reason] = value
 
     def _advance(self, watermark_us: int) -> None:
         """Evict behind the horizon, publish metrics text and the graph, save the state (worker thread)."""

@@ -18,6 +18,7 @@ from observe.traces.graph import render_page
 from observe.traces.puller import Puller
 
 log = logging.getLogger("observe.traces")
+STOP_GRACE_SECONDS = 0.3  # how long stop() lets a pull in flight finish before cancelling it
 
 
 class TracesService(BaseService):
@@ -35,9 +36,14 @@ class TracesService(BaseService):
     async def _run(self) -> None:
         if self._stopping:
             return
-        self._current = asyncio.current_task()  # type: ignore[assignment]
+        # The pull runs in its own task so stop() can cancel it without the scheduler's job seeing a cancellation
+        # (apscheduler logs that as an ERROR with a CancelledError traceback).
+        tick = self._current = asyncio.create_task(self.puller.tick())
         try:
-            await self.puller.tick()
+            await tick
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
         except Exception:  # a bug must not stop the schedule; it is logged with its traceback
             log.exception("trace pull crashed")
         finally:
@@ -50,6 +56,10 @@ class TracesService(BaseService):
         except ValueError as exc:
             log.error(str(exc), extra={"file.path": str(self.config.state_file)})
             raise SystemExit(2) from None
+        # apscheduler logs every run at info, and a warning for each run skipped while a slow pull is still going;
+        # neither says anything the puller's own logs and metrics do not (pull failures, watermark lag).
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(self._run, "interval", seconds=self.config.interval_seconds,
                                 next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
@@ -64,6 +74,11 @@ class TracesService(BaseService):
             self._scheduler.shutdown(wait=False)
         current = self._current
         if current is not None:
+            # A window is committed (watermark and state file) only whole, so a pull cut short is simply asked
+            # again after the restart: give it a moment to finish, then cancel it.
+            done, _ = await asyncio.wait([current], timeout=STOP_GRACE_SECONDS)
+            if not done:
+                current.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await current
         await self.puller.close()

@@ -75,8 +75,8 @@ async def _target_app() -> web.Application:
 
 
 @pytest.fixture
-async def targets(self_signed: tuple[Path, Path]) -> AsyncIterator[tuple[int, int]]:
-    """An HTTP and an HTTPS server on loopback: (http_port, https_port)."""
+async def targets(self_signed: tuple[Path, Path]) -> AsyncIterator[tuple[int, int, int]]:
+    """An HTTP and an HTTPS server on loopback, and a closed port: (http_port, https_port, closed_port)."""
     runner = web.AppRunner(await _target_app())
     await runner.setup()
     http_port, https_port = free_port(), free_port()
@@ -84,15 +84,16 @@ async def targets(self_signed: tuple[Path, Path]) -> AsyncIterator[tuple[int, in
     ctx.load_cert_chain(*self_signed)
     await web.TCPSite(runner, "127.0.0.1", http_port).start()
     await web.TCPSite(runner, "127.0.0.1", https_port, ssl_context=ctx).start()
-    yield http_port, https_port
+    yield http_port, https_port, free_port()
     await runner.cleanup()
 
 
 @pytest.fixture
-async def exporter(self_signed: tuple[Path, Path]) -> AsyncIterator[tuple[str, ProbeService]]:
-    """The probe exporter allowing only 127.0.0.1, with a module trusting the self-signed CA."""
+async def exporter(self_signed: tuple[Path, Path], targets: tuple[int, int, int]
+                   ) -> AsyncIterator[tuple[str, ProbeService]]:
+    """The probe exporter allowing only 127.0.0.1 and the targets' ports, with a module trusting the self-signed CA."""
     config = ProbeExporterConfig(
-        allow_cidrs=["127.0.0.1/32"], discovery=False,
+        allow_cidrs=["127.0.0.1/32"], discovery=False, allow_ports=[80, 443, *targets],
         modules={"http_2xx": ProbeModuleConfig(),  # type: ignore[call-arg]
                  "https_2xx": ProbeModuleConfig(fail_if_not_ssl=True, ca_file=self_signed[0]),  # type: ignore[call-arg]
                  "https_insecure": ProbeModuleConfig(verify_certs=False),  # type: ignore[call-arg]
@@ -120,7 +121,7 @@ async def probe(base: str, target: str, module: str, headers: dict[str, str] | N
     return r.status, values
 
 
-async def test_http_success_status_and_phases(exporter: tuple[str, ProbeService], targets: tuple[int, int]) -> None:
+async def test_http_success_status_and_phases(exporter: tuple[str, ProbeService], targets: tuple[int, int, int]) -> None:
     status, m = await probe(exporter[0], f"http://127.0.0.1:{targets[0]}/ok", "http_2xx")
     assert status == 200
     assert m["probe_success"] == "1" and m["probe_http_status_code"] == "200"
@@ -129,14 +130,14 @@ async def test_http_success_status_and_phases(exporter: tuple[str, ProbeService]
 
 
 async def test_http_non_2xx_fails_and_redirects_are_followed(exporter: tuple[str, ProbeService],
-                                                             targets: tuple[int, int]) -> None:
+                                                             targets: tuple[int, int, int]) -> None:
     _, m = await probe(exporter[0], f"127.0.0.1:{targets[0]}/teapot", "http_2xx")
     assert m["probe_success"] == "0" and m["probe_http_status_code"] == "418"
     _, m = await probe(exporter[0], f"http://127.0.0.1:{targets[0]}/hop", "http_2xx")
     assert m["probe_success"] == "1" and m["probe_http_redirects"] == "1"
 
 
-async def test_https_self_signed_reports_cert_expiry(exporter: tuple[str, ProbeService], targets: tuple[int, int]) -> None:
+async def test_https_self_signed_reports_cert_expiry(exporter: tuple[str, ProbeService], targets: tuple[int, int, int]) -> None:
     url = f"https://127.0.0.1:{targets[1]}/ok"
     _, m = await probe(exporter[0], url, "https_2xx")
     assert m["probe_success"] == "1" and m["probe_http_ssl"] == "1"
@@ -150,12 +151,12 @@ async def test_https_self_signed_reports_cert_expiry(exporter: tuple[str, ProbeS
     assert m["probe_success"] == "0"  # fail_if_not_ssl
 
 
-async def test_tcp_open_tls_and_closed_port(exporter: tuple[str, ProbeService], targets: tuple[int, int]) -> None:
+async def test_tcp_open_tls_and_closed_port(exporter: tuple[str, ProbeService], targets: tuple[int, int, int]) -> None:
     _, m = await probe(exporter[0], f"127.0.0.1:{targets[0]}", "tcp_connect")
     assert m["probe_success"] == "1"
     _, m = await probe(exporter[0], f"localhost:{targets[1]}", "tls_connect")
     assert m["probe_success"] == "1" and int(m["probe_ssl_earliest_cert_expiry"]) == int(NOT_AFTER.timestamp())
-    closed = free_port()
+    closed = targets[2]
     _, m = await probe(exporter[0], f"127.0.0.1:{closed}", "tcp_connect")
     assert m["probe_success"] == "0"
     _, m = await probe(exporter[0], f"http://127.0.0.1:{closed}/", "http_2xx")
@@ -163,7 +164,7 @@ async def test_tcp_open_tls_and_closed_port(exporter: tuple[str, ProbeService], 
 
 
 async def test_target_outside_allowlist_is_refused_and_counted(exporter: tuple[str, ProbeService],
-                                                               targets: tuple[int, int]) -> None:
+                                                               targets: tuple[int, int, int]) -> None:
     base = exporter[0]
     status, _ = await probe(base, "http://169.254.169.254/latest/meta-data/", "http_2xx")
     assert status == 403
@@ -180,7 +181,7 @@ async def test_target_outside_allowlist_is_refused_and_counted(exporter: tuple[s
     assert 'observe_probe_refused_total{reason="unknown_module"} 1.0' in text
 
 
-async def test_scrape_timeout_header_bounds_the_probe(exporter: tuple[str, ProbeService], targets: tuple[int, int]) -> None:
+async def test_scrape_timeout_header_bounds_the_probe(exporter: tuple[str, ProbeService], targets: tuple[int, int, int]) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     _, m = await probe(exporter[0], f"http://127.0.0.1:{targets[0]}/slow", "http_2xx",
@@ -191,7 +192,7 @@ async def test_scrape_timeout_header_bounds_the_probe(exporter: tuple[str, Probe
 
 
 async def test_promtool_accepts_probe_and_exporter_metrics(exporter: tuple[str, ProbeService],
-                                                            targets: tuple[int, int]) -> None:
+                                                            targets: tuple[int, int, int]) -> None:
     base = exporter[0]
     async with aiohttp.ClientSession() as s:
         async with s.get(f"{base}/probe", params={"target": f"https://127.0.0.1:{targets[1]}/ok",

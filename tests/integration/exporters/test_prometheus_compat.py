@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -117,7 +118,8 @@ def exporters(tmp_path_factory: pytest.TempPathFactory, kube_apiserver: Peer,
         started["elasticsearch"] = _exporter("es-exporter", workdir, ["export", "elasticsearch"], {
             "elasticsearch": {"url": elasticsearch.url}, "exporters": {"elasticsearch": {"interval_seconds": 1}}})
         started["probe"] = _exporter("probe-exporter", workdir, ["export", "probe"], {
-            "exporters": {"probe": {"allow_hosts": ["127.0.0.1"], "discovery": False}}})
+            "exporters": {"probe": {"allow_cidrs": ["127.0.0.1/32"], "discovery": False,
+                                    "allow_ports": [urlsplit(elasticsearch.url).port]}}})
         yield started
     finally:
         for peer in started.values():

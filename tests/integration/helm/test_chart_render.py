@@ -288,6 +288,7 @@ def test_image_tag_is_the_app_version(rendered: dict[str, list[dict[str, Any]]])
 @pytest.mark.parametrize(("values_file", "key"), [
     ("bad-unknown-key.yaml", "enabeld"),
     ("bad-config-key.yaml", "batch_max_byte"),
+    ("bad-es-credentials.yaml", "/elasticsearch/url"),
 ])
 def test_bad_values_are_refused_naming_the_key(helm_binary: Path, helm_home: Path, values_file: str, key: str) -> None:
     out = chart.run_helm(helm_binary, helm_home, "template", "observe", chart.CHART, "-f",
@@ -411,3 +412,17 @@ def test_bare_cluster_gets_plain_rule_files_scrape_annotations_and_an_alertmanag
     assert by_kind(served, "AlertmanagerConfig")
     assert "observe-rules" not in by_kind(served, "ConfigMap")
     assert not by_kind(served, "Secret")
+
+
+def test_network_policy_admits_only_prometheus_by_default(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """/probe fetches what the caller names: by default only the Prometheus pods the values name may call it."""
+    policies = [o for o in rendered["defaults"] if o["kind"] == "NetworkPolicy"]
+    assert policies
+    for policy in policies:
+        [rule] = policy["spec"]["ingress"]
+        assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+        assert rule["ports"] == [{"port": "http-metrics", "protocol": "TCP"}]
+    on = [o for o in rendered["everything-on"] if o["kind"] == "NetworkPolicy"]
+    assert all(p["spec"]["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}] for p in on)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -110,7 +111,9 @@ def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, jaeger: Peer
                                {"elasticsearch": {"url": es.url},
                                 "exporters": {"elasticsearch": {"data_streams": True, "interval_seconds": 1}}}))
         peers.append(_exporter("probe-exporter", workdir, ["export", "probe"],
-                               {"exporters": {"probe": {"allow_hosts": ["127.0.0.1"], "discovery": False, "modules": {
+                               {"exporters": {"probe": {"allow_cidrs": ["127.0.0.1/32"], "discovery": False,
+                                                        "allow_ports": [urlsplit(es.url).port, urlsplit(kube.url).port],
+                                                        "modules": {
                                    "http_2xx": {"prober": "http"},
                                    "https_kube": {"prober": "http", "ca_file": str(kube.extra["ca_file"])}}}}}))
         # `observe traces pull` on the real Jaeger; a short overlap reports the unpaired span within seconds.

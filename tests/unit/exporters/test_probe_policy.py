@@ -47,3 +47,52 @@ def test_result_exposition_uses_blackbox_names() -> None:
     assert "probe_success 1\n" in text and "probe_http_status_code 204\n" in text
     assert 'probe_http_duration_seconds{phase="tls"}' in text
     assert "probe_ssl_earliest_cert_expiry 1900000000\n" in text
+
+
+def test_special_addresses_need_a_cidr_rule_inside_their_range() -> None:
+    wide = TargetPolicy([], ["0.0.0.0/0", "::/0"], [])
+    for address in ("127.0.0.1", "169.254.169.254", "0.0.0.0", "::1", "::", "fe80::1", "::ffff:127.0.0.1",
+                    "fd00:ec2::254", "100.100.100.200"):
+        assert not wide.connect_allowed(address, "cidr"), address
+        assert not wide.connect_allowed(address, "suffix"), address
+    assert wide.connect_allowed("10.1.2.3", "cidr")
+    named = TargetPolicy([], ["127.0.0.1/32", "169.254.169.254/32"], [])
+    assert named.connect_allowed("127.0.0.1", "host") and named.connect_allowed("169.254.169.254", "suffix")
+    assert not named.connect_allowed("127.0.0.2", "host")
+    by_name = TargetPolicy(["a.example"], [], [".svc"])
+    assert by_name.connect_allowed("10.9.8.7", "suffix") and not by_name.connect_allowed("10.9.8.7", "cidr")
+
+
+def test_canonical_host_and_ports() -> None:
+    from exporters.probe.allowlist import BadTarget, canonical_host
+
+    assert canonical_host("Web.Shop.SVC.") == "web.shop.svc"
+    assert canonical_host("Bücher.example") == "xn--bcher-kva.example"
+    assert canonical_host("[::1]") == "::1"
+    for bad in ("", ".", "a" * 300, "a..b"):
+        try:
+            canonical_host(bad)
+        except BadTarget:
+            continue
+        raise AssertionError(bad)
+    p = TargetPolicy([], [], [], ports=[80, 443], discovered_ports=lambda: {8080})
+    assert p.port_allowed(443) and p.port_allowed(8080) and not p.port_allowed(9600)
+    assert discovery.target_port("http://web.shop.svc:8080/x") == 8080
+    assert discovery.target_port("https://shop.example.com/") == 443
+    assert discovery.target_port("db.shop.svc:5432") == 5432
+
+
+async def test_unparsable_targets_are_bad_targets() -> None:
+    """Found by the property tests: urlsplit raises on an unclosed [ and on a port that is not a number."""
+    from exporters.config import ProbeModuleConfig
+    from exporters.probe import prober
+
+    policy = TargetPolicy([], ["127.0.0.1/32"], [])
+    for target, kind in (("[", "http"), ("http://[::1/", "http"), ("[:1", "tcp"), ("a:port", "tcp")):
+        try:
+            await prober.run(target, ProbeModuleConfig(prober=kind), policy, 1)  # type: ignore[arg-type,call-arg]
+        except prober.Refused as exc:
+            assert exc.reason == "bad_target", target
+        else:
+            raise AssertionError(target)
+    assert discovery.target_port("[") == 0

@@ -1,0 +1,42 @@
+"""Render values a user gets wrong: each is refused naming the render values' own keys, alerts and names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from observe.config import ConfigError
+from observe.render.renderer import plan
+from observe.render.values import load_values
+
+
+def values(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "values.yaml"
+    f.write_text(text)
+    return f
+
+
+def test_unknown_top_level_key_lists_the_render_sections(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_values(values(tmp_path, "grafanna:\n  url: x\n"))
+    text = str(err.value)
+    assert "grafanna: unknown key; expected one of: alertmanager, grafana, jobs, kibana, platform, rules" in text
+    assert "elasticsearch" not in text and "exporters" not in text  # not the config file's sections
+
+
+def test_rules_disabled_must_name_an_alert(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"rules.disabled: got \['KubePodCrashLoping'\], expected names of alerts"):
+        plan(values(tmp_path, "rules:\n  disabled: [KubePodCrashLoping]\n"))
+    # real names pass, templated ones (Kube[[ name ]]Overcommit) too
+    plan(values(tmp_path, "rules:\n  disabled: [Watchdog, KubeCPUOvercommit]\n"))
+
+
+def test_grafana_folder_points_at_the_chart_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"dashboards\.folder"):
+        load_values(values(tmp_path, "grafana:\n  folder: Mine\n"))
+
+
+def test_duplicate_keys_in_values(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="duplicate key 'url'"):
+        load_values(values(tmp_path, "kibana:\n  url: a\n  url: b\n"))
