@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from observe.config import ConfigError, load_config
+from observe.app.config import load_config
+from observe.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

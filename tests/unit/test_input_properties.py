@@ -21,12 +21,13 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from observe.cli import cli
 
 from exporters.config import ProbeModuleConfig
 from exporters.probe import discovery, prober
 from exporters.probe.allowlist import BadTarget, TargetPolicy, canonical_host
-from observe.config import ConfigError, load_config
+from observe.app.cli import cli
+from observe.app.config import load_config
+from observe.config import ConfigError
 
 settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
