@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import orjson
 
 from observe.durable_file import private_dir, write_atomic
+from observe.logs.metrics import ShipperMetrics
 
 log = logging.getLogger("observe.logs.checkpoint")
 
@@ -74,3 +78,68 @@ class CheckpointStore:
     def _write(self, data: bytes) -> None:
         private_dir(self.path.parent)
         write_atomic(self.path, data)
+
+
+class CheckpointWriter:
+    """When and how the checkpoint is written: at most every `interval` seconds once something advanced, off the
+    event loop (an fsync can take a second), and a last time at shutdown."""
+
+    def __init__(self, store: CheckpointStore, metrics: ShipperMetrics, interval: float,
+                 snapshot: Callable[[], dict[str, FileCheckpoint]], retire: Callable[[], None]) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.interval = interval
+        self.snapshot = snapshot
+        self.retire = retire  # moves fully acknowledged files to their final entries (may call advanced)
+        self.dirty_since: float | None = None
+
+    def advanced(self) -> None:
+        """Something moved: the next turn writes."""
+        if self.dirty_since is None:
+            self.dirty_since = time.monotonic()
+
+    async def loop(self) -> None:
+        """Write the checkpoint at most every interval, when something advanced."""
+        while True:
+            await asyncio.sleep(self.interval)
+            self.retire()
+            if self.dirty_since is None:
+                self.metrics.checkpoint_age.set(0)
+                continue
+            await self.save()
+
+    async def save(self) -> bool:
+        """Persist the checkpoint now; False (and a metric) when the write failed."""
+        since = self.dirty_since
+        self.dirty_since = None
+        entries = self.snapshot()
+        try:
+            await asyncio.to_thread(self.store.write, entries)
+        except OSError as exc:
+            self.metrics.checkpoint_write_failures.inc()
+            if since is not None and (self.dirty_since is None or since < self.dirty_since):
+                self.dirty_since = since
+            self.metrics.checkpoint_age.set(time.monotonic() - since if since else 0)
+            log.error("checkpoint write failed; keeping the previous one",
+                      extra={"file.path": str(self.store.path), "error.message": str(exc)})
+            return False
+        self.metrics.checkpoint_age.set(0 if self.dirty_since is None else time.monotonic() - self.dirty_since)
+        return True
+
+    async def save_final(self) -> None:
+        """The last write at shutdown: off the loop, and shielded so that cancelling the drain cannot skip it;
+        a cancelled caller still waits for the write, then re-raises."""
+        self.retire()
+        write = asyncio.ensure_future(asyncio.to_thread(self._write_final, self.snapshot()))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            raise
+
+    def _write_final(self, entries: dict[str, FileCheckpoint]) -> None:
+        try:
+            self.store.write(entries)
+        except OSError as exc:
+            self.metrics.checkpoint_write_failures.inc()
+            log.error("final checkpoint write failed", extra={"error.message": str(exc)})

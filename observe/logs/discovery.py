@@ -21,6 +21,26 @@ log = logging.getLogger("observe.logs.tailer")
 INOTIFY_MIN_GAP_S = 0.05
 
 
+def glob_matches(pattern: str, path: str) -> bool:
+    """Whether glob.glob(pattern) could return path: fnmatch per path component, as glob does."""
+    parts, names = pattern.split(os.sep), path.split(os.sep)
+    return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for p, n in zip(parts, names, strict=True))
+
+
+def entry_exists(entry: FileCheckpoint) -> bool:
+    """Whether the file of a checkpoint entry is still at its recorded path (same device and inode)."""
+    try:
+        st = os.stat(entry.real_path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (entry.dev, entry.ino)
+
+
+def in_globs(path: str, patterns: list[str]) -> bool:
+    """Whether any of the globs could return path."""
+    return any(glob_matches(pattern, path) for pattern in patterns)
+
+
 def find_files(patterns: list[str], exclude: list[str]) -> dict[str, os.stat_result]:
     """Regular files matching `patterns` and none of `exclude`, with their stat (symlinks followed)."""
     found: dict[str, os.stat_result] = {}

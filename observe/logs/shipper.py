@@ -42,7 +42,7 @@ class Shipper:
         await self.tailer.poll()
         self._tasks = [
             asyncio.create_task(self.tailer.discovery_loop(), name="logs-discovery"),
-            asyncio.create_task(self.tailer.checkpoint_loop(), name="logs-checkpoint"),
+            asyncio.create_task(self.tailer.checkpoints.loop(), name="logs-checkpoint"),
         ]
         self._reader = asyncio.create_task(self.tailer.read_loop(), name="logs-reader")
         self._batcher = asyncio.create_task(self.batcher.run(), name="logs-batcher")
@@ -79,7 +79,7 @@ class Shipper:
             for task in [*self._tasks, self._reader, self._batcher, *self._workers]:
                 task.cancel()
             try:
-                await self.tailer.save_final()
+                await self.tailer.checkpoints.save_final()
             finally:
                 self.tailer.close_all()
                 await self.sink.close()

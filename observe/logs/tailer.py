@@ -16,9 +16,9 @@ import socket
 import time
 
 from observe.logs.batch import Segment
-from observe.logs.checkpoint import CheckpointStore, FileCheckpoint
+from observe.logs.checkpoint import CheckpointStore, CheckpointWriter, FileCheckpoint
 from observe.logs.config import LogsConfig
-from observe.logs.discovery import DiscoveryLoop, find_files, find_inode, rotated_siblings
+from observe.logs.discovery import DiscoveryLoop, entry_exists, find_files, find_inode, in_globs, rotated_siblings
 from observe.logs.identity import FileIdentity, identify
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import MetadataProvider, PathMetadata, PlanSlot, path_plan
@@ -37,20 +37,6 @@ RETENTION_CHECK_S = 5.0
 
 def _realpath(path: str) -> str:
     return os.path.realpath(path)
-
-
-def _glob_matches(pattern: str, path: str) -> bool:
-    """Whether glob.glob(pattern) could return path: fnmatch per path component, as glob does."""
-    parts, names = pattern.split(os.sep), path.split(os.sep)
-    return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for p, n in zip(parts, names, strict=True))
-
-
-def _exists(entry: FileCheckpoint) -> bool:
-    try:
-        st = os.stat(entry.real_path)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == (entry.dev, entry.ino)
 
 
 class Tailer:
@@ -79,15 +65,13 @@ class Tailer:
         self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
         self.discovery = DiscoveryLoop(config, self.poll, self._patterns)
-        self._dirty_since: float | None = None
+        self.checkpoints = CheckpointWriter(self.store, metrics, config.checkpoint_interval_ms / 1000, self.snapshot,
+                                            self._retire_finished)
+        self._advanced = self.checkpoints.advanced
         self._first_poll = True
         self._stopping = False
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def _advanced(self) -> None:
-        if self._dirty_since is None:
-            self._dirty_since = time.monotonic()
-
     def snapshot(self) -> dict[str, FileCheckpoint]:
         """Every checkpoint to persist now."""
         out: dict[str, FileCheckpoint] = dict(self.saved)
@@ -96,54 +80,6 @@ class Tailer:
             out[reader.key] = reader.checkpoint(
                 closed=reader.finished and not reader.acks.segments and reader.key not in self._parked)
         return out
-
-    async def checkpoint_loop(self) -> None:
-        """Write the checkpoint at most every checkpoint_interval_ms, when something advanced."""
-        interval = self.config.checkpoint_interval_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            self._retire_finished()
-            if self._dirty_since is None:
-                self.metrics.checkpoint_age.set(0)
-                continue
-            await self.save()
-
-    async def save(self) -> bool:
-        """Persist the checkpoint now; False (and a metric) when the write failed."""
-        since = self._dirty_since
-        self._dirty_since = None
-        entries = self.snapshot()
-        try:
-            await asyncio.to_thread(self.store.write, entries)
-        except OSError as exc:
-            self.metrics.checkpoint_write_failures.inc()
-            if since is not None and (self._dirty_since is None or since < self._dirty_since):
-                self._dirty_since = since
-            self.metrics.checkpoint_age.set(time.monotonic() - since if since else 0)
-            log.error("checkpoint write failed; keeping the previous one",
-                      extra={"file.path": str(self.store.path), "error.message": str(exc)})
-            return False
-        self.metrics.checkpoint_age.set(0 if self._dirty_since is None else time.monotonic() - self._dirty_since)
-        return True
-
-    async def save_final(self) -> None:
-        """The last write at shutdown: off the loop (an fsync can take a second), and shielded so that
-        cancelling the drain cannot skip it; a cancelled caller still waits for the write, then re-raises."""
-        self._retire_finished()
-        entries = self.snapshot()
-        write = asyncio.ensure_future(asyncio.to_thread(self._write_final, entries))
-        try:
-            await asyncio.shield(write)
-        except asyncio.CancelledError:
-            await write
-            raise
-
-    def _write_final(self, entries: dict[str, FileCheckpoint]) -> None:
-        try:
-            self.store.write(entries)
-        except OSError as exc:
-            self.metrics.checkpoint_write_failures.inc()
-            log.error("final checkpoint write failed", extra={"error.message": str(exc)})
 
     def _retire_finished(self) -> None:
         for key, reader in list(self.finishing.items()):
@@ -289,7 +225,7 @@ class Tailer:
         self._retention_checked = now
         for entries in (self.closed, self.saved if not self._first_poll else {}):
             for key, entry in list(entries.items()):
-                if (entry.dev, entry.ino) in by_inode or _exists(entry):
+                if (entry.dev, entry.ino) in by_inode or entry_exists(entry):
                     self._seen_at[key] = now
                 elif now - self._seen_at.setdefault(key, now) > CLOSED_RETENTION_S:
                     del entries[key]
@@ -307,9 +243,7 @@ class Tailer:
         return (st.st_dev, st.st_ino) == inode and not self._in_globs(reader.path)
 
     def _in_globs(self, path: str) -> bool:
-        if any(fnmatch.fnmatch(path, ex) for ex in self.config.exclude_paths):
-            return False
-        return any(_glob_matches(pattern, path) for pattern in [*self.config.paths, *self.provider.extra_paths()])
+        return not any(fnmatch.fnmatch(path, ex) for ex in self.config.exclude_paths) and in_globs(path, self._patterns())
 
     async def _open_rotated_siblings(self, path: str, since: float) -> None:
         """Files rotated away between two polls: `name.*` siblings written since the last poll that we never opened."""
