@@ -74,6 +74,7 @@ STATEFULSET_FAMILIES = (
     Family("kube_statefulset_replicas", "gauge", "Number of desired pods for a StatefulSet."),
     Family("kube_statefulset_status_replicas", "gauge", "The number of replicas per StatefulSet."),
     Family("kube_statefulset_status_replicas_ready", "gauge", "The number of ready replicas per StatefulSet."),
+    Family("kube_statefulset_status_replicas_current", "gauge", "The number of current replicas per StatefulSet."),
     Family("kube_statefulset_status_replicas_updated", "gauge", "The number of updated replicas per StatefulSet."),
     Family("kube_statefulset_status_current_revision", "gauge",
            "Indicates the version of the StatefulSet used to generate Pods in the sequence [0,currentReplicas)."),
@@ -94,6 +95,7 @@ def render_statefulset(s: Obj, opts: Options) -> dict[str, bytes]:
     out.add("kube_statefulset_replicas", num(spec.get("replicas", 1)))
     out.add("kube_statefulset_status_replicas", num(st.get("replicas", 0)))
     out.add("kube_statefulset_status_replicas_ready", num(st.get("readyReplicas", 0)))
+    out.add("kube_statefulset_status_replicas_current", num(st.get("currentReplicas", 0)))
     out.add("kube_statefulset_status_replicas_updated", num(st.get("updatedReplicas", 0)))
     out.add("kube_statefulset_status_current_revision", 1, f'revision="{escape(st.get("currentRevision", ""))}"')
     out.add("kube_statefulset_status_update_revision", 1, f'revision="{escape(st.get("updateRevision", ""))}"')

@@ -8,7 +8,11 @@ A small scanner, not a full PromQL parser: it knows selectors, aggregations (`by
 Labels the scrape adds (job, instance, cluster, ...) and labels label_replace() creates are left out: an exporter
 cannot be asked to expose them.
 
-Run as a script on a file of expressions separated by lines of `---` to print the facts as YAML.
+Upstream dashboards keep their PromQL in jsonnet strings with `%(name)s` placeholders, Grafana `$variables` and
+`label_values(query, label)` variable queries: from_template() makes such a string plain PromQL first.
+
+Run as a script on a file of expressions separated by lines of `---` to print the facts as YAML (`--template`
+runs from_template() on each first).
 """
 
 from __future__ import annotations
@@ -150,6 +154,29 @@ def kube_labels(expr: str) -> dict[str, set[str]]:
     return {f: {x for x in labels if x not in TARGET_LABELS and x not in created} for f, labels in found.items()}
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_VARIABLE = re.compile(r"\$__\w+|\$\{?\w+\}?")
+_LABEL_VALUES = re.compile(r"label_values\((.*),\s*([A-Za-z_]\w*)\s*\)\s*$", re.S)
+
+
+def _placeholder(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name.endswith("Selector"):
+        return 'job="x"'  # a scrape selector: `job` is a target label, left out of the facts
+    if name.endswith("Label"):
+        return {"clusterLabel": "cluster"}.get(name, name[:-len("Label")])  # namespaceLabel -> namespace
+    return "1"  # a number (multiplier) or an interval, which only stands inside [] or as a factor
+
+
+def from_template(text: str) -> str:
+    """A jsonnet/Grafana query template as plain PromQL: placeholders, variables and label_values() replaced."""
+    expr = _VARIABLE.sub("x", _PLACEHOLDER.sub(_placeholder, text.replace("%%", "%")))
+    m = _LABEL_VALUES.match(expr.strip())
+    if m:  # the label a variable lists is a label the query groups on
+        expr = f"max by ({m.group(2)}) ({m.group(1)})"
+    return expr
+
+
 def merge(exprs: Iterable[str]) -> dict[str, set[str]]:
     """kube_labels() over many expressions, united per family."""
     out: dict[str, set[str]] = {}
@@ -161,7 +188,10 @@ def merge(exprs: Iterable[str]) -> dict[str, set[str]]:
 
 def main(paths: list[str]) -> None:
     """Print {family: sorted labels} for the expressions in the files (separated by lines of ---)."""
-    exprs = [e for p in paths for e in open(p).read().split("\n---\n") if e.strip()]
+    template = "--template" in paths
+    exprs = [e for p in paths if p != "--template" for e in open(p).read().split("\n---\n") if e.strip()]
+    if template:
+        exprs = [from_template(e) for e in exprs]
     print(yaml.safe_dump({f: sorted(x) for f, x in sorted(merge(exprs).items())}, sort_keys=True))
 
 

@@ -91,7 +91,8 @@ def _missing(wanted: dict[str, Any], series: dict[str, list[set[str]]]) -> list[
 
 async def test_every_upstream_mixin_family_and_label_is_exposed(exposition: dict[str, list[set[str]]]) -> None:
     wanted = {f: set(spec["labels"]) for f, spec in UPSTREAM["families"].items()}
-    assert len(wanted) >= 45
+    assert len(wanted) >= 49
+    assert all(set(spec["sources"]) <= UPSTREAM["sources"].keys() for spec in UPSTREAM["families"].values())
     assert _missing(wanted, exposition) == []
 
 

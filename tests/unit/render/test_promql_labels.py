@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.upstream.promql_labels import kube_labels
+from tests.upstream.promql_labels import from_template, kube_labels
 
 
 def test_matchers_and_sole_aggregations_count_joined_sides_do_not() -> None:
@@ -26,3 +26,19 @@ def test_label_replace_targets_and_recording_rules_are_left_out() -> None:
         kube_pod_owner{job="kube-state-metrics", owner_kind="DaemonSet"}, "workload", "$1", "owner_name", "(.*)"))
         + sum(namespace_cpu:kube_pod_container_resource_requests:sum{})'''
     assert kube_labels(expr) == {"kube_pod_owner": {"owner_kind", "namespace", "pod"}}
+
+
+def test_templates_become_promql_with_scrape_selectors_and_variables_neutral() -> None:
+    template = ('sum(max by (%(clusterLabel)s, %(namespaceLabel)s, pod, container)(kube_pod_container_resource_requests{'
+                '%(kubeStateMetricsSelector)s, %(clusterLabel)s="$cluster", namespace="$namespace", resource="cpu"}))'
+                ' / sum(rate(x{%(cadvisorSelector)s}[%(grafanaIntervalVar)s])) * %(multiplier)s')
+    expr = from_template(template)
+    assert "%(" not in expr and "$" not in expr
+    assert kube_labels(expr) == {"kube_pod_container_resource_requests": {"namespace", "pod", "container",
+                                                                          "resource"}}
+
+
+def test_label_values_lists_a_label_the_query_must_carry() -> None:
+    expr = from_template('label_values(kube_pod_info{%(kubeStateMetricsSelector)s, namespace="$namespace"}, pod)')
+    assert kube_labels(expr) == {"kube_pod_info": {"namespace", "pod"}}
+    assert kube_labels(from_template("label_values(kube_node_info, node)")) == {"kube_node_info": {"node"}}
