@@ -8,9 +8,10 @@ A scenario counts as right only when every event boundary is exact.
 
 `accuracy_before` holds the figures of the code before issue 13 (measured once, kept across runs).
 
-Cost, A/B: with OBSERVE_BENCH_MULTILINE_BASELINE=<an older observe/logs/multiline.py> (e.g. from
-`git show <commit>:observe/logs/multiline.py`), the shipper's processing path runs the same mixes with the baseline
-rules and with the current ones, interleaved round by round in one process, into the null sink; CPU-s per
+Cost, A/B: with OBSERVE_BENCH_MULTILINE_BASELINE=<an older observe/logs/multiline.py> (e.g. from `git show
+<commit>:observe/logs/multiline.py`) or <an older observe/logs/multiline/ package folder> (e.g. from `git archive
+<commit> observe/logs/multiline | tar -x -C /tmp/old`), the shipper's processing path runs the same mixes with the
+baseline rules and with the current ones, interleaved round by round in one process, into the null sink; CPU-s per
 million lines and the ratio to the CRI fast path, medians. The shared machine's load then hits both alike.
 Run: `python -m bench multiline`.
 """
@@ -62,17 +63,44 @@ def closed_events(module: Any, data: bytes) -> int:
     return n
 
 
+def load_baseline(baseline: Path) -> Any:
+    """The baseline rules: an older multiline.py file, or an older multiline/ package folder."""
+    if baseline.is_file():
+        spec = importlib.util.spec_from_file_location("multiline_baseline", baseline)
+        assert spec is not None and spec.loader is not None
+        old = importlib.util.module_from_spec(spec)
+        sys.modules["multiline_baseline"] = old
+        spec.loader.exec_module(old)
+        return old
+    # A package imports its own modules by their absolute names: load it as observe.logs.multiline with its
+    # modules from the folder, keep the module objects, then put the current package back.
+    name = "observe.logs.multiline"
+
+    def ours() -> list[str]:
+        return [k for k in sys.modules if k == name or k.startswith(name + ".")]
+
+    current = {k: sys.modules.pop(k) for k in ours()}
+    try:
+        spec = importlib.util.spec_from_file_location(name, baseline / "__init__.py",
+                                                      submodule_search_locations=[str(baseline)])
+        assert spec is not None and spec.loader is not None
+        old = importlib.util.module_from_spec(spec)
+        sys.modules[name] = old
+        spec.loader.exec_module(old)
+    finally:
+        for k in ours():
+            del sys.modules[k]
+        sys.modules.update(current)
+    return old
+
+
 def cost_ab(baseline: Path, lines: int = 200_000, rounds: int = 5) -> dict[str, Any]:
     """CPU per line of the processing path with the baseline rules and the current ones, against the fast path."""
     from bench import bench_logs
     from observe.logs import process
     from observe.logs.sinks.null import NullSink
 
-    spec = importlib.util.spec_from_file_location("multiline_baseline", baseline)
-    assert spec is not None and spec.loader is not None
-    old = importlib.util.module_from_spec(spec)
-    sys.modules["multiline_baseline"] = old
-    spec.loader.exec_module(old)
+    old = load_baseline(baseline)
     new_merger, new_rule_for = getattr(process, "Merger"), getattr(process, "rule_for")  # noqa: B009
 
     def use(module: Any) -> None:

@@ -18,19 +18,19 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from observe.kube.client import KubeClient
 from observe.kube.reflector import NAMESPACES, PODS, Reflector
-from observe.logs.annotations import Plan, Stream, build_plan, dedot
+from observe.logs.annotations import Plan, Stream, build_plan
 from observe.logs.metrics import EnrichMetrics
 from observe.logs.owners import Owners
-from observe.logs.plan import NO_PROCESSING, DataStreams, FilePlan, PlanSlot, Settings
+from observe.logs.plan import DataStreams, PlanSlot
+from observe.logs.pod_fields import Binding, file_fields, stream_settings
 from observe.logs.pod_meta import PodMeta, namespace_labels, pod_meta
-from observe.merge import deep_merge
 
 log = logging.getLogger("observe.logs.enrich")
 
@@ -39,17 +39,6 @@ WORKLOADS = ("deployment", "replicaset", "statefulset", "daemonset", "job", "cro
 MAX_UNRESOLVED = 10_000
 # A file this recent may belong to a pod whose watch event is still on its way; older ones do not wait.
 YOUNG_FILE_SECONDS = 30.0
-
-
-@dataclass
-class Binding:
-    """One open file tied to its pod: what it is (a container's output or a declared file) and where its plans go."""
-
-    plans: PlanSlot
-    base: FilePlan  # the path-derived plan
-    container: str
-    file_glob: str | None = None  # the declared file stream's host glob, for files inside an emptyDir
-    stream: Stream | None = field(default_factory=Stream)  # None: excluded
 
 
 class KubeEnricher:
@@ -287,28 +276,7 @@ class KubeEnricher:
         else:
             stream = plan.output_stream(binding.container)
         ns_labels = self.namespaces.store.get(pod.namespace, {}) if self.namespaces else {}
-        kube: dict[str, Any] = {
-            "namespace": pod.namespace,
-            "pod": {"name": pod.name, "uid": pod.uid},
-            "labels": {dedot(k): v for k, v in pod.labels.items()},
-            "namespace_labels": {dedot(k): v for k, v in ns_labels.items()},
-            **await self.owners.workload(pod),
-        }
-        if pod.node:
-            kube["node"] = {"name": pod.node}
-        fields = deep_merge(dict(binding.base.fields), {"kubernetes": kube})
-        # The path's labels are from the file name; the API's are authoritative (a label may have been removed).
-        fields["kubernetes"]["labels"] = kube["labels"]
-        fields["kubernetes"]["namespace_labels"] = kube["namespace_labels"]
-        container: dict[str, Any] = {"name": binding.container} if binding.container else {}
-        if binding.container in pod.container_ids:
-            container["id"] = pod.container_ids[binding.container]
-        if binding.container in pod.images:
-            container["image"] = {"name": pod.images[binding.container]}
-        if container:
-            fields = deep_merge(fields, {"container": container})
-        if stream is not None and stream.tags:
-            fields = deep_merge(fields, {"labels": dict(stream.tags)})
+        fields = file_fields(binding, pod, ns_labels, await self.owners.workload(pod), stream)
         index = stream.index if stream is not None else None
         if index and self.streams is not None:
             await self.streams.prepare(index)  # the template exists before the plan's first event is sent
@@ -317,12 +285,6 @@ class KubeEnricher:
     def _publish(self, binding: Binding, stream: Stream | None, **changes: Any) -> None:
         """Publish the file's next plan: the latest one with `changes` and the stream's processing settings."""
         binding.stream = stream
-        plan = replace(binding.plans.latest(), settings=self._settings(stream), **changes)
+        settings = stream_settings(stream, self.default_multiline, self.default_parser)
+        plan = replace(binding.plans.latest(), settings=settings, **changes)
         binding.plans.publish(plan)
-
-    def _settings(self, stream: Stream | None) -> Settings:
-        if stream is None:
-            return Settings(excluded=True)
-        settings = Settings(multiline=stream.multiline or self.default_multiline,
-                            parser=stream.format or self.default_parser)
-        return NO_PROCESSING if settings == NO_PROCESSING else settings

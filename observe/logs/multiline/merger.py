@@ -1,0 +1,135 @@
+"""The Merger: lines become records, one open record per stream key (file + iostream).
+
+A record is emitted when a line starts a new one, when its stream has been quiet for the flush timeout, or when
+it would exceed the line or byte cap (then it is split, never cut: the split parts carry the flag
+`multiline_split`). Whether a line continues a record is its Rule's say (observe/logs/multiline/rules.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+SPLIT_FLAG = "multiline_split"
+
+
+@dataclass
+class Record(Generic[T]):
+    """Lines merged so far for one stream, with the origin of each line (for acks)."""
+
+    lines: list[str]
+    origins: list[T]
+    first_seen: float
+    last_seen: float
+    size: int = 0
+    state: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    held: int = 0  # trailing lines kept only tentatively (see HELD): they leave the record if nothing confirms them
+
+    @property
+    def message(self) -> str:
+        """The merged text, lines joined by newlines."""
+        return "\n".join(self.lines)
+
+
+class Rule(Protocol):
+    """Decides whether a line continues the open record, and tracks what it has seen."""
+
+    name: str
+
+    def continues(self, line: str, record: Record[Any]) -> bool:
+        """True when `line` belongs to `record` rather than starting a new one."""
+        ...
+
+    def note(self, line: str, record: Record[Any]) -> None:
+        """Update the record's state after `line` was added to it."""
+        ...
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _release_held(record: Record[T]) -> list[Record[T]]:
+    """The record without its held lines, then each held line as its own record (nothing confirmed them)."""
+    if not record.held:
+        return [record]
+    keep = len(record.lines) - record.held
+    out = [record]
+    for line, origin in zip(record.lines[keep:], record.origins[keep:], strict=True):
+        size = len(line.encode("utf-8", "surrogateescape"))
+        record.size -= size + 1
+        out.append(Record([line], [origin], record.last_seen, record.last_seen, size))
+    del record.lines[keep:], record.origins[keep:]
+    record.held = 0
+    return out
+
+
+class Merger(Generic[K, T]):
+    """Merges lines into records, one open record per stream key."""
+
+    def __init__(self, *, flush_seconds: float = 2.0, max_lines: int = 500, max_bytes: int = 1 << 20) -> None:
+        self.flush_seconds = flush_seconds
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self._open: dict[K, tuple[Rule, Record[T]]] = {}
+
+    def feed(self, key: K, rule: Rule | None, line: str, origin: T, now: float) -> list[Record[T]]:
+        """Add one line of stream `key`; return the records this line closed (oldest first)."""
+        out: list[Record[T]] = []
+        size = len(line.encode("utf-8", "surrogateescape"))
+        current = self._open.get(key)
+        if current is not None:
+            open_rule, record = current
+            if open_rule is rule and rule is not None and rule.continues(line, record):
+                if len(record.lines) + 1 > self.max_lines or record.size + size + 1 > self.max_bytes:
+                    # Too big: emit what we have and carry on in a new part, so nothing is cut.
+                    record.flags.append(SPLIT_FLAG)
+                    out.append(record)
+                    nxt: Record[T] = Record([line], [origin], now, now, size, dict(record.state), [SPLIT_FLAG])
+                    rule.note(line, nxt)
+                    self._open[key] = (rule, nxt)
+                    return out
+                record.lines.append(line)
+                record.origins.append(origin)
+                record.size += size + 1
+                record.last_seen = now
+                rule.note(line, record)
+                return out
+            if record.held:
+                out.extend(_release_held(record))
+            else:
+                out.append(record)
+            del self._open[key]
+        record = Record([line], [origin], now, now, size)
+        if rule is None:
+            out.append(record)
+            return out
+        rule.note(line, record)
+        self._open[key] = (rule, record)
+        return out
+
+    def expired(self, now: float) -> list[Record[T]]:
+        """Records whose stream has been quiet for the flush timeout."""
+        done = [k for k, (_, r) in self._open.items() if now - r.last_seen >= self.flush_seconds]
+        return [part for k in done for part in _release_held(self._open.pop(k)[1])]
+
+    def close(self, key: K) -> Record[T] | None:
+        """Emit the open record of one stream (its file ended or was closed), held lines included."""
+        current = self._open.pop(key, None)
+        return current[1] if current else None
+
+    def drain(self) -> Iterator[Record[T]]:
+        """Emit every open record (shutdown)."""
+        while self._open:
+            yield from _release_held(self._open.popitem()[1][1])
+
+    def open_records(self) -> list[Record[T]]:
+        """The records still open (their first origin bounds the checkpoint)."""
+        return [r for _, r in self._open.values()]
+
+    def pending(self) -> int:
+        """How many streams have an open record."""
+        return len(self._open)
