@@ -22,10 +22,12 @@ class AckTarget(Protocol):
 class Segment:
     """Items from one contiguous byte range of one file; `safe_offset` is where a restart may resume once acked."""
 
-    __slots__ = ("items", "nbytes", "owner", "pending", "safe_offset")
+    __slots__ = ("items", "nbytes", "owner", "pending", "safe_offset", "verify")
 
-    def __init__(self, owner: AckTarget, items: list[bytes], safe_offset: int) -> None:
+    def __init__(self, owner: AckTarget, items: list[bytes], safe_offset: int, verify: bool = False) -> None:
         self.owner = owner
+        # Its items may already be in the index (re-read after a restart): the sink looks their ids up first.
+        self.verify = verify
         self.items = items
         self.safe_offset = safe_offset
         self.pending = len(items)

@@ -23,6 +23,10 @@ class ShipperMetrics:
             "observe_shipper_events_retried", "Event sends retried, by reason (429, 5xx, timeout, connection, auth).",
             ["reason"], registry=r,
         )
+        self.duplicates_avoided = Counter(
+            "observe_shipper_duplicates_avoided", "Events not sent because the data stream already held their _id in some "
+            "backing index (a re-send after a restart, a replay), by reason.", ["reason"], registry=r,
+        )
         self.events_dropped = Counter(
             "observe_shipper_events_dropped", "Events dropped, by reason, and whether by intent (config) or not.",
             ["reason", "intentional"], registry=r,

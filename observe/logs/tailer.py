@@ -60,6 +60,7 @@ class Tailer:
         self.discovery = DiscoveryLoop(config, self.poll, self._patterns)
         self._dirty_since: float | None = None
         self._first_poll = True
+        self._starting = True  # files opened now may have been shipped by an earlier run past their checkpoint
         self._stopping = False
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -168,6 +169,9 @@ class Tailer:
         )
         if detached:
             reader.detached_since = time.monotonic()
+        if self._starting and size > offset:
+            # Whatever an earlier run read past the checkpoint was at most the file's size now.
+            reader.may_be_written(size)
         self.files[(ident.dev, ident.ino)] = reader
         log.info("tailing file", extra={"file.path": path, "log.offset": offset, "file.inode": str(ident.ino)})
         self._wake.set()
@@ -210,6 +214,7 @@ class Tailer:
         if self._first_poll:
             self._first_poll = False
             await self._resume_rotated()
+            self._starting = False
         # Closed entries are kept while their inode is still discovered, so a rotated name that matches too is not re-read.
         for key, entry in list(self.closed.items()):
             if (entry.dev, entry.ino) not in by_inode and time.monotonic() - self._closed_at.get(key, 0) > CLOSED_RETENTION_S:
