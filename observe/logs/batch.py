@@ -89,6 +89,22 @@ class Batch:
             for i in range(start, end):
                 yield seg, i
 
+    def subset(self, positions: list[int]) -> Batch:
+        """A batch of the items at `positions` (ascending) of this one, sharing its segments."""
+        out = Batch()
+        wanted = set(positions)
+        for pos, (seg, i) in enumerate(self.owners()):
+            if pos not in wanted:
+                continue
+            last = out.slices[-1] if out.slices else None
+            if last is not None and last[0] is seg and last[2] == i:
+                out.slices[-1] = (seg, last[1], i + 1)
+            else:
+                out.slices.append((seg, i, i + 1))
+            out.count += 1
+            out.nbytes += len(seg.items[i])
+        return out
+
     def complete(self) -> None:
         """Every item has its final outcome: release the segments and advance the files' offsets."""
         touched: dict[int, AckTarget] = {}

@@ -244,12 +244,8 @@ class ElasticsearchSink:
             return Attempt(left, None, status, {"rejected": len(pending)})
         if request.all_created(raw):
             return Attempt([], None, status, self._all_ok(pending, outcomes))
-        answers = request.answers(raw)
-        if len(answers) != len(pending):
-            # Should not happen; treat as a failed request rather than guess which item is which.
-            log.error("bulk response item count differs from the request; retrying all",
-                      extra={"observe.sent": len(pending), "observe.answered": len(answers)})
-            return self._retry_all(pending, "5xx", status)
+        # An answer we cannot pair with the items raises BulkResponseError: the shipper sends the batch again.
+        answers = request.answers(raw, len(pending))
         result = self._per_item(pending, answers, outcomes)
         result.status = status
         if result.reason is not None:
