@@ -451,8 +451,67 @@ def bench_processing(folder: Path) -> dict[str, Any]:
     return out
 
 
+def bench_restart_rollover(folder: Path) -> dict[str, Any]:
+    """The restart path across a rollover: ship a file, roll the stream over, lose the checkpoint, ship it again.
+
+    The second run finds every event with an `ids` lookup across the backing indices and sends nothing; it is set
+    against the first run (a normal shipping of the same lines), alternating which stream goes first.
+    """
+    from tests.peers import elasticsearch as es_peer
+
+    es_peer.install()
+    peer = es_peer.start(folder / "es")
+    try:
+        write_log(folder, ES_LINES)
+        es_cfg = ElasticsearchConfig(url=peer.url)  # type: ignore[call-arg]
+        first, again, lookups = [], [], []
+        for rnd in range(ES_ROUNDS):
+            cfg = logs_config(folder, data_stream=f"logs-bench.restart{rnd}-default")
+
+            def ship(cfg: LogsConfig = cfg) -> tuple[dict[str, float], float]:
+                found: list[float] = []
+
+                def sink(m: ShipperMetrics, cfg: LogsConfig = cfg) -> ElasticsearchSink:
+                    s = ElasticsearchSink(SinkConfig(es_cfg, cfg), m)
+                    found.append(0.0)
+                    real = s.existing.find
+
+                    async def timed(stream: str, ids: list[str]) -> set[str]:
+                        t = time.perf_counter()
+                        try:
+                            return await real(stream, ids)
+                        finally:
+                            found[0] += time.perf_counter() - t
+                    s.existing.find = timed  # type: ignore[method-assign]
+                    return s
+                r = asyncio.run(run_pipeline(cfg, sink, ES_LINES))
+                return r, found[0]
+
+            r1, _ = ship()
+            urllib.request.urlopen(urllib.request.Request(f"{peer.url}/{cfg.data_stream}/_rollover", method="POST"))
+            cfg.checkpoint_path.unlink()
+            r2, spent = ship()
+            first.append(r1)
+            again.append(r2)
+            lookups.append(spent)
+        med = statistics.median
+        return {
+            "lines": ES_LINES,
+            "engine": "Elasticsearch 8.17.2 core node (512 MiB heap, same 2 cores)",
+            "first_run_lines_per_s": round(med(r["lines_per_s"] for r in first)),
+            "restart_after_rollover_lines_per_s": round(med(r["lines_per_s"] for r in again)),
+            "first_run_cpu_s_per_million_lines": round(med(r["cpu_s_per_million"] for r in first), 3),
+            "restart_after_rollover_cpu_s_per_million_lines": round(med(r["cpu_s_per_million"] for r in again), 3),
+            "lookup_wall_s_per_million_lines": round(med(lookups) / ES_LINES * 1e6, 3),
+            "runs_first": [round(r["lines_per_s"]) for r in first],
+            "runs_restart": [round(r["lines_per_s"]) for r in again],
+        }
+    finally:
+        peer.stop()
+
+
 PARTS = {"null_sink": bench_null, "elasticsearch": bench_elasticsearch, "backlog": bench_backlog_rss,
-         "processing": bench_processing}
+         "processing": bench_processing, "restart_rollover": bench_restart_rollover}
 
 
 def run(results_dir: Path) -> dict[str, Any]:

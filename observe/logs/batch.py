@@ -22,10 +22,12 @@ class AckTarget(Protocol):
 class Segment:
     """Items from one contiguous byte range of one file; `safe_offset` is where a restart may resume once acked."""
 
-    __slots__ = ("items", "nbytes", "owner", "pending", "safe_offset")
+    __slots__ = ("items", "nbytes", "owner", "pending", "safe_offset", "verify")
 
-    def __init__(self, owner: AckTarget, items: list[bytes], safe_offset: int) -> None:
+    def __init__(self, owner: AckTarget, items: list[bytes], safe_offset: int, verify: bool = False) -> None:
         self.owner = owner
+        # Its items may already be in the index (re-read after a restart): the sink looks their ids up first.
+        self.verify = verify
         self.items = items
         self.safe_offset = safe_offset
         self.pending = len(items)
@@ -86,6 +88,22 @@ class Batch:
         for seg, start, end in self.slices:
             for i in range(start, end):
                 yield seg, i
+
+    def subset(self, positions: list[int]) -> Batch:
+        """A batch of the items at `positions` (ascending) of this one, sharing its segments."""
+        out = Batch()
+        wanted = set(positions)
+        for pos, (seg, i) in enumerate(self.owners()):
+            if pos not in wanted:
+                continue
+            last = out.slices[-1] if out.slices else None
+            if last is not None and last[0] is seg and last[2] == i:
+                out.slices[-1] = (seg, last[1], i + 1)
+            else:
+                out.slices.append((seg, i, i + 1))
+            out.count += 1
+            out.nbytes += len(seg.items[i])
+        return out
 
     def complete(self) -> None:
         """Every item has its final outcome: release the segments and advance the files' offsets."""

@@ -23,6 +23,14 @@ class ShipperMetrics:
             "observe_shipper_events_retried", "Event sends retried, by reason (429, 5xx, timeout, connection, auth).",
             ["reason"], registry=r,
         )
+        self.duplicates_avoided = Counter(
+            "observe_shipper_duplicates_avoided", "Events not sent because the data stream already held their _id in some "
+            "backing index (a re-send after a restart, a replay), by reason.", ["reason"], registry=r,
+        )
+        self.sink_errors = Counter(
+            "observe_shipper_sink_errors", "Batches the sink failed on with an error of its own (an answer it cannot "
+            "read, a bug); the batch is sent again with backoff.", ["reason"], registry=r,
+        )
         self.events_dropped = Counter(
             "observe_shipper_events_dropped", "Events dropped, by reason, and whether by intent (config) or not.",
             ["reason", "intentional"], registry=r,

@@ -59,6 +59,9 @@ class FileReader:
         self.decoder: Decoder | None = None if plan.format == "auto" else make_decoder(plan.format, max_event_bytes)
         self.index = index
         self.acks = FileAcks(offset, on_advance)
+        # Events starting before this offset may have been written by an earlier run (see `may_be_written`).
+        self.verify_until = 0
+        self._emitted_safe = offset
         self.metrics = metrics
         self.multiline_limits = multiline_limits
         self.processor: PlanProcessor | None = None  # created the first time a plan asks for processing
@@ -81,6 +84,10 @@ class FileReader:
     def acked_offset(self) -> int:
         """Everything before this offset is acknowledged."""
         return self.acks.acked_offset
+
+    def may_be_written(self, until: int) -> None:
+        """An earlier run may have sent this file's events up to `until` (its size now): look them up before sending."""
+        self.verify_until = max(self.verify_until, until)
 
     def checkpoint(self, *, closed: bool) -> FileCheckpoint:
         """This file's checkpoint entry: everything before the acknowledged offset is delivered."""
@@ -166,7 +173,11 @@ class FileReader:
         if dec is not None and dec.skipped_bytes:
             self._lost_truncated.inc(dec.skipped_bytes)
             dec.skipped_bytes = 0
-        seg = Segment(self, items, self._safe_offset())
+        safe = self._safe_offset()
+        # Every item here starts at or after the previous segment's safe offset.
+        verify = self._emitted_safe < self.verify_until
+        self._emitted_safe = safe
+        seg = Segment(self, items, safe, verify)
         self.acks.register(seg)
         return seg
 

@@ -4,6 +4,8 @@ The spool holds the exact bulk bodies the shipper would have sent: deterministic
 `op_type=create`. Replaying goes through the shipper's own bulk sink, so a 409 counts as already delivered,
 429/5xx are retried, and mapping errors go to the dead-letter stream. A replayed file moves to DIR/replayed/;
 a file interrupted half-way is replayed again next time, and its delivered half comes back as duplicates.
+Every replayed `_id` is looked up across the data stream's backing indices first, so a replay after a rollover
+adds nothing either (`observe_shipper_duplicates_avoided_total{reason="replay"}`).
 """
 
 from __future__ import annotations
@@ -65,19 +67,19 @@ async def replay(es: ElasticsearchConfig, logs: LogsConfig, folder: Path,
     registry = registry or CollectorRegistry()
     sink = ElasticsearchSink(SinkConfig(es, logs), ShipperMetrics(registry))
     files = 0
+    outcomes = dict.fromkeys(OUTCOMES, 0)
     try:
         await sink.setup()
         for path in spool_files(folder):
             items = bulk_items(await asyncio.to_thread(path.read_bytes), path)
             for stream in sorted({_index_of(item) for item in items} - {logs.data_stream}):
                 await sink.prepare(stream)  # a data stream a pod chose by annotation
-            await sink.deliver_items(items)
+            for outcome in await sink.deliver_items(items):
+                outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
             await asyncio.to_thread(_move_done, path)
             files += 1
     finally:
         await sink.close()
-    outcomes = {o: int(registry.get_sample_value("observe_shipper_events_acked_total", {"outcome": o}) or 0)
-                for o in OUTCOMES}
     return ReplayResult(files, outcomes)
 
 

@@ -102,6 +102,9 @@ class ShipperService(BaseService):
 
     def readiness(self) -> tuple[bool, str]:
         ok, reason = self.sink.ready()
+        pipeline_ok, why = self.shipper.ready()
+        if not pipeline_ok:
+            ok, reason = False, why
         if self.enricher is None:
             return ok, reason
         kube_ok, kube_reason = self.enricher.readiness()

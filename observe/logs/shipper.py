@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from observe.logs.batch import Batch, Batcher, Segment
 from observe.logs.config import LogsConfig
+from observe.logs.encode import action_id
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import MetadataProvider
-from observe.logs.sinks.protocol import Sink
+from observe.logs.sinks.elasticsearch.retry import Backoff
+from observe.logs.sinks.protocol import Outcome, Sink
 from observe.logs.tailer import Tailer
 
 log = logging.getLogger("observe.logs.shipper")
@@ -34,6 +37,7 @@ class Shipper:
         self._tasks: list[asyncio.Task[None]] = []
         self._workers: list[asyncio.Task[None]] = []
         self._shipped: dict[str, object] = {}
+        self._failing: dict[int, tuple[float, str]] = {}  # batch -> (since, what the sink's error was)
 
     async def start(self) -> None:
         """Load checkpoints, start the sink and every stage."""
@@ -55,8 +59,58 @@ class Shipper:
                 await self.batches.put(None)  # let the other workers see the end too
                 return
             self._count_shipped(batch)
-            await self.sink.send(batch)
+            await self._deliver(batch)
             batch.complete()
+
+    async def _deliver(self, batch: Batch) -> None:
+        """Send until every event has a final outcome. The sink is supervised: an error of its own is logged with
+        the batch's first file and offset, counted, and the batch sent again with backoff (never dropped)."""
+        backoff = Backoff(self.config.retry_initial_seconds, self.config.retry_max_seconds)
+        todo = batch
+        try:
+            while True:
+                try:
+                    outcomes = await self.sink.send(todo)
+                    if len(outcomes) != todo.count:
+                        raise ValueError(f"the sink returned {len(outcomes)} outcomes for {todo.count} events")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # any fault of the sink: keep the worker and the batch
+                    self._sink_failed(todo, exc)
+                    await asyncio.sleep(backoff.next())
+                    continue
+                self._failing.pop(id(batch), None)
+                if Outcome.RETRY not in outcomes:  # the common case, at C speed
+                    return
+                retry = [i for i, o in enumerate(outcomes) if o is Outcome.RETRY]
+                self.metrics.events_retried.labels("sink").inc(len(retry))
+                todo = todo.subset(retry)
+                await asyncio.sleep(backoff.next())
+        finally:
+            self._failing.pop(id(batch), None)
+
+    def _sink_failed(self, batch: Batch, exc: Exception) -> None:
+        reason = str(getattr(exc, "reason", "unexpected"))
+        self.metrics.sink_errors.labels(reason).inc()
+        seg, i = next(batch.owners())
+        path = str(getattr(seg.owner, "path", ""))
+        try:
+            offset = int(action_id(seg.items[i]).rsplit("-", 1)[1], 16)
+        except (ValueError, IndexError):
+            offset = -1
+        what = f"{type(exc).__name__}: {exc}"[:300]
+        since = self._failing.get(id(batch), (time.monotonic(), ""))[0]
+        self._failing[id(batch)] = (since, f"{what} (batch of {batch.count} from {path} at offset {offset})")
+        log.error("the sink failed on a batch; sending it again", extra={
+            "event.reason": reason, "error.type": type(exc).__name__, "error.message": str(exc)[:500],
+            "file.path": path, "log.offset": offset, "observe.items": batch.count})
+
+    def ready(self) -> tuple[bool, str]:
+        """Not ready while the sink fails on a batch (it is being retried)."""
+        if not self._failing:
+            return True, ""
+        since, what = min(self._failing.values())
+        return False, f"sink failing for {time.monotonic() - since:.0f}s on {len(self._failing)} batches (retrying): {what}"
 
     def _count_shipped(self, batch: Batch) -> None:
         counts: dict[str, int] = {}

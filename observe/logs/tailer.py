@@ -69,6 +69,7 @@ class Tailer:
                                             self._retire_finished)
         self._advanced = self.checkpoints.advanced
         self._first_poll = True
+        self._starting = True  # files opened now may have been shipped by an earlier run past their checkpoint
         self._stopping = False
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -146,6 +147,9 @@ class Tailer:
         )
         if detached:
             reader.detached_since = time.monotonic()
+        if self._starting and size > offset:
+            # Whatever an earlier run read past the checkpoint was at most the file's size now.
+            reader.may_be_written(size)
         self.files[(ident.dev, ident.ino)] = reader
         log.info("tailing file", extra={"file.path": path, "log.offset": offset, "file.inode": str(ident.ino)})
         self._wake.set()
@@ -188,6 +192,7 @@ class Tailer:
         if self._first_poll:
             self._first_poll = False
             await self._resume_rotated()
+            self._starting = False
         self._age_out(by_inode)
         now = time.monotonic()
         lag_total = 0

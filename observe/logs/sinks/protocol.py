@@ -9,12 +9,13 @@ from observe.logs.batch import Batch
 
 
 class Outcome(StrEnum):
-    """The final outcome of one event (retries are not outcomes: a sink retries until it has one of these)."""
+    """What `send` did with one event: a final outcome, or RETRY (the shipper sends the event again)."""
 
     DELIVERED = "delivered"
     DUPLICATE = "duplicate"  # already in the index (409 on create): a replay, counted as success
     DEADLETTERED = "deadlettered"
     DROPPED = "dropped"  # the dead-letter stream refused it too; counted with a reason
+    RETRY = "retry"  # no final outcome yet: the shipper sends it again, with backoff
 
 
 class Sink(Protocol):
@@ -35,7 +36,11 @@ class Sink(Protocol):
         ...
 
     async def send(self, batch: Batch) -> list[Outcome]:
-        """Deliver every item, retrying as long as it takes; return each item's final outcome, in order."""
+        """Deliver the items; return each one's outcome, in order (RETRY: send it again).
+
+        An exception is a fault of the sink, not of the events: the shipper logs and counts it, and sends the batch
+        again with backoff.
+        """
         ...
 
     async def close(self) -> None:

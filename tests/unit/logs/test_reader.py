@@ -137,3 +137,21 @@ def test_a_published_plan_applies_from_the_next_chunk(tmp_path: Path) -> None:
     assert b'"_index":"logs-other-default"' in seg.items[0]
     assert orjson.loads(source_of(seg.items[0]))["kubernetes"] == {"namespace": "n2"}
     assert "kubernetes" not in first or first["kubernetes"] != {"namespace": "n2"}
+
+
+def test_segments_of_the_restart_window_are_marked_for_a_lookup(tmp_path: Path) -> None:
+    p = tmp_path / "a.log"
+    line = b"2024-01-01T00:00:00Z stdout F some line of text\n"
+    p.write_bytes(line * 400)
+    window = 100 * len(line)
+    r = reader(p, read_bytes=40 * len(line), offset=20 * len(line))
+    r.may_be_written(window)
+    marks = []
+    while (seg := r.read()) is not None:
+        offsets = [orjson.loads(source_of(i))["log"]["offset"] for i in seg.items]
+        marks.append((min(offsets), seg.verify))
+    # Every segment holding an event that starts before the window's end is looked up; none after it.
+    assert all(verify == (start < window) for start, verify in marks), marks
+    assert [v for _, v in marks].count(True) == 2
+    fresh = reader(p, read_bytes=40 * len(line))
+    assert all(not seg.verify for seg in iter(fresh.read, None))

@@ -24,9 +24,25 @@ def all_created(raw: bytes) -> bool:
     return raw.startswith(b'{"errors":false')
 
 
-def answers(raw: bytes) -> list[dict[str, Any]]:
-    """Per-item answers ({action: {status, error}}) of a bulk response."""
-    items: list[dict[str, Any]] = orjson.loads(raw).get("items", [])
+class BulkResponseError(ValueError):
+    """A 2xx bulk answer that cannot be read item by item (not JSON, or items that do not match the request)."""
+
+    reason = "bad_response"
+
+
+def answers(raw: bytes, sent: int) -> list[dict[str, Any]]:
+    """Per-item answers ({action: {status, error}}) of a bulk response of `sent` items; BulkResponseError when the
+    body is not JSON or its items cannot be paired with those sent (never guess which item is which)."""
+    try:
+        items = orjson.loads(raw).get("items")
+    except (ValueError, AttributeError) as exc:
+        raise BulkResponseError(f"the bulk answer is not a JSON object ({exc}): {raw[:200]!r}") from None
+    if not isinstance(items, list) or len(items) != sent:
+        raise BulkResponseError(f"the bulk answer has {len(items) if isinstance(items, list) else 'no'} items "
+                                f"for {sent} sent")
+    for answer in items:
+        if not isinstance(answer, dict) or len(answer) != 1 or not isinstance(next(iter(answer.values())), dict):
+            raise BulkResponseError(f"a bulk answer item is not {{action: {{status, ...}}}}: {str(answer)[:200]}")
     return items
 
 

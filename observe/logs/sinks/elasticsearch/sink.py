@@ -24,6 +24,7 @@ from observe.logs.metrics import ShipperMetrics
 from observe.logs.sinks.elasticsearch import request
 from observe.logs.sinks.elasticsearch.config import SinkConfig
 from observe.logs.sinks.elasticsearch.deadletter import deadletter_item, reason_of
+from observe.logs.sinks.elasticsearch.existing import ExistingIds, targets
 from observe.logs.sinks.elasticsearch.provision import Provisioner
 from observe.logs.sinks.elasticsearch.request import Item
 from observe.logs.sinks.elasticsearch.retry import Backoff, item_retry_reason, item_verdict, request_retry_reason
@@ -64,6 +65,7 @@ class ElasticsearchSink:
         self._last_failure = ""  # what the latest failed bulk request met, for /readyz
         self._acked = {o: metrics.events_acked.labels(o) for o in ("delivered", "duplicate", "deadlettered")}
         self._streams: set[str] = set()  # more data streams that files' plans name
+        self.existing = ExistingIds(self.conn, config.logs.deadletter_data_stream)
         self._tracer = tracer("observe.logs")
 
     @property
@@ -135,14 +137,52 @@ class ElasticsearchSink:
     async def send(self, batch: Batch) -> list[Outcome]:
         await self._setup_done.wait()
         outcomes = [Outcome.DELIVERED] * batch.count
-        await self.deliver([(i, item, None) for i, item in enumerate(batch.items())], outcomes)
+        pending: list[Item] = [(i, item, None) for i, item in enumerate(batch.items())]
+        if any(seg.verify for seg, _, _ in batch.slices):
+            check = {i for i, (seg, _) in enumerate(batch.owners()) if seg.verify}
+            pending = await self.skip_existing(pending, check, outcomes, "restart")
+        await self.deliver(pending, outcomes)
         return outcomes
 
     async def deliver_items(self, items: list[bytes]) -> list[Outcome]:
-        """Deliver bulk items (a replayed spool file); each one's final outcome, in order."""
+        """Deliver bulk items (a replayed spool file, each looked up first); each one's final outcome, in order."""
         outcomes = [Outcome.DELIVERED] * len(items)
-        await self.deliver([(i, item, None) for i, item in enumerate(items)], outcomes)
+        pending: list[Item] = [(i, item, None) for i, item in enumerate(items)]
+        pending = await self.skip_existing(pending, set(range(len(items))), outcomes, "replay")
+        await self.deliver(pending, outcomes)
         return outcomes
+
+    async def skip_existing(self, pending: list[Item], check: set[int], outcomes: list[Outcome],
+                            reason: str) -> list[Item]:
+        """Drop from `pending` the items in `check` whose `_id` a backing index already holds (outcome: duplicate).
+
+        A lookup that fails is retried with backoff like a bulk request: sending without knowing could duplicate.
+        """
+        backoff = Backoff(self.config.logs.retry_initial_seconds, self.config.logs.retry_max_seconds)
+        by_stream = targets((i, item) for i, item, _ in pending if i in check)
+        found: set[int] = set()
+        for stream, ids in by_stream.items():
+            while True:
+                try:
+                    have = await self.existing.find(stream, [doc_id for _, doc_id in ids])
+                    break
+                except (*SETUP_ERRORS, ValueError) as exc:
+                    why = explain(exc, self.config.es)[1]
+                    self._last_failure = f"looking up ids already written: {why}"
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
+                    log.warning("cannot look up which events are already stored; retrying", extra={
+                        "url.full": self.base, "observe.data_stream": stream, "error.message": why})
+                    self.metrics.events_retried.labels("lookup").inc(len(ids))
+                    await asyncio.sleep(backoff.next())
+            found.update(pos for pos, doc_id in ids if doc_id in have)
+        if not found:
+            return pending
+        for pos in found:
+            outcomes[pos] = Outcome.DUPLICATE
+        self._acked["duplicate"].inc(len(found))
+        self.metrics.duplicates_avoided.labels(reason).inc(len(found))
+        return [p for p in pending if p[0] not in found]
 
     async def deliver(self, pending: list[Item], outcomes: list[Outcome]) -> None:
         """Send until every item has a final outcome (written into `outcomes` at the item's index)."""
@@ -204,12 +244,8 @@ class ElasticsearchSink:
             return Attempt(left, None, status, {"rejected": len(pending)})
         if request.all_created(raw):
             return Attempt([], None, status, self._all_ok(pending, outcomes))
-        answers = request.answers(raw)
-        if len(answers) != len(pending):
-            # Should not happen; treat as a failed request rather than guess which item is which.
-            log.error("bulk response item count differs from the request; retrying all",
-                      extra={"observe.sent": len(pending), "observe.answered": len(answers)})
-            return self._retry_all(pending, "5xx", status)
+        # An answer we cannot pair with the items raises BulkResponseError: the shipper sends the batch again.
+        answers = request.answers(raw, len(pending))
         result = self._per_item(pending, answers, outcomes)
         result.status = status
         if result.reason is not None:

@@ -121,3 +121,14 @@ def test_retry_policy() -> None:
     assert 0.5 <= waits[0] <= 1.0 and 2.0 <= waits[3] <= 4.0
     b.reset()
     assert b.delay == 1.0
+
+
+def test_only_the_older_backing_indices_are_looked_up() -> None:
+    from observe.logs.sinks.elasticsearch.existing import older_indices, targets
+
+    resolved = orjson.dumps({"indices": [], "aliases": [], "data_streams": [
+        {"name": "logs-a-default", "backing_indices": [".ds-logs-a-default-1", ".ds-logs-a-default-2"]},
+        {"name": "logs-dl-default", "backing_indices": [".ds-logs-dl-default-1"]}]})
+    assert older_indices(resolved) == [".ds-logs-a-default-1"]  # the write indices answer 409 themselves
+    assert older_indices(b'{"indices":[{"name":"plain"}],"aliases":[],"data_streams":[]}') is None
+    assert targets([(3, ITEM)]) == {"logs-a-default": [(3, "k-10")]}
