@@ -178,6 +178,10 @@ async def test_cancelled_shutdown_still_writes_the_checkpoint(tmp_path: Path, mo
     run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
     await run.shipper.start()
     await run.until(40)
+    # Spooled is not yet acknowledged (the ack follows the spool write): wait until the reader's acknowledged
+    # offset reached the end, so the final write has something to keep.
+    size = log.stat().st_size
+    await wait_until(lambda: [e.offset for e in run.shipper.tailer.snapshot().values()] == [size], "all acknowledged")
     (tmp_path / "cp.json").unlink(missing_ok=True)
     monkeypatch.setattr(os, "fsync", slow_fsync)
     stopping = asyncio.ensure_future(run.shipper.stop())
