@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bench.scale_seed import Shape, seed
+from bench.scale_seed import SEED_LABEL, Shape, seed
 from exporters.cluster.service import ClusterService
 from exporters.config import ClusterExporterConfig
 from observe.config import KubeConfig, ServiceConfig
@@ -57,8 +57,18 @@ def _check_union(bodies: dict[str, dict[str, float]], shape: Shape) -> None:
 async def test_four_shards_union_equals_unsharded(kube: KubeClient, kube_apiserver: Peer,  # noqa: F811
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     shape = Shape(PODS, prefix=f"sc-{uuid.uuid4().hex[:6]}")
+    # As an interrupted run leaves them: a namespace, and a pod created whose status was never written.
+    label = {SEED_LABEL: shape.prefix}
+    ns = shape.namespace_of(0)
+    await kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": ns, "labels": label}})
+    await kube.request("POST", f"/api/v1/namespaces/{ns}/pods", body={
+        "metadata": {"name": "d0-rs-0", "labels": {**label, "app": "d0"}},
+        "spec": {"nodeName": f"{shape.prefix}-node-0", "containers": [{"name": "app", "image": "registry.local/app:1"}]}})
     seeded = await seed(kube, shape, concurrency=32, show_progress=False)
-    assert seeded["stats"]["pods"]["created"] == PODS
+    assert seeded["stats"]["pods"] == {"created": PODS - 1, "skipped": 0, "status_only": 1}
+    assert seeded["stats"]["namespaces"] == {"created": shape.namespaces - 1, "skipped": 1, "status_only": 0}
+    pod = await kube.request("GET", f"/api/v1/namespaces/{ns}/pods/d0-rs-0")
+    assert pod["status"]["phase"] == "Running" and pod["status"]["containerStatuses"][0]["ready"]
     # Resumable: a second run finds everything and creates nothing.
     again = await seed(kube, shape, concurrency=32, show_progress=False)
     assert again["stats"]["pods"] == {"created": 0, "skipped": PODS, "status_only": 0}
