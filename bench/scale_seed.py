@@ -199,6 +199,24 @@ class Seeder:
                 "containers"]}}, pod_status(first + r)) for r in range(replicas))
 
 
+async def delete(client: KubeClient, shape: Shape) -> None:
+    """Delete what `shape` seeded (one deletecollection per kind and namespace, no grace period): pods,
+    replicasets, deployments, nodes, then the namespaces (which stay Terminating where no namespace controller runs)."""
+    params = {"labelSelector": f"{SEED_LABEL}={shape.prefix}", "gracePeriodSeconds": "0"}
+    for k in range(shape.namespaces):
+        ns = f"{shape.prefix}-{k}"
+        for path in (f"/api/v1/namespaces/{ns}/pods", f"/apis/apps/v1/namespaces/{ns}/replicasets",
+                     f"/apis/apps/v1/namespaces/{ns}/deployments"):
+            await client.request("DELETE", path, params=params, seconds=300)
+    await client.request("DELETE", "/api/v1/nodes", params=params, seconds=300)
+    for k in range(shape.namespaces):
+        try:
+            await client.request("DELETE", f"/api/v1/namespaces/{shape.prefix}-{k}")
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+
+
 async def _gather(coros: Iterable[Awaitable[Any]], width: int = 64) -> None:
     """Await every coroutine, at most `width` at a time (the HTTP bound is the Seeder's semaphore)."""
     it = iter(coros)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bench.scale_seed import SEED_LABEL, Shape, seed
+from bench.scale_seed import SEED_LABEL, Shape, delete, seed
 from exporters.cluster.service import ClusterService
 from exporters.config import ClusterExporterConfig
 from observe.config import KubeConfig, ServiceConfig
@@ -57,6 +57,17 @@ def _check_union(bodies: dict[str, dict[str, float]], shape: Shape) -> None:
 async def test_four_shards_union_equals_unsharded(kube: KubeClient, kube_apiserver: Peer,  # noqa: F811
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     shape = Shape(PODS, prefix=f"sc-{uuid.uuid4().hex[:6]}")
+    try:
+        await _four_shards(kube, kube_apiserver, capsys, shape)
+    finally:
+        # The API server is shared by the session: other tests' exporters list every pod, and should not list ours.
+        await delete(kube, shape)
+    left = await kube.request("GET", "/api/v1/pods", params={"labelSelector": f"{SEED_LABEL}={shape.prefix}"})
+    assert left["items"] == []
+
+
+async def _four_shards(kube: KubeClient, kube_apiserver: Peer, capsys: pytest.CaptureFixture[str],  # noqa: F811
+                       shape: Shape) -> None:
     # As an interrupted run leaves them: a namespace, and a pod created whose status was never written.
     label = {SEED_LABEL: shape.prefix}
     ns = shape.namespace_of(0)
