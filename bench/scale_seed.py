@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from bench.cluster_objects import ANNOTATIONS, T0, pod_status
-from observe.kube.client import KubeApiError, KubeClient
+from observe.kube.client import KubeApiError, KubeClient, KubeConfigError
 
 PODS_PER_DEPLOYMENT = 10
 PODS_PER_NODE = 30
@@ -268,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = asyncio.run(go())
-    except KubeApiError as exc:
-        print(f"seeding failed: {exc}", file=sys.stderr)
+    except KubeConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KubeApiError, aiohttp.ClientError, TimeoutError) as exc:
+        print(f"seeding failed (run again to resume): {exc}", file=sys.stderr)
         return 1
     print(result)
     return 0
