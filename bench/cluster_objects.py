@@ -90,8 +90,10 @@ async def seed(call: Call, *, namespaces: int, nodes: int, deployments: int, pod
             spec = {"unschedulable": True, "taints": [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]}
         elif i % 20 == 7:
             spec = {"taints": [{"key": "dedicated", "value": "db", "effect": "NoExecute"}]}
-        await call("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "spec": spec,
-                                              "metadata": _meta(f"{prefix}-node-{i}")})
+        meta = _meta(f"{prefix}-node-{i}")
+        if i % 10 == 0:  # control-plane nodes carry their role as a label (kube_node_role)
+            meta["labels"] = {**meta["labels"], "node-role.kubernetes.io/control-plane": ""}
+        await call("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "spec": spec, "metadata": meta})
         await call("PATCH", f"/api/v1/nodes/{prefix}-node-{i}/status", {"status": _node_status(i)})
 
     await asyncio.gather(*(node(i) for i in range(nodes)))
