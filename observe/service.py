@@ -13,7 +13,6 @@ from typing import Protocol, runtime_checkable
 
 import orjson
 from aiohttp import web
-from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.exposition import choose_encoder
 
@@ -102,7 +101,6 @@ class ServiceHost:
         self._ready = Gauge(
             "observe_service_ready", "1 when the service reports ready.", ["service"], registry=registry
         )
-        self._tracer = tracing.tracer("observe.service")
 
     def app(self) -> web.Application:
         """The aiohttp application with the kit's routes and every service's own routes."""
@@ -115,8 +113,13 @@ class ServiceHost:
         return app
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        # One span per scrape, for every service alike (exporter scrapes included); no-op when tracing is off.
-        with self._tracer.start_as_current_span("metrics.scrape", kind=SpanKind.SERVER) as span:
+        # One span per scrape, for every service alike (exporter scrapes included); OpenTelemetry is not even
+        # imported when tracing is off.
+        if not tracing.enabled():
+            return await self._scrape(request)
+        from opentelemetry.trace import SpanKind
+
+        with tracing.tracer("observe.service").start_as_current_span("metrics.scrape", kind=SpanKind.SERVER) as span:
             resp = await self._scrape(request)
             if span.is_recording():
                 span.set_attributes({
