@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Protocol, runtime_checkable
+from typing import NoReturn, Protocol, runtime_checkable
 
 import orjson
 from aiohttp import web
@@ -29,6 +31,22 @@ WRITE_SLICE_BYTES = 1 << 20
 
 # Prometheus' X-Prometheus-Scrape-Timeout-Seconds of the scrape being answered, for exposition() to budget its work.
 scrape_timeout: ContextVar[float | None] = ContextVar("scrape_timeout", default=None)
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process after a drain the way a normal exit would, without tearing every module down one by one.
+
+    The atexit handlers run (logging's flush, temporary credential files removed, span export shutdown), stdout
+    and stderr are flushed, then the process exits with `code`. Interpreter finalization of the ~550 loaded
+    modules would cost about 0.1 CPU-s more and change nothing anyone can observe (issue 18).
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 @runtime_checkable
