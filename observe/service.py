@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Protocol, runtime_checkable
+from typing import NoReturn, Protocol, runtime_checkable
 
 import orjson
 from aiohttp import web
-from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.exposition import choose_encoder
 
@@ -30,6 +31,22 @@ WRITE_SLICE_BYTES = 1 << 20
 
 # Prometheus' X-Prometheus-Scrape-Timeout-Seconds of the scrape being answered, for exposition() to budget its work.
 scrape_timeout: ContextVar[float | None] = ContextVar("scrape_timeout", default=None)
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process after a drain the way a normal exit would, without tearing every module down one by one.
+
+    The atexit handlers run (logging's flush, temporary credential files removed, span export shutdown), stdout
+    and stderr are flushed, then the process exits with `code`. Interpreter finalization of the ~550 loaded
+    modules would cost about 0.1 CPU-s more and change nothing anyone can observe (issue 18).
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 @runtime_checkable
@@ -102,7 +119,6 @@ class ServiceHost:
         self._ready = Gauge(
             "observe_service_ready", "1 when the service reports ready.", ["service"], registry=registry
         )
-        self._tracer = tracing.tracer("observe.service")
 
     def app(self) -> web.Application:
         """The aiohttp application with the kit's routes and every service's own routes."""
@@ -115,8 +131,13 @@ class ServiceHost:
         return app
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        # One span per scrape, for every service alike (exporter scrapes included); no-op when tracing is off.
-        with self._tracer.start_as_current_span("metrics.scrape", kind=SpanKind.SERVER) as span:
+        # One span per scrape, for every service alike (exporter scrapes included); OpenTelemetry is not even
+        # imported when tracing is off.
+        if not tracing.enabled():
+            return await self._scrape(request)
+        from opentelemetry.trace import SpanKind
+
+        with tracing.tracer("observe.service").start_as_current_span("metrics.scrape", kind=SpanKind.SERVER) as span:
             resp = await self._scrape(request)
             if span.is_recording():
                 span.set_attributes({

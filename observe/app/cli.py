@@ -6,19 +6,53 @@ Each part's CLI module lists its commands; this root imports them (parts never i
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from exporters.cli import commands as exporter_commands
 from observe import __version__
 from observe.app.options import config_option, config_or_exit
 from observe.logs.cli import commands as logs_commands
-from observe.render.cli import commands as render_commands
-from observe.traces.cli import commands as traces_commands
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _export_commands() -> list[click.Command]:
+    from exporters.cli import commands
+
+    return commands
+
+
+def _render_commands() -> list[click.Command]:
+    from observe.render.cli import commands
+
+    return commands
+
+
+def _traces_commands() -> list[click.Command]:
+    from observe.traces.cli import commands
+
+    return commands
+
+
+LAZY: dict[str, Callable[[], list[click.Command]]] = {
+    "export": _export_commands, "render": _render_commands, "traces": _traces_commands,
+}
+"""Top-level commands whose module is imported only when they run or help lists them (issue 18: `observe ship`
+loads neither the exporters' nor the render stack's modules)."""
+
+
+class _Root(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY and cmd_name not in self.commands:
+            for command in LAZY[cmd_name]():
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="observe")
 def cli() -> None:
     """observe: log shipping, cluster metrics, dashboards, alerts and traces for Kubernetes."""
@@ -56,7 +90,7 @@ def up(config_path: Path | None, logs_dir: Path | None) -> None:
     sys.exit(run_up(config_or_exit(config_path), logs_dir=logs_dir))
 
 
-for command in [*logs_commands, *exporter_commands, *render_commands, *traces_commands]:
+for command in logs_commands:
     cli.add_command(command)
 
 

@@ -1,0 +1,93 @@
+"""`observe ship` with the spool sink, no Kubernetes and no OTLP endpoint loads none of the heavy modules it has no
+use for (issue 18: idle memory and start-up cost), so a top-level import can't silently bring them back.
+
+A subprocess runs the real CLI entry point; a thread waits for /readyz over a raw socket (no urllib, which
+would itself load modules), then records sys.modules and sends the process SIGTERM.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from observe.app.cli import LAZY, cli
+from tests.peers.base import free_port
+
+NOT_LOADED = (
+    "opentelemetry",  # only with service.otlp_endpoint or the Elasticsearch sink
+    "jinja2",  # the render stack
+    "rich",  # TTY tables of `observe up`
+    "kubernetes_asyncio",
+    "elasticsearch",
+    "opensearchpy",
+    "apscheduler",
+    "msgspec",
+    "observe.render",
+    "observe.traces.puller",
+    "observe.logs.sinks.elasticsearch",
+    "exporters.cli",
+    "exporters.cluster.service",
+    "exporters.probe.service",
+    "exporters.elasticsearch",
+)
+
+SCRIPT = r"""
+import os, signal, socket, sys, threading, time
+
+port, out = int(sys.argv[1]), sys.argv[2]
+
+def ready():
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n")
+            return b" 200 " in s.recv(64)
+    except OSError:
+        return False
+
+def watch():
+    while not ready():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    with open(out, "w") as f:
+        f.write("\n".join(sorted(sys.modules)))
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=watch, daemon=True).start()
+from observe.app.cli import main
+sys.argv = ["observe", "ship", "--config", sys.argv[3]]
+main()
+"""
+
+
+def test_ship_with_spool_sink_loads_no_heavy_module(tmp_path: Path) -> None:
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app_ns_c-0123456789abcdef.log").write_text("2026-01-01T00:00:00.000000000Z stdout F hello\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "service": {"host": "127.0.0.1", "port": port},
+        "logs": {"paths": [str(logs / "*.log")], "sink": "spool", "spool_dir": str(tmp_path / "spool"),
+                 "checkpoint_path": str(tmp_path / "checkpoint.json"), "kubernetes": {"enabled": "off"}},
+    }))
+    out = tmp_path / "modules.txt"
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(port), str(out), str(config)], capture_output=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    loaded = set(out.read_text().splitlines())
+    assert "observe.logs.service" in loaded and "observe.logs.sinks.spool" in loaded  # the shipper did run
+    heavy = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_LOADED))
+    assert heavy == []
+
+
+def test_lazy_commands_are_the_modules_commands() -> None:
+    """Each lazily loaded top-level name is exactly the one command its module lists, and help lists them all."""
+    for name, load in LAZY.items():
+        assert [c.name for c in load()] == [name]
+    ctx = click.Context(cli)
+    assert set(LAZY) <= set(cli.list_commands(ctx))
+    assert all(cli.get_command(ctx, name) is not None for name in cli.list_commands(ctx))
