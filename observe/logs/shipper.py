@@ -7,12 +7,12 @@ import contextlib
 import logging
 import time
 
+from observe.logs.backoff import Backoff
 from observe.logs.batch import Batch, Batcher, Segment
 from observe.logs.config import LogsConfig
 from observe.logs.encode import action_id
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import MetadataProvider
-from observe.logs.sinks.elasticsearch.retry import Backoff
 from observe.logs.sinks.protocol import Outcome, Sink
 from observe.logs.tailer import Tailer
 

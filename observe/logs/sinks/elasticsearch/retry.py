@@ -6,8 +6,11 @@ the failed items are sent again. Any other 4xx is final: the item goes to the de
 
 from __future__ import annotations
 
-import random
 from typing import Literal
+
+from observe.logs.backoff import Backoff
+
+__all__ = ["Backoff", "Verdict", "item_retry_reason", "item_verdict", "request_retry_reason"]
 
 Verdict = Literal["ok", "duplicate", "retry", "reject"]
 
@@ -35,22 +38,3 @@ def item_verdict(status: int) -> Verdict:
 def item_retry_reason(status: int) -> str:
     """The retry reason label of a retried item."""
     return "429" if status == 429 else "5xx"
-
-
-class Backoff:
-    """Jittered exponential backoff, from `initial` doubling up to `maximum` seconds."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.delay = initial
-
-    def reset(self) -> None:
-        """Back to the initial delay (an attempt made progress)."""
-        self.delay = self.initial
-
-    def next(self) -> float:
-        """The seconds to wait now (half to all of the current delay); doubles the delay for next time."""
-        wait = self.delay * random.uniform(0.5, 1.0)
-        self.delay = min(self.delay * 2, self.maximum)
-        return wait
