@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -119,7 +118,8 @@ def exporters(tmp_path_factory: pytest.TempPathFactory, kube_apiserver: Peer,
             "elasticsearch": {"url": elasticsearch.url}, "exporters": {"elasticsearch": {"interval_seconds": 1}}})
         started["probe"] = _exporter("probe-exporter", workdir, ["export", "probe"], {
             "exporters": {"probe": {"allow_cidrs": ["127.0.0.1/32"], "discovery": False,
-                                    "allow_ports": [urlsplit(elasticsearch.url).port]}}})
+                                    # The probed target is the ES exporter's /healthz (see prom below).
+                                    "allow_ports": [started["elasticsearch"].ports["http"]]}}})
         yield started
     finally:
         for peer in started.values():
