@@ -112,7 +112,8 @@ def start_live(workdir: Path, kube: Peer, namespace: str, es: Peer, jaeger: Peer
                                 "exporters": {"elasticsearch": {"data_streams": True, "interval_seconds": 1}}}))
         peers.append(_exporter("probe-exporter", workdir, ["export", "probe"],
                                {"exporters": {"probe": {"allow_cidrs": ["127.0.0.1/32"], "discovery": False,
-                                                        "allow_ports": [urlsplit(es.url).port, urlsplit(kube.url).port],
+                                                        # probed below: the ES exporter's /healthz, kube's /readyz
+                                                        "allow_ports": [peers[1].ports["http"], urlsplit(kube.url).port],
                                                         "modules": {
                                    "http_2xx": {"prober": "http"},
                                    "https_kube": {"prober": "http", "ca_file": str(kube.extra["ca_file"])}}}}}))
