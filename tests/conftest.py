@@ -113,6 +113,17 @@ def _fail_on_blocked_loop(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_blocking: the test may block the event loop (say why)")
+    config.addinivalue_line("markers", "keep_order: the module's tests share one live stack and follow its life "
+                                       "in the order written; the shuffle keeps them in that order (say why)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests of `keep_order` modules back in their written order, wherever the shuffle placed them."""
+    kept = [i for i, item in enumerate(items) if item.get_closest_marker("keep_order")]
+    ordered = sorted((items[i] for i in kept), key=lambda item: (str(item.path), item.location[1] or 0))
+    for i, item in zip(kept, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -21,7 +21,9 @@ from tests.peers.base import Peer
 from tests.peers.kube import create_namespace
 from tests.peers.smtp import Received, SmtpSink
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# One live stack (Prometheus, Alertmanager, every exporter, the shipper) for the module: some tests change what it
+# sees (objects that make alerts fire), so shuffled they failed or hung where the written order passes.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.keep_order]
 REPO = Path(__file__).resolve().parents[3]
 EXCEPTIONS = yaml.safe_load((REPO / "dashboards" / "live-exceptions.yaml").read_text())
 
