@@ -24,20 +24,6 @@ from tests.peers.node import Cluster
 
 HERE = Path(__file__).parent
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the node tests in the order they are written, wherever the shuffle put them.
-
-    They share one release on one real cluster and follow its life: install, workloads, the shipper's restarts,
-    a bad Elasticsearch URL, upgrade, uninstall. pytest-randomly's shuffle ran a late step (the bad URL) before
-    the workload test, which then shipped nothing: an order the release's life does not have. Every other test
-    is still shuffled.
-    """
-    here = [i for i, item in enumerate(items) if item.path.parent == HERE]
-    ordered = sorted((items[i] for i in here), key=lambda item: (str(item.path), item.location[1] or 0))
-    for i, item in zip(here, ordered, strict=True):
-        items[i] = item
 WRITER_CONTAINERFILE = """\
 ARG BASE
 FROM ${BASE}

@@ -30,7 +30,9 @@ from tests.integration.node.conftest import (
 from tests.peers.kube import _request, _ssl_context
 from tests.peers.node import Cluster
 
-pytestmark = pytest.mark.integration
+# One release on one real cluster, followed through its life (install, workloads, the shipper's restarts, a bad
+# Elasticsearch URL, upgrade, uninstall): shuffled, the bad-URL step ran before the workload test.
+pytestmark = [pytest.mark.integration, pytest.mark.keep_order]
 
 PARTS = ("shipper", "cluster-exporter", "probe-exporter", "elasticsearch-exporter")
 

@@ -141,24 +141,36 @@ async def test_copytruncate_restarts_at_zero_with_a_new_identity(tmp_path: Path)
     assert len({i.split("-")[0] for i, _ in got}) == 2  # two identities, so no _id collides
 
 
+async def shipping(tmp_path: Path, n: int) -> tuple[Path, Run]:
+    """A shipper that has spooled the n lines of one file."""
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_bytes(lines("first", n))
+    run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
+    await run.shipper.start()
+    await run.until(n)
+    return log, run
+
+
+def slow_disk(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[float]:
+    """Every fsync from now on first waits `seconds`; returns when each one ran."""
+    real_fsync = os.fsync
+    done: list[float] = []
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(seconds)
+        done.append(time.monotonic())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    return done
+
+
 async def test_shutdown_on_a_slow_disk_keeps_the_loop_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every fsync takes 0.5 s (a disk as slow as these machines' can be): the final checkpoint write at shutdown
     must run off the event loop (the loop guard fails this test otherwise) and still land on disk."""
-    real_fsync = os.fsync
-    slow: list[float] = []
-
-    def slow_fsync(fd: int) -> None:
-        time.sleep(0.5)
-        slow.append(time.monotonic())
-        real_fsync(fd)
-
-    log = tmp_path / "logs" / "a.log"
-    log.parent.mkdir()
-    log.write_bytes(lines("first", 100))
-    run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
-    await run.shipper.start()
-    await run.until(100)
-    monkeypatch.setattr(os, "fsync", slow_fsync)
+    log, run = await shipping(tmp_path, 100)
+    slow = slow_disk(monkeypatch, 0.5)
     await run.shipper.stop()
     assert slow, "the final checkpoint write did not fsync"
     saved = CheckpointStore(tmp_path / "cp.json").load()
@@ -167,24 +179,13 @@ async def test_shutdown_on_a_slow_disk_keeps_the_loop_free(tmp_path: Path, monke
 
 async def test_cancelled_shutdown_still_writes_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cancelling stop() while the final write waits on the disk does not skip the write."""
-    real_fsync = os.fsync
-
-    def slow_fsync(fd: int) -> None:
-        time.sleep(0.3)
-        real_fsync(fd)
-
-    log = tmp_path / "logs" / "a.log"
-    log.parent.mkdir()
-    log.write_bytes(lines("first", 40))
-    run = Run(tmp_path, str(tmp_path / "logs" / "*.log"))
-    await run.shipper.start()
-    await run.until(40)
+    log, run = await shipping(tmp_path, 40)
     # Spooled is not yet acknowledged (the ack follows the spool write): wait until the reader's acknowledged
     # offset reached the end, so the final write has something to keep.
     size = log.stat().st_size
     await wait_until(lambda: [e.offset for e in run.shipper.tailer.snapshot().values()] == [size], "all acknowledged")
     (tmp_path / "cp.json").unlink(missing_ok=True)
-    monkeypatch.setattr(os, "fsync", slow_fsync)
+    slow_disk(monkeypatch, 0.3)
     stopping = asyncio.ensure_future(run.shipper.stop())
     await asyncio.sleep(0.1)
     stopping.cancel()
