@@ -50,7 +50,9 @@ class TracesConfig(Section):
     limit: int = Field(
         1000, gt=0, description="Traces asked for per request; a full answer splits the time range in two and asks again."
     )
-    concurrency: int = Field(4, ge=1, le=64, description="Requests to Jaeger in flight at once.")
+    concurrency: int = Field(4, ge=1, le=64, description=(
+        "Requests to Jaeger in flight at once (use 1 against Jaeger v2's `memory` storage, which tears "
+        "attributes under concurrent queries)."))
     request_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one request to Jaeger.")
     backoff_max_seconds: float = Field(60.0, gt=0, description="Longest wait between attempts while Jaeger is down.")
     state_file: Path = Field(

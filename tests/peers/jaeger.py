@@ -1,9 +1,15 @@
-"""Jaeger v2 built from the Go module proxy, run with in-memory storage and every port on loopback.
+"""Jaeger v2 built from the Go module proxy, run with ephemeral Badger storage and every port on loopback.
 
 The module tag v1.76.0 is the same commit as Jaeger v2.13.0 (the module path has no /v2).
 We pass our own config rather than the built-in all-in-one one, because that one pins about
 fifteen fixed ports (5778, 8888, 9411, 14250, ...) and two runs would collide; ours opens only
 OTLP, the query service and the health check, each on a free port.
+
+Storage is Badger in ephemeral mode (in memory, gone on exit), not the `memory` backend: in v2.13 the memory
+backend hands every reader the stored trace itself, and the query service's adjusters sort its attributes in
+place, so two concurrent queries tear a resource's or span's attributes (keys sorted, values not: we saw
+`service.name` answer "1.45.2", the SDK version). Badger decodes a fresh copy for every read. Our puller asks
+one query per service at once (`traces.concurrency`, default 4), which is how it was found; see docs/traces.md.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def binary() -> Path:
 
 
 def config(ports: dict[str, int]) -> dict[str, Any]:
-    """An all-in-one pipeline (OTLP in, memory store, query API) listening only where `ports` says."""
+    """An all-in-one pipeline (OTLP in, ephemeral Badger store, query API) listening only where `ports` says."""
     def on(name: str) -> dict[str, str]:
         return {"endpoint": f"127.0.0.1:{ports[name]}"}
 
@@ -55,13 +61,14 @@ def config(ports: dict[str, int]) -> dict[str, Any]:
         "extensions": {
             "healthcheckv2": {"use_v2": True, "http": on("health")},
             # enable_tracing=false, or Jaeger traces itself into the test data.
-            "jaeger_query": {"storage": {"traces": "memstore"}, "enable_tracing": False,
+            "jaeger_query": {"storage": {"traces": "store"}, "enable_tracing": False,
                              "http": on("query_http"), "grpc": on("query_grpc")},
-            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
+            "jaeger_storage": {"backends": {"store": {"badger": {"ephemeral": True, "ttl": {"spans": "2h"},
+                                                                  "maintenance_interval": "5m"}}}},
         },
         "receivers": {"otlp": {"protocols": {"grpc": on("otlp_grpc"), "http": on("otlp_http")}}},
         "processors": {"batch": {"timeout": "200ms"}},
-        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "store"}},
     }
 
 
@@ -84,7 +91,7 @@ def start(workdir: Path, ports: dict[str, int] | None = None) -> Peer:
 
 
 def restart(peer: Peer) -> Peer:
-    """Stop Jaeger and start it again on the same ports, in place (the memory store starts empty).
+    """Stop Jaeger and start it again on the same ports, in place (the ephemeral store starts empty).
 
     The same Peer object keeps tracking the new process, so the fixture that owns it still stops it.
     """
@@ -108,7 +115,7 @@ def query(peer: Peer, path: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    """Jaeger v2 with in-memory storage; url is the query API, extra has otlp_http and otlp_grpc."""
+    """Jaeger v2 with ephemeral (in-memory) Badger storage; url is the query API, extra has otlp_http and otlp_grpc."""
     holder = start(tmp_path_factory.mktemp("jaeger"))
     try:
         yield holder

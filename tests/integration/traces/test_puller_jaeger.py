@@ -178,7 +178,7 @@ async def test_puller_backs_off_while_jaeger_is_down_and_recovers_after_restart(
     assert not await puller.tick()  # inside the backoff: no request at all
     assert metrics(puller, registry)[("observe_traces_pull_errors_total", (("reason", "connection"),))] == 1
 
-    await asyncio.to_thread(jaeger_peer.restart, jaeger_private)  # the memory store starts empty
+    await asyncio.to_thread(jaeger_peer.restart, jaeger_private)  # the ephemeral store starts empty
     t1 = time.time() - 5
     await seed(jaeger_private, mesh, 5, start_s=t1)
     await wait_spans(jaeger_private, mesh, t1, 40)
