@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from observe.logs.checkpoint import FileCheckpoint
 from observe.logs.config import LogsConfig
+from observe.logs.identity import FileIdentity, identify
 from observe.logs.inotify import DirWatcher, watch_dirs
 
 log = logging.getLogger("observe.logs.tailer")
@@ -58,6 +59,24 @@ def find_files(patterns: list[str], exclude: list[str]) -> dict[str, os.stat_res
     return found
 
 
+def real_path(path: str) -> str:
+    """The path with every symlink resolved (the discovery pass runs on the loop; it is a few lstat calls)."""
+    return os.path.realpath(path)
+
+
+def open_same(path: str, inode: tuple[int, int]) -> int | None:
+    """A read-only descriptor of path if it is still the file (device, inode) found by a scan, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != inode:
+        os.close(fd)
+        return None
+    return fd
+
+
 def rotated_siblings(real_path: str) -> list[tuple[str, os.stat_result]]:
     """`name.*` siblings of a file (not the compressed ones), with their stat."""
     folder, base = os.path.split(real_path)
@@ -75,7 +94,21 @@ def rotated_siblings(real_path: str) -> list[tuple[str, os.stat_result]]:
     return out
 
 
-def find_inode(entry: FileCheckpoint) -> tuple[int, str] | None:
+def find_entry_file(entry: FileCheckpoint, key: str, fingerprint_bytes: int) -> tuple[int, FileIdentity, str] | None:
+    """A checkpointed file found by its inode in its old folder (rotated while we were down): descriptor, identity
+    and path, or None when it is gone (an inode reused by another file is not ours: other fingerprint)."""
+    found = _find_inode(entry)
+    if found is None:
+        return None
+    fd, path = found
+    ident = identify(fd, fingerprint_bytes)
+    if ident is None or ident.key != key:
+        os.close(fd)
+        return None
+    return fd, ident, path
+
+
+def _find_inode(entry: FileCheckpoint) -> tuple[int, str] | None:
     """An open descriptor and the path of a checkpointed file's inode in its old folder, or None when gone."""
     folder = os.path.dirname(entry.real_path)
     try:

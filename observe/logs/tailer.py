@@ -18,26 +18,14 @@ import time
 from observe.logs.batch import Segment
 from observe.logs.checkpoint import CheckpointStore, CheckpointWriter, FileCheckpoint
 from observe.logs.config import LogsConfig
-from observe.logs.discovery import DiscoveryLoop, entry_exists, find_files, find_inode, in_globs, rotated_siblings
+from observe.logs.discovery import DiscoveryLoop, find_entry_file, find_files, in_globs, open_same, real_path, rotated_siblings
 from observe.logs.identity import FileIdentity, identify
+from observe.logs.ledger import Inode, Ledger
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import MetadataProvider, PathMetadata, PlanSlot, path_plan
 from observe.logs.reader import FileReader
 
 log = logging.getLogger("observe.logs.tailer")
-
-Inode = tuple[int, int]
-
-# A checkpoint entry of a file not open (closed, or outside the globs) is forgotten once its file has not been
-# seen this long: neither discovered by the globs nor found at its recorded path with its device and inode.
-CLOSED_RETENTION_S = 300.0
-# How often those entries are checked against the disk.
-RETENTION_CHECK_S = 5.0
-
-
-def _realpath(path: str) -> str:
-    return os.path.realpath(path)
-
 
 class Tailer:
     """Discovery, reading and checkpointing for every matched file."""
@@ -52,15 +40,11 @@ class Tailer:
         self.host_name = host_name or config.host_name or node_name or socket.gethostname()
         self.node_name = node_name
         self.store = CheckpointStore(config.checkpoint_path)
-        self.saved: dict[str, FileCheckpoint] = {}
         self.files: dict[Inode, FileReader] = {}  # open and being read
         self.finishing: dict[str, FileReader] = {}  # read to the end, waiting for acknowledgements
         self._leaving: set[Inode] = set()  # open files whose path left the globs: stop reading them
         self._parked: set[str] = set()  # finishing readers that left the globs: kept open-ended, not closed
-        self.closed: dict[str, FileCheckpoint] = {}  # read to their end; kept while the file exists (_age_out)
         self.young: dict[Inode, tuple[int, str]] = {}  # opened but too short to fingerprint yet
-        self._seen_at: dict[str, float] = {}  # when the file of an entry not open was last seen (retention)
-        self._retention_checked = 0.0
         self._path_inode: dict[str, Inode] = {}
         self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
@@ -68,6 +52,7 @@ class Tailer:
         self.checkpoints = CheckpointWriter(self.store, metrics, config.checkpoint_interval_ms / 1000, self.snapshot,
                                             self._retire_finished)
         self._advanced = self.checkpoints.advanced
+        self.ledger = Ledger(self._advanced)  # entries of files not open
         self._first_poll = True
         self._starting = True  # files opened now may have been shipped by an earlier run past their checkpoint
         self._stopping = False
@@ -75,8 +60,7 @@ class Tailer:
     # ---- checkpoints -------------------------------------------------------------------------
     def snapshot(self) -> dict[str, FileCheckpoint]:
         """Every checkpoint to persist now."""
-        out: dict[str, FileCheckpoint] = dict(self.saved)
-        out.update(self.closed)
+        out = self.ledger.entries()
         for reader in [*self.files.values(), *self.finishing.values()]:
             out[reader.key] = reader.checkpoint(
                 closed=reader.finished and not reader.acks.segments and reader.key not in self._parked)
@@ -88,9 +72,8 @@ class Tailer:
                 parked = key in self._parked
                 self._parked.discard(key)
                 # A file that left the globs keeps an ordinary entry (not closed): it resumes there if it comes back.
-                (self.saved if parked else self.closed)[key] = reader.checkpoint(closed=not parked)
+                self.ledger.retire(key, reader.checkpoint(closed=not parked), parked=parked)
                 del self.finishing[key]
-                self._seen_at[key] = time.monotonic()
                 if not any(r.path == reader.path for r in self.files.values()):
                     try:
                         self.metrics.file_lag_bytes.remove(reader.path)
@@ -119,16 +102,14 @@ class Tailer:
             if key in self.finishing:
                 os.close(fd)
                 return
-            entry = self.saved.pop(key, None) or self.closed.get(key)
+            entry = self.ledger.take(key)
             if entry is not None and entry.closed:
                 # Closed means "read to its end": nothing to do unless bytes came after that end.
                 if size <= entry.offset:
-                    self.closed[key] = entry
-                    self._seen_at[key] = time.monotonic()
+                    self.ledger.keep_closed(key, entry)
                     os.close(fd)
                     return
-                self.closed.pop(key, None)
-                self._seen_at.pop(key, None)
+                self.ledger.reopen(key)
                 log.info("a closed file has bytes past its checkpoint; reading them",
                          extra={"file.path": path, "log.offset": entry.offset})
             offset = entry.offset if entry is not None else 0
@@ -169,17 +150,8 @@ class Tailer:
         self._path_inode = {p: (st.st_dev, st.st_ino) for p, st in found.items()}
         self._last_poll_wall = now_wall
         for inode, path in by_inode.items():
-            if inode in self.files or inode in self.young:
-                continue
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != inode:
-                os.close(fd)
-                continue
-            self.young[inode] = (fd, path)
+            if inode not in self.files and inode not in self.young and (fd := open_same(path, inode)) is not None:
+                self.young[inode] = (fd, path)
         for inode, (fd, path) in list(self.young.items()):
             ident = identify(fd, limit)
             if ident is None:
@@ -188,12 +160,12 @@ class Tailer:
                     os.close(fd)
                 continue
             del self.young[inode]
-            await self._open(fd, ident, path, _realpath(path))
+            await self._open(fd, ident, path, real_path(path))
         if self._first_poll:
             self._first_poll = False
             await self._resume_rotated()
             self._starting = False
-        self._age_out(by_inode)
+        self.ledger.age_out(by_inode, include_saved=not self._first_poll)
         now = time.monotonic()
         lag_total = 0
         for inode, reader in list(self.files.items()):
@@ -218,27 +190,6 @@ class Tailer:
         self.metrics.lag_bytes.set(lag_total)
         self.metrics.files_open.set(len(self.files) + len(self.young))
 
-    def _age_out(self, by_inode: dict[Inode, str]) -> None:
-        """Forget entries of files not open (closed, or outside the globs) once their file is gone for a while.
-
-        While its file exists the entry stays, whatever the globs say: a file that comes back into the globs
-        resumes at its offset, never from 0, and a rotated name that matches too is not re-read.
-        """
-        now = time.monotonic()
-        if now - self._retention_checked < RETENTION_CHECK_S:
-            return
-        self._retention_checked = now
-        for entries in (self.closed, self.saved if not self._first_poll else {}):
-            for key, entry in list(entries.items()):
-                if (entry.dev, entry.ino) in by_inode or entry_exists(entry):
-                    self._seen_at[key] = now
-                elif now - self._seen_at.setdefault(key, now) > CLOSED_RETENTION_S:
-                    del entries[key]
-                    self._seen_at.pop(key, None)
-                    log.info("forgot the checkpoint of a file gone for %.0f s", CLOSED_RETENTION_S,
-                             extra={"file.path": entry.path, "log.offset": entry.offset})
-                    self._advanced()
-
     def _left_globs(self, reader: FileReader, inode: Inode) -> bool:
         """The file is still at its path, but the path no longer matches the globs (config or a pod's annotations)."""
         try:
@@ -253,28 +204,27 @@ class Tailer:
     async def _open_rotated_siblings(self, path: str, since: float) -> None:
         """Files rotated away between two polls: `name.*` siblings written since the last poll that we never opened."""
         known = {(r.identity.dev, r.identity.ino) for r in [*self.files.values(), *self.finishing.values()]}
-        for sibling, st in rotated_siblings(_realpath(path)):
+        for sibling, st in rotated_siblings(real_path(path)):
             inode = (st.st_dev, st.st_ino)
             if inode in known or inode in self.young or st.st_mtime < since:
                 continue
-            try:
-                fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
+            fd = open_same(sibling, inode)
+            ident = identify(fd, self.config.fingerprint_bytes) if fd is not None else None
+            if fd is None or ident is None:
+                if fd is not None:
+                    os.close(fd)
                 continue
-            ident = identify(fd, self.config.fingerprint_bytes)
-            if ident is None or (ident.dev, ident.ino) != inode:
-                os.close(fd)
-                continue
-            if ident.key not in self.closed and ident.key not in self.finishing:
+            if ident.key not in self.ledger.closed and ident.key not in self.finishing:
                 log.info("found a file rotated between two polls", extra={"file.path": sibling})
             await self._open(fd, ident, path, sibling, detached=True)
 
     async def _resume_rotated(self) -> None:
         """After a restart: find files rotated away while we were down (by inode), or count their bytes as lost."""
-        for key, entry in list(self.saved.items()):
+        saved, closed = self.ledger.saved, self.ledger.closed
+        for key, entry in list(saved.items()):
             if entry.closed:
-                self.closed[key] = entry
-                del self.saved[key]
+                closed[key] = entry
+                del saved[key]
                 continue
             if not self._in_globs(entry.path):
                 # Another config's file (or one whose pod no longer declares it): keep its entry as it is, so the
@@ -282,13 +232,9 @@ class Tailer:
                 log.info("checkpoint of a file outside the globs kept as it is",
                          extra={"file.path": entry.path, "log.offset": entry.offset})
                 continue
-            found = find_inode(entry)
-            del self.saved[key]
-            ident = identify(found[0], self.config.fingerprint_bytes) if found is not None else None
-            if found is not None and (ident is None or ident.key != key):
-                os.close(found[0])  # the inode was reused by another file: ours is gone
-                found = None
-            if found is None or ident is None:
+            del saved[key]
+            found = find_entry_file(entry, key, self.config.fingerprint_bytes)
+            if found is None:
                 lost = max(0, entry.size - entry.offset)
                 if lost:
                     self.metrics.lost_bytes.labels("rotated_away").inc(lost)
@@ -297,7 +243,7 @@ class Tailer:
                     "observe.lost_bytes": lost})
                 self._advanced()
                 continue
-            fd, path = found
+            fd, ident, path = found
             await self._open(fd, ident, entry.path, path, offset=entry.offset, detached=True)
 
     # ---- reading -----------------------------------------------------------------------------
@@ -360,7 +306,7 @@ class Tailer:
 
     def load(self) -> None:
         """Read the saved checkpoints (before the first poll)."""
-        self.saved = self.store.load()
+        self.ledger.saved = self.store.load()
 
     def stop(self) -> None:
         """Stop reading (the reader loop exits at its next turn)."""

@@ -295,7 +295,7 @@ async def test_globs_narrowed_then_widened_while_lines_keep_arriving(tmp_path: P
         await wait_until(lambda: len(spooled(run.config.spool_dir)) >= 30, "lines shipped while declared")
         provider.paths = []  # narrowed: the pod no longer declares the file
         await wait_until(lambda: not tailer.files and not tailer.finishing, "the file no longer read")
-        assert not tailer.closed and [e.closed for e in tailer.saved.values()] == [False]
+        assert not tailer.ledger.closed and [e.closed for e in tailer.ledger.saved.values()] == [False]
         written_then = len(written)
         await wait_until(lambda: len(written) >= written_then + 30, "lines written while narrowed")
         provider.paths = [str(log.parent / "*.log")]  # widened again
