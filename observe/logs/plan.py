@@ -103,7 +103,7 @@ class PathMetadata:
 
 def path_plan(path: str, real_path: str, *, host_name: str, node_name: str | None, fmt: str,
               settings: Settings = NO_PROCESSING) -> FilePlan:
-    """The context the kubelet's file layout gives: namespace, pod name and uid, container name and id."""
+    """The context the kubelet's file layout gives: namespace, pod name and uid, container name, id and restart count."""
     fields: dict[str, Any] = {}
     kube: dict[str, Any] = {}
     container: dict[str, Any] = {}
@@ -111,8 +111,11 @@ def path_plan(path: str, real_path: str, *, host_name: str, node_name: str | Non
         parts = candidate.split(os.sep)
         if len(parts) >= 3:
             m = _POD_DIR.match(parts[-3])
-            if m and parts[-1].split(".")[0].isdigit():
-                kube = {"namespace": m["ns"], "pod": {"name": m["pod"], "uid": m["uid"]}}
+            restart = parts[-1].split(".")[0]
+            if m and restart.isdigit():
+                # The file name is the kubelet's restart count of the container: 0.log, then 1.log, ...
+                kube = {"namespace": m["ns"], "pod": {"name": m["pod"], "uid": m["uid"]},
+                        "container": {"restart_count": int(restart)}}
                 container["name"] = parts[-2]
                 break
     link = _CONTAINER_LINK.match(os.path.basename(path))

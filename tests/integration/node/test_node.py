@@ -216,6 +216,9 @@ def test_crash_loop_every_run_is_shipped(release: Release, node_images: NodeImag
     # is the kubelet's restart count.
     ids = {r: {d["container"]["id"] for d in got if f" run {r} " in str(d["message"])} for r in runs}
     assert all(len(v) == 1 for v in ids.values()) and len(set().union(*ids.values())) == 3, ids
+    restarts = {r: {d["kubernetes"]["container"]["restart_count"] for d in got if f" run {r} " in str(d["message"])}
+                for r in runs}
+    assert restarts == {r: {r} for r in runs}, restarts
     files = {d["log"]["file"]["path"] for d in got}
     assert len(files) >= 3, files
     metrics = cluster_metrics(release)

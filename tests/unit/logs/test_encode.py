@@ -44,10 +44,20 @@ def test_document_shape() -> None:
         "@timestamp": "2024-01-01T00:00:00Z", "message": "m",
         "log": {"offset": 16, "iostream": "stdout", "flags": ["truncated"], "file": {"path": PATH}},
         "container": {"name": "app"},
-        "kubernetes": {"namespace": "ns1", "pod": {"name": "web-0", "uid": "u-1"}, "node": {"name": "node-a"}},
+        "kubernetes": {"namespace": "ns1", "pod": {"name": "web-0", "uid": "u-1"}, "node": {"name": "node-a"},
+                       "container": {"restart_count": 0}},
         "host": {"name": "node-a"},
     }
     assert enc.flagged == {"truncated": 1}
+
+
+def test_restart_count_is_the_kubelets_file_name_rotated_or_not() -> None:
+    for name, count in (("0.log", 0), ("3.log", 3), ("12.log.20261203-101500", 12)):
+        path = f"/var/log/pods/ns1_web-0_u-1/app/{name}"
+        plan = path_plan(path, path, host_name="h", node_name=None, fmt="cri")
+        assert plan.fields["kubernetes"]["container"] == {"restart_count": count}, name
+    plain = path_plan("/var/log/app/server.log", "/var/log/app/server.log", host_name="h", node_name=None, fmt="cri")
+    assert "kubernetes" not in plain.fields
 
 
 def test_processor_fields_are_merged() -> None:

@@ -162,7 +162,7 @@ async def test_unknown_pod_ships_path_metadata_then_upgrades_when_it_appears() -
     slot = ctx_for()
     ctx = await resolved(e, slot)
     assert ctx.fields["kubernetes"] == {"namespace": "shop", "pod": {"name": "web-5d9c-x", "uid": UID},
-                                       "node": {"name": "node-1"}}
+                                       "container": {"restart_count": 0}, "node": {"name": "node-1"}}
     add(e, pod_meta(api_pod()))
     for task in list(e._tasks):
         await task

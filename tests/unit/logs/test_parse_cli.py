@@ -24,7 +24,8 @@ def test_cri_with_partials_and_flags(tmp_path: Path) -> None:
     docs = parse("--format", "cri", str(f))
     assert [d["message"] for d in docs] == ["hello", "bad \ufffd"]
     assert docs[0]["@timestamp"] == "2024-01-01T00:00:00.5Z"
-    assert docs[0]["kubernetes"] == {"namespace": "ns1", "pod": {"name": "web-0", "uid": "uid-1"}}
+    assert docs[0]["kubernetes"] == {"namespace": "ns1", "pod": {"name": "web-0", "uid": "uid-1"},
+                                     "container": {"restart_count": 0}}
     assert docs[1]["log"] == {"offset": 69, "iostream": "stderr", "flags": ["invalid_utf8"], "file": {"path": str(f)}}
 
 

@@ -56,6 +56,7 @@ KUBERNETES_PROPERTIES: dict[str, Any] = {
         "namespace": _KW,
         "pod": {"properties": {"name": _KW, "uid": _KW, "ip": _KW}},
         "node": {"properties": {"name": _KW}},
+        "container": {"properties": {"restart_count": {"type": "long"}}},
         **{kind: {"properties": {"name": _KW}}
            for kind in ("deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob")},
     }},
