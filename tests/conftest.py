@@ -24,6 +24,9 @@ pytest_plugins = [
 
 # A callback that holds the loop longer than this fails the test (aiohttp's habit, made ours).
 BLOCK_LIMIT_S = float(os.environ.get("OBSERVE_TEST_BLOCK_LIMIT_S", "0.1"))
+# With OBSERVE_TEST_NEAR_MISSES=FILE, callbacks that used more than a third of the limit in CPU are appended to FILE
+# with their test: the ones a slower or busier machine (a VM's steal time is not run-queue time) would fail.
+NEAR_MISSES = os.environ.get("OBSERVE_TEST_NEAR_MISSES")
 
 
 def _run_queue_reader() -> Callable[[], float]:
@@ -61,6 +64,7 @@ class _LoopWatch:
     def __init__(self, limit: float) -> None:
         self.limit = limit
         self.seen: list[str] = []
+        self.near: list[str] = []
         self._orig = asyncio.events.Handle._run
 
     def __enter__(self) -> _LoopWatch:
@@ -76,6 +80,8 @@ class _LoopWatch:
             w0, c0, q0, f0 = time.perf_counter(), time.thread_time(), queued(), _major_faults()
             orig(handle)
             wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
+            if NEAR_MISSES and cpu > watch.limit / 3:
+                watch.near.append(f"{wall:.3f} s wall, {cpu:.3f} s CPU: {handle!r}")
             if wall <= watch.limit:
                 return
             runq, faults = queued() - q0, _major_faults() - f0
@@ -107,6 +113,9 @@ def _fail_on_blocked_loop(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with _LoopWatch(BLOCK_LIMIT_S) as watch:
         yield
+    if NEAR_MISSES and watch.near:
+        with open(NEAR_MISSES, "a") as f:
+            f.writelines(f"{request.node.nodeid}\t{line}\n" for line in watch.near)
     if watch.seen:
         pytest.fail("event loop blocked:\n" + "\n".join(watch.seen[:5]), pytrace=False)
 
