@@ -4,7 +4,8 @@ Each revision is checked out once into a cached git worktree (~/.cache/observe-b
 this interpreter and its installed packages, so only the code differs. Every round runs each tree once, in turn,
 in a fresh process: its own bench/bench_logs.py writes 1,000,000 CRI lines (OBSERVE_BENCH_NULL_LINES), then ships
 them into its null sink and reports CPU-s per million lines. Rounds interleave the trees, so a busy moment on a
-shared machine hits them alike; the figure to quote is the median over rounds and the ratio of medians. Results go
+shared machine hits them alike; the figures to quote are the median of the per-round ratios (this tree's run over
+the other tree's run in the same round) with their quartiles, next to the ratio of the medians. Results go
 to bench/results/compare.json. This is how issues 11 and 15 ("within 3 % of before") are measured.
 """
 
@@ -23,7 +24,7 @@ from bench.provenance import LoadSampler, provenance
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CACHE = Path(os.environ.get("OBSERVE_BENCH_CACHE", Path.home() / ".cache" / "observe-bench")) / "worktrees"
-ROUNDS = int(os.environ.get("OBSERVE_BENCH_COMPARE_ROUNDS", "7"))
+ROUNDS = int(os.environ.get("OBSERVE_BENCH_COMPARE_ROUNDS", "15"))
 
 # Runs inside the tree under test: that tree's own bench helpers, sink and shipper.
 ONE_RUN = """
@@ -66,9 +67,11 @@ def compare(named: dict[str, str]) -> dict[str, Any]:
     """Median CPU-s per million lines and lines/s per tree, and each revision's ratio to this tree."""
     trees = {"this tree": REPO, **{label: worktree(rev)[1] for label, rev in named.items()}}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    order = list(trees)
     for i in range(ROUNDS):
-        for name, tree in trees.items():
-            runs[name].append(one_run(tree))
+        # Forward then backward (ABC, CBA, ...): a machine that speeds up or slows down over a round favours no tree.
+        for name in order if i % 2 == 0 else order[::-1]:
+            runs[name].append(one_run(trees[name]))
             r = runs[name][-1]
             print(f"round {i + 1}/{ROUNDS} {name}: {r['cpu_s_per_million']:.3f} CPU-s per million lines, "
                   f"{r['lines_per_s']:,.0f} lines/s", file=sys.stderr, flush=True)
@@ -81,9 +84,15 @@ def compare(named: dict[str, str]) -> dict[str, Any]:
             "cpu_s_per_million_lines_all": [round(r["cpu_s_per_million"], 3) for r in rs],
         }
     here = out["trees"]["this tree"]["cpu_s_per_million_lines"]
+    mine = [r["cpu_s_per_million"] for r in runs["this tree"]]
     for name in named:
         them = out["trees"][name]["cpu_s_per_million_lines"]
         out["trees"][name]["cpu_ratio_this_tree_over_it"] = round(here / them, 3)
+        # The same round's two runs ran minutes apart at most: their ratio cancels slow stretches of the machine
+        # (CPU time for a fixed pure-Python loop varies by +-20 % here from one process to the next).
+        paired = sorted(a / b["cpu_s_per_million"] for a, b in zip(mine, runs[name], strict=True))
+        out["trees"][name]["paired_ratio_median"] = round(statistics.median(paired), 3)
+        out["trees"][name]["paired_ratio_quartiles"] = [round(q, 3) for q in statistics.quantiles(paired, n=4)]
     return out
 
 
