@@ -25,21 +25,10 @@ from typing import Any
 
 import yaml
 
+from bench.procfs import cpu_s, vm_mib
+
 PROBES = int(os.environ.get("OBSERVE_BENCH_PROBES", "300"))
 ES_WINDOW_S = int(os.environ.get("OBSERVE_BENCH_ES_WINDOW_S", "60"))
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _vm(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -88,9 +77,9 @@ def _probe(folder: Path, es_url: str, kube: Any) -> dict[str, Any]:
     proc, base = _start(folder, "probe", ["probe"], config)
     try:
         time.sleep(10)
-        idle = _vm(proc.pid, "VmRSS")
+        idle = vm_mib(proc.pid, "VmRSS")
         targets = _get(base + "/targets")[1].count(b'"targets"')
-        c0 = _cpu_s(proc.pid)
+        c0 = cpu_s(proc.pid)
         ok = 0
         failure = ""
         for i in range(PROBES):
@@ -102,8 +91,8 @@ def _probe(folder: Path, es_url: str, kube: Any) -> dict[str, Any]:
                 failure = f"{status}: " + " ".join(x for x in lines if not x.startswith("#"))[:400]
             if i % 10 == 0:
                 _get(base + "/metrics")
-        cpu = _cpu_s(proc.pid) - c0
-        return {"rss_idle_mib": round(idle, 1), "rss_peak_mib": round(_vm(proc.pid, "VmHWM"), 1),
+        cpu = cpu_s(proc.pid) - c0
+        return {"rss_idle_mib": round(idle, 1), "rss_peak_mib": round(vm_mib(proc.pid, "VmHWM"), 1),
                 "cpu_ms_per_probe": round(cpu / PROBES * 1000, 2), "probes": PROBES, "probes_ok": ok, "first_failure": failure,
                 "discovered_target_groups": targets}
     finally:
@@ -116,8 +105,8 @@ def _elasticsearch(folder: Path, es_url: str) -> dict[str, Any]:
     proc, base = _start(folder, "es", ["elasticsearch"], config)
     try:
         time.sleep(10)
-        idle = _vm(proc.pid, "VmRSS")
-        c0, t0 = _cpu_s(proc.pid), time.monotonic()
+        idle = vm_mib(proc.pid, "VmRSS")
+        c0, t0 = cpu_s(proc.pid), time.monotonic()
         scrapes = 0
         size = 0
         while time.monotonic() - t0 < ES_WINDOW_S:
@@ -125,9 +114,9 @@ def _elasticsearch(folder: Path, es_url: str) -> dict[str, Any]:
             scrapes += status == 200
             size = len(body)
             time.sleep(1)
-        cpu = _cpu_s(proc.pid) - c0
+        cpu = cpu_s(proc.pid) - c0
         wall = time.monotonic() - t0
-        return {"rss_idle_mib": round(idle, 1), "rss_peak_mib": round(_vm(proc.pid, "VmHWM"), 1),
+        return {"rss_idle_mib": round(idle, 1), "rss_peak_mib": round(vm_mib(proc.pid, "VmHWM"), 1),
                 "cpu_millicores": round(cpu / wall * 1000, 1), "interval_seconds": 5, "scrapes": scrapes,
                 "metrics_bytes": size, "window_s": round(wall)}
     finally:

@@ -25,22 +25,11 @@ from typing import Any
 
 import yaml
 
+from bench.procfs import cpu_s, vm_mib
+
 ROUNDS = int(os.environ.get("OBSERVE_BENCH_SHIPPER_ROUNDS", "7"))
 IDLE_S = float(os.environ.get("OBSERVE_BENCH_SHIPPER_IDLE_S", "2"))
 LINES = 100
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _vm(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -101,17 +90,17 @@ def one_run(folder: Path, command: list[str] | None = None, pythonpath: str | No
             time.sleep(0.05)
         else:
             raise RuntimeError(f"observe ship did not deliver {LINES} lines in 60 s; see {folder / 'ship.log'}")
-        startup_cpu = _cpu_s(proc.pid)
+        startup_cpu = cpu_s(proc.pid)
         time.sleep(IDLE_S)
-        idle = _vm(proc.pid, "VmRSS")
-        peak = _vm(proc.pid, "VmHWM")
-        idle_cpu = _cpu_s(proc.pid) - startup_cpu
+        idle = vm_mib(proc.pid, "VmRSS")
+        peak = vm_mib(proc.pid, "VmHWM")
+        idle_cpu = cpu_s(proc.pid) - startup_cpu
         proc.send_signal(signal.SIGTERM)
         cpu = startup_cpu
         while proc.poll() is None:  # the last reading before the process is reaped
             try:
-                cpu = _cpu_s(proc.pid)
-                peak = max(peak, _vm(proc.pid, "VmHWM"))
+                cpu = cpu_s(proc.pid)
+                peak = max(peak, vm_mib(proc.pid, "VmHWM"))
             except (FileNotFoundError, ProcessLookupError, IndexError):
                 break
             time.sleep(0.005)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.helm import chart
+from tests.integration.logs.shipper_process import es as es_json
 from tests.peers import images
 from tests.peers.base import Peer
 from tests.peers.helm import env as helm_env
@@ -157,17 +157,8 @@ def wait_for(check: Any, timeout: float, what: str, on_fail: Any = lambda: "") -
 
 
 def es_request(es: Peer, method: str, path: str, body: Any = None) -> Any:
-    import urllib.error
-    import urllib.request
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(es.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise AssertionError(f"{method} {path} -> {exc.code}: {exc.read()[:500]!r}") from None
+    """A JSON request to the Elasticsearch peer (None on 404)."""
+    return es_json(es.url, method, path, body)
 
 
 def docs(es: Peer, ns: str, pod: str | None = None) -> list[dict[str, Any]]:
