@@ -90,7 +90,7 @@ def test_default_install_every_pod_ready_and_helm_test_passes(release: Release, 
     assert len(warnings) == 1 and "hostPath" in warnings[0] and "DAC_READ_SEARCH" in warnings[0], warnings
 
     # (A passing test pod is deleted at once by its hook-delete-policy, so there are no logs to ask for.)
-    test = release.helm("test", release.name, "-n", release.namespace)
+    test = release.helm("test", release.name, "-n", release.namespace, "--logs")
     assert re.search(r"TEST SUITE:\s+observe-test-readyz", test.stdout), test.stdout
     assert re.search(r"Phase:\s+Succeeded", test.stdout), test.stdout
 
