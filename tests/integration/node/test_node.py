@@ -89,8 +89,12 @@ def test_default_install_every_pod_ready_and_helm_test_passes(release: Release, 
     warnings = [ln for ln in release.install.stderr.splitlines() if "violate PodSecurity" in ln]
     assert len(warnings) == 1 and "hostPath" in warnings[0] and "DAC_READ_SEARCH" in warnings[0], warnings
 
-    # (A passing test pod is deleted at once by its hook-delete-policy, so there are no logs to ask for.)
-    test = release.helm("test", release.name, "-n", release.namespace, "--logs")
+    # A passing test pod is deleted at once by its hook-delete-policy, so `--logs` would fail on success; a failed
+    # one stays, and its logs say which part did not answer.
+    test = release.helm("test", release.name, "-n", release.namespace, check=False)
+    if test.returncode != 0:
+        logs = cluster.kubectl("logs", "-n", release.namespace, f"{release.name}-test-readyz", check=False)
+        raise AssertionError(f"helm test failed:\n{test.stdout}\n{test.stderr}\ntest pod logs:\n{logs.stdout}")
     assert re.search(r"TEST SUITE:\s+observe-test-readyz", test.stdout), test.stdout
     assert re.search(r"Phase:\s+Succeeded", test.stdout), test.stdout
 
