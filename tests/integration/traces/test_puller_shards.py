@@ -82,7 +82,7 @@ async def test_two_sharded_pullers_add_up_to_one_exactly(jaeger: Peer, tmp_path:
     await seed(jaeger, mesh, 20, start_s=t1)
     await wait_spans(jaeger, mesh, t1, 160)
     restarted = make_puller(jaeger, mesh, tmp_path / "s1", shard=1, total_shards=2)
-    restarted.load_state()
+    await asyncio.to_thread(restarted.load_state)  # as the service does
     assert await restarted.tick()
     assert await shards[0].tick()
     assert await whole.tick()
