@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCK_FLAGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: up test dev lock peers lint typecheck pytest bench bench-scale fuzz render docs clean image
+.PHONY: up test dev lock peers lint typecheck pytest bench bench-scale bench-cost fuzz render docs clean image
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) -m tests.peers install kube
 	$(PY) -m bench scale
+
+# The null-sink pipeline's instructions per line at the commits before and after issues 11 and 15, counted by
+# callgrind (needs valgrind; about 25 minutes). Results in bench/results/compare-instructions.json.
+bench-cost: $(STAMP)
+	$(PY) -m bench.compare --instructions before-renovation=5bd96db renovation=ac055cb before-exactonce=17a3b99 \
+		exactonce-2-4-5=a14742a before-eo2=6810543 eo2=f7764c0
 
 # Property tests with many more examples and a fresh seed each run (`make test` runs them bounded, seed fixed).
 fuzz: $(STAMP)
