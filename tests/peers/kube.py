@@ -11,6 +11,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -215,14 +216,35 @@ def _request(peer: Peer, method: str, path: str, body: dict[str, Any] | list[Any
 def kube_request(peer: Peer, method: str, path: str, body: dict[str, Any] | list[Any] | None = None, *,
                  content_type: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """One API call with TLS verified against the server's CA; PATCH defaults to a JSON merge patch."""
-    req = _request(peer, method, path, body, content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=_ssl_context(peer)) as r:
-            raw = r.read()
-    except urllib.error.HTTPError as exc:
-        raise KubeError(exc.code, exc.read().decode(errors="replace"), method, path) from None
+    deadline = time.monotonic() + timeout
+    while True:
+        req = _request(peer, method, path, body, content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=_ssl_context(peer)) as r:
+                raw = r.read()
+            break
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode(errors="replace")
+            wait = _retry_after(exc, text)
+            if wait is None or time.monotonic() + wait > deadline:
+                raise KubeError(exc.code, text, method, path) from None
+            time.sleep(wait)
     result: dict[str, Any] = json.loads(raw) if raw else {}
     return result
+
+
+def _retry_after(exc: urllib.error.HTTPError, text: str) -> float | None:
+    """Seconds to wait before asking again, for a 429 the server asks us to retry (as client-go does).
+
+    A freshly created CRD answers 429 "storage is (re)initializing" with Retry-After: 1 for a moment; CI met it once.
+    """
+    if exc.code != 429:
+        return None
+    header = exc.headers.get("Retry-After") if exc.headers else None
+    try:
+        return min(max(float(header), 0.1), 5.0) if header else 1.0
+    except ValueError:
+        return 1.0
 
 
 def kube_watch(peer: Peer, path: str, *, timeout: float = 30.0) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,26 @@
+"""The test peers' Kubernetes helper waits out a 429 the way client-go does, and nothing else."""
+from __future__ import annotations
+
+import email.message
+import urllib.error
+
+from tests.peers.kube import _retry_after
+
+
+def _error(code: int, retry_after: str | None) -> urllib.error.HTTPError:
+    headers = email.message.Message()
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return urllib.error.HTTPError("https://127.0.0.1/x", code, "x", headers, None)
+
+
+def test_a_429_is_retried_after_the_seconds_the_server_names() -> None:
+    assert _retry_after(_error(429, "2"), "") == 2.0
+    assert _retry_after(_error(429, None), "") == 1.0
+    assert _retry_after(_error(429, "soon"), "") == 1.0
+    assert _retry_after(_error(429, "600"), "") == 5.0
+
+
+def test_other_errors_are_not_retried() -> None:
+    for code in (400, 403, 404, 409, 410, 500):
+        assert _retry_after(_error(code, "1"), "") is None
