@@ -10,7 +10,9 @@ for 0.974. A key may be divided or multiplied (`... cpu_s_per_million_lines|inv*
 `|*1000` multiplies) for figures the docs derive from one key.
 
 `python -m bench.figures` lists every figure and its result value; `--fix` rewrites the stale ones in place at
-the precision they are written with (after `make bench`). tests/unit/bench/test_doc_figures.py fails on any
+the precision they are written with (after `make bench`); `--against DIR` sets each figure's result beside the
+same key in another run's result files (a second `make bench`, kept aside) and reports how far they differ, the
+spread to quote with the figure. tests/unit/bench/test_doc_figures.py fails on any
 figure that disagrees, so a re-measured result cannot leave the docs quoting an older run.
 """
 
@@ -149,11 +151,34 @@ def fix(roots: tuple[Path, ...] = DOCS, results: Path = RESULTS) -> list[tuple[F
     return done
 
 
+def spread(other: Path, roots: tuple[Path, ...] = DOCS, results: Path = RESULTS
+           ) -> list[tuple[Figure, float, float | None]]:
+    """Every figure's result here and in the result files under `other` (None where that run lacks the key)."""
+    out: list[tuple[Figure, float, float | None]] = []
+    for figure, number, _ in check(roots, results):
+        try:
+            again: float | None = value(figure, other)
+        except FigureError:
+            again = None
+        out.append((figure, number, again))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--fix", action="store_true", help="rewrite stale figures from bench/results")
+    parser.add_argument("--against", type=Path, metavar="DIR", help="compare with another run's result files")
     args = parser.parse_args(argv)
     try:
+        if args.against:
+            worst = 0.0
+            for figure, number, again in spread(args.against):
+                diff = (again - number) / number * 100 if again is not None and number else None
+                worst = max(worst, abs(diff)) if diff is not None else worst
+                print(f"{figure.doc.relative_to(REPO)}:{figure.line}: {figure.source}: {number:,.4g} here, "
+                      + (f"{again:,.4g} there ({diff:+.1f} %)" if diff is not None else "not in that run"))
+            print(f"largest difference: {worst:.1f} %")
+            return 0
         if args.fix:
             for figure, new in fix():
                 print(f"{figure.doc.relative_to(REPO)}:{figure.line}: {figure.text} -> {new}  ({figure.source})")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.figures import FigureError, check, exponent, find, fix, written
+from bench.figures import FigureError, check, exponent, find, fix, spread, written
 
 
 def _setup(tmp_path: Path, doc: str, results: dict[str, object]) -> tuple[Path, Path]:
@@ -71,3 +71,11 @@ def test_written_keeps_the_style() -> None:
     assert written(2.038, "1.76") == "2.04"
     assert written(23047.0, "18,000") == "23,000"
     assert written(1234.5, "1000") == "1000"
+
+
+def test_against_sets_each_figure_beside_another_run(tmp_path: Path) -> None:
+    docs, results = _setup(tmp_path, "<!--fig r.json a-->100 <!--fig r.json b-->2.0\n", {"a": 100, "b": 2.0})
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "r.json").write_text(json.dumps({"a": 110}))
+    assert [(number, again) for _, number, again in spread(other, (docs,), results)] == [(100.0, 110.0), (2.0, None)]
