@@ -20,7 +20,8 @@ ANNOTATIONS = {"team": "checkout", "observe.dev/bench": "true"}
 
 
 def pod_status(i: int, restarts: int = 0) -> dict[str, Any]:
-    """Pod i's status: 60 % Running and ready, and 10 % each crash-looping, Pending, Succeeded and Failed."""
+    """Pod i's status: 60 % Running and ready, and 10 % each crash-looping, Pending, Succeeded and Failed (half of
+    those with a status reason: Evicted or OutOfcpu)."""
     kind = i % 10
     base = {"hostIP": "10.0.0.1", "podIP": f"10.1.{i // 250 % 250}.{i % 250}", "startTime": T0}
     def cstatus(state: dict[str, Any], ready: bool, last: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -40,8 +41,10 @@ def pod_status(i: int, restarts: int = 0) -> dict[str, Any]:
     if kind == 3:
         return {**base, "phase": "Succeeded", "conditions": conditions("False"), "containerStatuses": cstatus(
             {"terminated": {"reason": "Completed", "exitCode": 0, "startedAt": T0, "finishedAt": T0}}, False)}
-    if kind == 4:
-        return {**base, "phase": "Failed", "conditions": conditions("False"), "containerStatuses": cstatus(
+    if kind == 4:  # Failed: every other one evicted by the kubelet or refused at admission (kube_pod_status_reason)
+        reason = {4: {"reason": "Evicted", "message": "The node was low on resource: memory."},
+                  14: {"reason": "OutOfcpu", "message": "Node didn't have enough resource: cpu"}}.get(i % 20, {})
+        return {**base, **reason, "phase": "Failed", "conditions": conditions("False"), "containerStatuses": cstatus(
             {"terminated": {"reason": "OOMKilled", "exitCode": 137, "startedAt": T0, "finishedAt": T0}}, False)}
     return {**base, "phase": "Running", "conditions": conditions("True"),
             "containerStatuses": cstatus({"running": {"startedAt": T0}}, True)}

@@ -34,7 +34,7 @@ LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="')
 
 def _seed_more(kube: Peer, ns: str) -> None:
     """What cluster_seed leaves out and the mixin reads: node roles, a failed job with completions, a labelled
-    claim excluded from alerts, a volume phase."""
+    claim excluded from alerts, a volume phase, an evicted pod."""
     kube_request(kube, "POST", "/api/v1/nodes", {"metadata": {"name": f"node-{ns}-cp", "labels": {
         "node-role.kubernetes.io/control-plane": ""}}})
     batch = f"/apis/batch/v1/namespaces/{ns}"
@@ -49,6 +49,10 @@ def _seed_more(kube: Peer, ns: str) -> None:
         "metadata": {"name": "scratch", "labels": {"excluded_from_alerts": "true"}},
         "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}}}})
     kube_request(kube, "PATCH", f"/api/v1/persistentvolumes/pv-{ns}/status", {"status": {"phase": "Bound"}})
+    kube_request(kube, "POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "evicted"}, "spec": {
+        "containers": [{"name": "app", "image": "registry.test/app:1"}]}})
+    kube_request(kube, "PATCH", f"/api/v1/namespaces/{ns}/pods/evicted/status", {"status": {
+        "phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}})
 
 
 @pytest.fixture

@@ -317,14 +317,16 @@ def test_pvc_access_modes() -> None:
                 f'access_mode="{mode}"}} 1') in out
 
 
-def test_pod_status_reason_one_series_per_known_reason() -> None:
+def test_pod_status_reason_as_kube_state_metrics_2_20_writes_it() -> None:
+    """One series (1) per known reason the pod has, "Other" for an unknown status.reason, none without a reason."""
     evicted = {**POD, "status": {**POD["status"], "phase": "Failed", "reason": "Evicted"}}
     gated = {**POD, "status": {"phase": "Pending", "conditions": [
         {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}}
+    killed = {**POD, "status": {"phase": "Failed", "containerStatuses": [
+        {"name": "app", "state": {"terminated": {"reason": "TerminationByKubelet", "exitCode": 137}}}]}}
+    outofcpu = {**POD, "status": {"phase": "Failed", "reason": "OutOfcpu"}}
     ident = 'namespace="shop",pod="web-1",uid="u-1"'
-    for pod, hit in ((evicted, "Evicted"), (gated, "SchedulingGated"), (POD, None)):
+    for pod, hits in ((evicted, ["Evicted"]), (gated, ["SchedulingGated"]), (killed, ["TerminationByKubelet"]),
+                      (outofcpu, ["Other"]), (POD, [])):
         lines = [x for x in text("pods", pod).splitlines() if x.startswith("kube_pod_status_reason")]
-        assert len(lines) == 6
-        for reason in ("Evicted", "NodeAffinity", "NodeLost", "Shutdown", "UnexpectedAdmissionError",
-                       "SchedulingGated"):
-            assert f'kube_pod_status_reason{{{ident},reason="{reason}"}} {1 if reason == hit else 0}' in lines
+        assert lines == [f'kube_pod_status_reason{{{ident},reason="{hit}"}} 1' for hit in hits]
