@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,6 +70,19 @@ def _major_faults() -> int:
     return resource.getrusage(resource.RUSAGE_THREAD).ru_majflt
 
 
+def _await_chain(task: asyncio.Task[Any]) -> str:
+    """Where a task's coroutines stand (file:line function, outermost first) while it is suspended."""
+    parts: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(parts) < 8:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        parts.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return " > ".join(parts)
+
+
 class _LoopWatch:
     """Times every event-loop callback, in wall time, in the loop thread's own CPU time, and in time spent
     waiting for a CPU in the run queue.
@@ -97,6 +111,8 @@ class _LoopWatch:
             if queued is None:
                 queued = readers[tid] = _run_queue_reader()
             w0, c0, q0, f0, g0 = time.perf_counter(), time.thread_time(), queued(), _major_faults(), _GC.total
+            task = getattr(getattr(handle, "_callback", None), "__self__", None)
+            resumed = _await_chain(task) if isinstance(task, asyncio.Task) else None
             orig(handle)
             wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
             # A collection of the whole test process's heap (hundreds of tests' objects by the end of a run) is not
@@ -112,6 +128,8 @@ class _LoopWatch:
             if own > watch.limit and (cpu > watch.limit / 2 or own > 3 * watch.limit):
                 what = (f"{handle!r} took {wall:.3f} s ({cpu:.3f} s CPU, {runq:.3f} s waiting for a CPU, "
                         f"{faults} major page faults; {collected:.3f} s of garbage collection not counted)")
+                if resumed is not None:  # the blocking call is in the code between these two points
+                    what += f"\n  the task ran from {resumed}\n  to {_await_chain(task) or 'its end'}"
                 if faults and cpu <= watch.limit / 2:
                     # The kernel was paging code or data back in from a disk other processes kept busy: no call of
                     # ours waited. Said on stderr, not failed: a blocking read or fsync causes no major fault.

@@ -96,7 +96,7 @@ _CONDITION = {"type": "Ready", "status": "True", "reason": "x"}
 _RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 _SAMPLES: dict[str, dict[str, object]] = {
     "pods": {"spec": {"nodeName": "x", "containers": [{"name": "x", "image": "x", "resources": _RESOURCES}]},
-             "status": {"phase": "Running", "startTime": "2024-01-01T00:00:00Z", "conditions": [
+             "status": {"phase": "Running", "reason": "x", "startTime": "2024-01-01T00:00:00Z", "conditions": [
                  _CONDITION, {"type": "PodScheduled", "status": "True"}],
                  "containerStatuses": [{"name": "x", "image": "x", "imageID": "x", "containerID": "x", "ready": True,
                                         "restartCount": 0, "state": {"waiting": {"reason": "x"},

@@ -41,3 +41,5 @@ def test_blocking_async_test_fails_and_yielding_one_passes(tmp_path: Path) -> No
     took = [float(m) for m in re.findall(r"took (\d+\.\d+) s", out.stdout)]
     assert any(t >= 0.35 for t in took), out.stdout
     assert "test_yields" not in out.stdout.split("short test summary info")[-1]
+    # The report says where the blocked task resumed (the blocking call comes after that line).
+    assert re.search(r"the task ran from .*test_probe\.py:5 test_blocks", out.stdout), out.stdout

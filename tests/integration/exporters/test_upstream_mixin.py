@@ -50,7 +50,8 @@ def _seed_more(kube: Peer, ns: str) -> None:
         "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}}}})
     kube_request(kube, "PATCH", f"/api/v1/persistentvolumes/pv-{ns}/status", {"status": {"phase": "Bound"}})
     kube_request(kube, "POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "evicted"}, "spec": {
-        "containers": [{"name": "app", "image": "registry.test/app:1"}]}})
+        "containers": [{"name": "app", "image": "registry.test/app:1",  # the seeded quota asks for requests
+                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}})
     kube_request(kube, "PATCH", f"/api/v1/namespaces/{ns}/pods/evicted/status", {"status": {
         "phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}})
 
