@@ -139,7 +139,7 @@ def fix(roots: tuple[Path, ...] = DOCS, results: Path = RESULTS) -> list[tuple[F
     """Rewrite every stale figure from its result, at the precision it is written with; the rewrites made."""
     done: list[tuple[Figure, str]] = []
     for doc in docs(roots):
-        text = doc.read_text()
+        original = text = doc.read_text()
         figures = find(doc)
         for figure in reversed(figures):
             number = value(figure, results)
@@ -147,7 +147,8 @@ def fix(roots: tuple[Path, ...] = DOCS, results: Path = RESULTS) -> list[tuple[F
                 new = written(number, figure.text)
                 text = text[:figure.start] + new + text[figure.end:]
                 done.append((figure, new))
-        doc.write_text(text)
+        if text != original:
+            doc.write_text(text)
     return done
 
 

@@ -225,7 +225,7 @@ def kube_request(peer: Peer, method: str, path: str, body: dict[str, Any] | list
             break
         except urllib.error.HTTPError as exc:
             text = exc.read().decode(errors="replace")
-            wait = _retry_after(exc, text)
+            wait = _retry_after(exc)
             if wait is None or time.monotonic() + wait > deadline:
                 raise KubeError(exc.code, text, method, path) from None
             time.sleep(wait)
@@ -233,7 +233,7 @@ def kube_request(peer: Peer, method: str, path: str, body: dict[str, Any] | list
     return result
 
 
-def _retry_after(exc: urllib.error.HTTPError, text: str) -> float | None:
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
     """Seconds to wait before asking again, for a 429 the server asks us to retry (as client-go does).
 
     A freshly created CRD answers 429 "storage is (re)initializing" with Retry-After: 1 for a moment; CI met it once.

@@ -15,12 +15,12 @@ def _error(code: int, retry_after: str | None) -> urllib.error.HTTPError:
 
 
 def test_a_429_is_retried_after_the_seconds_the_server_names() -> None:
-    assert _retry_after(_error(429, "2"), "") == 2.0
-    assert _retry_after(_error(429, None), "") == 1.0
-    assert _retry_after(_error(429, "soon"), "") == 1.0
-    assert _retry_after(_error(429, "600"), "") == 5.0
+    assert _retry_after(_error(429, "2")) == 2.0
+    assert _retry_after(_error(429, None)) == 1.0
+    assert _retry_after(_error(429, "soon")) == 1.0
+    assert _retry_after(_error(429, "600")) == 5.0
 
 
 def test_other_errors_are_not_retried() -> None:
     for code in (400, 403, 404, 409, 410, 500):
-        assert _retry_after(_error(code, "1"), "") is None
+        assert _retry_after(_error(code, "1")) is None
