@@ -1,4 +1,9 @@
-"""`python -m tests.peers install [NAME ...]`: install every real peer (idempotent, cached by version)."""
+"""`python -m tests.peers install [NAME ...]`: install every real peer (idempotent, cached by version).
+
+Peers install in two lanes at once: `build` (the Go builds, which use every core, one after another) and
+`fetch` (apt packages, Maven downloads, the Debian/Python base images: mostly waiting on the network and the
+disk). A peer module says which with `INSTALL_LANE` (default `build`); within a lane, INSTALL_ORDER rules.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import importlib
 import pkgutil
 import sys
 import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 import tests.peers as peers_pkg
 from tests.peers.base import PeerError
@@ -49,22 +56,48 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         console.print(f"[red]unknown peer(s): {', '.join(unknown)}[/]; known: {', '.join(mods)}")
         return 2
-    failed = 0
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
-        for name in names:
-            mod = mods[name]
-            task = progress.add_task(f"{name} {getattr(mod, 'VERSION', '')}", total=1)
-            t0 = time.monotonic()
-            try:
-                mod.install()
-            except PeerError as exc:
-                failed += 1
-                progress.update(task, description=f"[red]{name} failed[/]")
-                console.print(f"[red]{name}: {exc}[/]")
-                continue
-            progress.update(task, completed=1,
-                            description=f"[green]{name} {getattr(mod, 'VERSION', '')} ready[/] ({time.monotonic() - t0:.0f}s)")
+        tasks = {name: progress.add_task(f"{name} {getattr(mods[name], 'VERSION', '')} (waiting)", total=1)
+                 for name in names}
+
+        def install_lane(lane: list[str]) -> int:
+            failed = 0
+            for name in lane:
+                failed += not install_one(mods[name], name, progress, tasks[name], console)
+            return failed
+
+        with ThreadPoolExecutor(max_workers=len(LANES)) as pool:
+            failed = sum(pool.map(install_lane, lanes(names, mods).values()))
     return 1 if failed else 0
+
+
+LANES = ("build", "fetch")
+
+
+def lanes(names: Iterable[str], mods: Mapping[str, ModuleType]) -> dict[str, list[str]]:
+    """The peers of each lane, in the given order; an unknown INSTALL_LANE is a programming error."""
+    grouped: dict[str, list[str]] = {lane: [] for lane in LANES}
+    for name in names:
+        lane = getattr(mods[name], "INSTALL_LANE", "build")
+        if lane not in grouped:
+            raise ValueError(f"tests.peers.{name}: INSTALL_LANE {lane!r}, expected one of {', '.join(LANES)}")
+        grouped[lane].append(name)
+    return grouped
+
+
+def install_one(mod: ModuleType, name: str, progress: Progress, task: TaskID, console: Console) -> bool:
+    """Run one peer's install(), showing it on `task`; False (and the reason printed) when it failed."""
+    version = getattr(mod, "VERSION", "")
+    progress.update(task, description=f"{name} {version}")
+    t0 = time.monotonic()
+    try:
+        mod.install()
+    except PeerError as exc:
+        progress.update(task, description=f"[red]{name} failed[/]")
+        console.print(f"[red]{name}: {exc}[/]")
+        return False
+    progress.update(task, completed=1, description=f"[green]{name} {version} ready[/] ({time.monotonic() - t0:.0f}s)")
+    return True
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from tests.peers.base import Peer, free_port, http_ok, start_process, wait_ready
 
 VERSION = "debian"
 INSTALL_ORDER = 1
+INSTALL_LANE = "fetch"  # apt or Maven downloads: runs beside the Go builds
 
 
 def install() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,8 +14,11 @@ from tests.peers.base import PeerError
 
 VERSION = "bookworm"
 INSTALL_ORDER = 0
+INSTALL_LANE = "fetch"  # apt or Maven downloads: runs beside the Go builds
 PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager",
             "amtool": "prometheus-alertmanager", "chromium": "chromium"}
+# Peers install in two threads (tests/peers/__main__.py) and dpkg takes one apt-get at a time.
+_APT = threading.Lock()
 
 
 def _present(binary: str) -> bool:
@@ -24,6 +28,11 @@ def _present(binary: str) -> bool:
 
 def apt_install(packages: Mapping[str, str]) -> None:
     """apt-get install the packages (binary or path -> package) whose binary is missing (needs root)."""
+    with _APT:
+        _apt_install(packages)
+
+
+def _apt_install(packages: Mapping[str, str]) -> None:
     missing = sorted({pkg for binary, pkg in packages.items() if not _present(binary)})
     if not missing:
         return

@@ -23,6 +23,7 @@ from tests.peers import base
 # transport-netty4 is published only up to 8.17.2 in the 8.17 line (the server jar goes to 8.17.10).
 VERSION = "8.17.2"
 INSTALL_ORDER = 40
+INSTALL_LANE = "fetch"  # apt or Maven downloads: runs beside the Go builds
 
 PROJECT = Path(__file__).parent / "java" / "elasticsearch"
 MAIN_CLASS = "observe.peers.ElasticsearchLauncher"

@@ -29,8 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.peers.base import PeerError, cache_dir, run
+from tests.peers.debian import apt_install
 
 VERSION = "v1"
+# `python -m tests.peers install` builds the base images (network and disk bound) beside the Go builds;
+# the node peer's install finds them cached. The observe image itself is built by the tests that use it.
+INSTALL_ORDER = 44
+INSTALL_LANE = "fetch"
+PACKAGES = {"buildah": "buildah", "mmdebstrap": "mmdebstrap", "gcc": "gcc",
+            "/usr/lib/x86_64-linux-gnu/libc.a": "libc6-dev"}
 REPO = Path(__file__).resolve().parents[2]
 SUITE = "bookworm"
 PREFIX = "localhost/observe"
@@ -344,6 +351,13 @@ def scratch_binary(name: str, binary: Path, entrypoint: str) -> Image:
         _scratch_image(ref, log, {binary: entrypoint}, ["--entrypoint", json.dumps([entrypoint])])
 
     return _cached(name, digest_of(hashlib.sha256(data).hexdigest(), entrypoint), build)
+
+
+def install() -> None:
+    """The pause, Debian and Python base images (idempotent: seconds when cached)."""
+    apt_install(PACKAGES)
+    pause()
+    python()
 
 
 def main() -> int:

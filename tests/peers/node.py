@@ -39,8 +39,7 @@ COREDNS_VERSION = "v1.15.0"
 INSTALL_ORDER = 45
 
 PACKAGES = {"containerd": "containerd", "runc": "runc", "/usr/lib/cni/bridge": "containernetworking-plugins",
-            "buildah": "buildah", "mmdebstrap": "mmdebstrap", "iptables": "iptables", "conntrack": "conntrack",
-            "gcc": "gcc", "/usr/lib/x86_64-linux-gnu/libc.a": "libc6-dev", "openssl": "openssl"}
+            "iptables": "iptables", "conntrack": "conntrack", "openssl": "openssl", **images.PACKAGES}
 
 POD_CIDR = "198.18.0.0/16"
 NODE_POD_CIDR = "198.18.0.0/24"

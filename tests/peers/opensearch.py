@@ -22,6 +22,7 @@ from tests.peers.elasticsearch import DEFAULT_SETTINGS, LOG4J2, build_launcher, 
 VERSION = "2.19.1"
 RUNNER_VERSION = "2.19.1.0"
 INSTALL_ORDER = 41
+INSTALL_LANE = "fetch"  # apt or Maven downloads: runs beside the Go builds
 
 PROJECT = Path(__file__).parent / "java" / "opensearch"
 MAIN_CLASS = "observe.peers.OpenSearchLauncher"

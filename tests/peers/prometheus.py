@@ -18,6 +18,7 @@ from tests.peers.base import Peer, PeerError, free_port, http_ok, start_process,
 
 VERSION = "debian"
 INSTALL_ORDER = 1
+INSTALL_LANE = "fetch"  # apt or Maven downloads: runs beside the Go builds
 
 
 def install() -> None:
