@@ -165,7 +165,18 @@ def _cached(name: str, digest: str, build: Callable[[str, Path], None]) -> Image
             _release_storage(log)
         with log.open("a") as f:
             f.write(f"# {ref} built in {time.monotonic() - t0:.0f}s, {archive.stat().st_size} bytes\n")
+        prune_archives(archive.parent, name)
     return Image(ref, archive)
+
+
+def prune_archives(directory: Path, name: str, keep: int = 2) -> list[Path]:
+    """Remove all but the `keep` newest archives of image `name` (each code change adds a 450 MB observe image;
+    the one before the newest stays, so two checkouts used in turn do not rebuild each time). Returns the removed."""
+    archives = sorted(directory.glob(f"{name}-*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = [a for a in archives[keep:] if a.stem.removeprefix(f"{name}-").isalnum()]
+    for old in removed:
+        old.unlink(missing_ok=True)
+    return removed
 
 
 def _release_storage(log: Path) -> None:
