@@ -222,17 +222,32 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
             await sink.close()
             return await loader(peer.url, bodies, cfg.max_in_flight)
 
+        # Where the two cores go: the node's CPU (the JVM's utime + stime) and the client's, per timed run.
+        node_cpu: dict[str, list[float]] = {"loader": [], "shipper": []}
+        loader_cpu: list[float] = []
+        busy: dict[str, list[float]] = {"loader": [], "shipper": []}
+
         def ship(rnd: int) -> None:
             cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
+            n0 = _proc_cpu_s(peer.proc.pid)
             r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: ElasticsearchSink(SinkConfig(es_cfg, c), m), ES_LINES))
+            node = _proc_cpu_s(peer.proc.pid) - n0
             shipper_lps.append(r["lines_per_s"])
             shipper_cpu.append(r["cpu_s_per_million"])
             shipper_requests.append(int(r["bulk_requests"]))
+            node_cpu["shipper"].append(node / ES_LINES * 1e6)
+            busy["shipper"].append((node + r["cpu_s_per_million"] * ES_LINES / 1e6) * r["lines_per_s"] / ES_LINES)
             _settle(peer.url, cfg.data_stream)
 
         def ceiling(rnd: int) -> None:
             cfg, bodies = prepared[rnd]
-            loader_lps.append(ES_LINES / asyncio.run(load(cfg, bodies)))
+            n0, c0 = _proc_cpu_s(peer.proc.pid), time.process_time()
+            wall = asyncio.run(load(cfg, bodies))
+            node, client = _proc_cpu_s(peer.proc.pid) - n0, time.process_time() - c0
+            loader_lps.append(ES_LINES / wall)
+            node_cpu["loader"].append(node / ES_LINES * 1e6)
+            loader_cpu.append(client / ES_LINES * 1e6)
+            busy["loader"].append((node + client) / wall)
             _settle(peer.url, cfg.data_stream)
 
         for rnd in range(rounds):
@@ -258,9 +273,31 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
             "loader_requests": len(loader_bodies),
             "loader_mean_body_bytes": round(sum(map(len, loader_bodies)) / len(loader_bodies)),
             "shipper_requests": shipper_requests,
+            **_cpu_budget(node_cpu, loader_cpu, shipper_cpu, busy),
         }
     finally:
         peer.stop()
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """A process's CPU seconds so far (all its threads: utime + stime of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_budget(node_cpu: dict[str, list[float]], loader_cpu: list[float], shipper_cpu: list[float],
+                busy: dict[str, list[float]]) -> dict[str, Any]:
+    """Why the ratio is what it is on a machine the node and the client share: when both runs keep every core
+    busy, lines/s = cores / (node + client CPU seconds per line), so the ratio the CPU alone allows is
+    (node + loader) / (node + shipper) per line."""
+    med = statistics.median
+    node_l, node_s = med(node_cpu["loader"]), med(node_cpu["shipper"])
+    return {
+        "node_cpu_s_per_million_lines": {"loader_runs": round(node_l, 2), "shipper_runs": round(node_s, 2)},
+        "loader_cpu_s_per_million_lines": round(med(loader_cpu), 2),
+        "cores_busy": {"loader_runs": round(med(busy["loader"]), 2), "shipper_runs": round(med(busy["shipper"]), 2)},
+        "ratio_the_cpu_allows": round((node_l + med(loader_cpu)) / (node_s + med(shipper_cpu)), 3),
+    }
 
 
 def _vm(pid: int, key: str) -> int:
