@@ -11,8 +11,11 @@ for 0.974. A key may be divided or multiplied (`... cpu_s_per_million_lines|inv*
 
 `python -m bench.figures` lists every figure and its result value; `--fix` rewrites the stale ones in place at
 the precision they are written with (after `make bench`); `--against DIR` sets each figure's result beside the
-same key in another run's result files (a second `make bench`, kept aside) and reports how far they differ, the
-spread to quote with the figure. tests/unit/bench/test_doc_figures.py fails on any
+same key in other runs' result files (more `make bench` runs, kept aside) and reports how far they differ, the
+spread to quote with the figure; `--against DIR... --write` also writes bench/results/reproduction.json: the
+largest difference per result section (`logs.processing`, `traces.spans_per_cpu_second`, ...) and each run's
+commit and load, which the docs quote as the spread of the figures near them.
+tests/unit/bench/test_doc_figures.py fails on any
 figure that disagrees, so a re-measured result cannot leave the docs quoting an older run.
 """
 
@@ -165,15 +168,65 @@ def spread(other: Path, roots: tuple[Path, ...] = DOCS, results: Path = RESULTS
     return out
 
 
+REPRODUCTION = "reproduction.json"
+
+
+def reproduction(others: list[Path], roots: tuple[Path, ...] = DOCS, results: Path = RESULTS) -> dict[str, Any]:
+    """How far other runs are from this one, figure by figure, and the largest difference of each result section.
+
+    A section is a result file and the first part of the key (`logs.processing`); figures quoted from
+    reproduction.json itself are left out. Differences are relative to this run's value, in per cent.
+    """
+    figures: dict[str, dict[str, Any]] = {}
+    largest: dict[str, dict[str, float]] = {}
+    for figure, number, _ in check(roots, results):
+        if figure.file == REPRODUCTION or figure.source in figures:
+            continue
+        again = []
+        for other in others:
+            try:
+                again.append(value(figure, other))
+            except FigureError:
+                continue
+        diffs = [abs(a - number) / abs(number) * 100 for a in again if number]
+        figures[figure.source] = {"here": number, "others": again,
+                                  "largest_difference_pct": round(max(diffs), 1) if diffs else None}
+        if diffs:
+            section = largest.setdefault(figure.file.removesuffix(".json"), {})
+            part = figure.key.split(".")[0]
+            section[part] = max(section.get(part, 0.0), round(max(diffs), 1))
+    return {"runs": [_run(results), *(_run(o) for o in others)], "largest_difference_pct": largest,
+            "figures": figures}
+
+
+def _run(results: Path) -> dict[str, Any]:
+    """Commit, time and load of each result file of one run."""
+    out: dict[str, Any] = {}
+    for path in sorted(results.glob("*.json")):
+        if path.name == REPRODUCTION or path.name.startswith("compare"):
+            continue
+        prov = json.loads(path.read_text()).get("provenance") or {}
+        load = prov.get("load_average") or {}
+        out[path.stem] = {"commit": str(prov.get("commit", ""))[:12], "measured_at": prov.get("measured_at"),
+                          "load_1m": [load.get("one_minute_min"), load.get("one_minute_max")]}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--fix", action="store_true", help="rewrite stale figures from bench/results")
-    parser.add_argument("--against", type=Path, metavar="DIR", help="compare with another run's result files")
+    parser.add_argument("--against", type=Path, nargs="+", metavar="DIR", help="compare with other runs' result files")
+    parser.add_argument("--write", action="store_true", help=f"with --against: write bench/results/{REPRODUCTION}")
     args = parser.parse_args(argv)
     try:
+        if args.against and args.write:
+            report = reproduction(args.against)
+            (RESULTS / REPRODUCTION).write_text(json.dumps(report, indent=1) + "\n")
+            print(json.dumps(report["largest_difference_pct"], indent=1))
+            return 0
         if args.against:
             worst = 0.0
-            for figure, number, again in spread(args.against):
+            for figure, number, again in spread(args.against[0]):
                 diff = (again - number) / number * 100 if again is not None and number else None
                 worst = max(worst, abs(diff)) if diff is not None else worst
                 print(f"{figure.doc.relative_to(REPO)}:{figure.line}: {figure.source}: {number:,.4g} here, "

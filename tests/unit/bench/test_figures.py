@@ -79,3 +79,21 @@ def test_against_sets_each_figure_beside_another_run(tmp_path: Path) -> None:
     other.mkdir()
     (other / "r.json").write_text(json.dumps({"a": 110}))
     assert [(number, again) for _, number, again in spread(other, (docs,), results)] == [(100.0, 110.0), (2.0, None)]
+
+
+def test_reproduction_reports_the_largest_difference_of_each_section(tmp_path: Path) -> None:
+    from bench.figures import reproduction
+
+    docs, results = _setup(tmp_path, "<!--fig r.json a.x-->100 <!--fig r.json a.y-->10 <!--fig r.json b.z-->2.0 "
+                                     "<!--fig r.json a.x-->100\n",
+                           {"a": {"x": 100, "y": 10}, "b": {"z": 2.0}, "provenance": {"commit": "abc"}})
+    runs = []
+    for i, values in enumerate([{"a": {"x": 110, "y": 9}, "b": {"z": 2.0}}, {"a": {"x": 95}, "b": {"z": 2.1}}]):
+        other = tmp_path / f"other{i}"
+        other.mkdir()
+        (other / "r.json").write_text(json.dumps(values))
+        runs.append(other)
+    report = reproduction(runs, (docs,), results)
+    assert report["largest_difference_pct"] == {"r": {"a": 10.0, "b": 5.0}}
+    assert report["figures"]["r.json a.y"] == {"here": 10.0, "others": [9.0], "largest_difference_pct": 10.0}
+    assert report["runs"][0] == {"r": {"commit": "abc", "measured_at": None, "load_1m": [None, None]}}
