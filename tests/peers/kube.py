@@ -216,21 +216,26 @@ def _request(peer: Peer, method: str, path: str, body: dict[str, Any] | list[Any
 def kube_request(peer: Peer, method: str, path: str, body: dict[str, Any] | list[Any] | None = None, *,
                  content_type: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """One API call with TLS verified against the server's CA; PATCH defaults to a JSON merge patch."""
+    with _open(peer, method, path, body, content_type, timeout) as r:
+        raw = r.read()
+    result: dict[str, Any] = json.loads(raw) if raw else {}
+    return result
+
+
+def _open(peer: Peer, method: str, path: str, body: dict[str, Any] | list[Any] | None, content_type: str | None,
+          timeout: float) -> Any:
+    """The open response of one call, after waiting out any 429 the server asks us to retry within `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         req = _request(peer, method, path, body, content_type)
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=_ssl_context(peer)) as r:
-                raw = r.read()
-            break
+            return urllib.request.urlopen(req, timeout=timeout, context=_ssl_context(peer))
         except urllib.error.HTTPError as exc:
             text = exc.read().decode(errors="replace")
             wait = _retry_after(exc)
             if wait is None or time.monotonic() + wait > deadline:
                 raise KubeError(exc.code, text, method, path) from None
             time.sleep(wait)
-    result: dict[str, Any] = json.loads(raw) if raw else {}
-    return result
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float | None:
@@ -249,12 +254,7 @@ def _retry_after(exc: urllib.error.HTTPError) -> float | None:
 
 def kube_watch(peer: Peer, path: str, *, timeout: float = 30.0) -> Iterator[dict[str, Any]]:
     """Stream watch events ({"type", "object"}) from a path that already carries ?watch=1 and its options."""
-    req = _request(peer, "GET", path, None, None)
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout, context=_ssl_context(peer))
-    except urllib.error.HTTPError as exc:
-        raise KubeError(exc.code, exc.read().decode(errors="replace"), "GET", path) from None
-    with resp:
+    with _open(peer, "GET", path, None, None, timeout) as resp:
         for line in resp:
             if line.strip():
                 yield json.loads(line)
