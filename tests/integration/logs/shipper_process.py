@@ -83,6 +83,18 @@ class ShipperProcess:
         except (urllib.error.URLError, OSError):
             return None
 
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        """Status and body of /readyz (a 503 too)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def shipper_reason(self) -> str:
+        """The shipper's readiness reason."""
+        return str(self.readyz()[1]["services"]["shipper"]["reason"])
+
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample of the real /metrics: (name, sorted labels) -> value."""
         raw = self._get("/metrics")

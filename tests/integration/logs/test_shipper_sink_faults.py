@@ -8,11 +8,8 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,19 +30,6 @@ def proxy(elasticsearch: Peer) -> Iterator[BulkProxy]:
         yield p
 
 
-def readyz(sp: ShipperProcess) -> tuple[int, dict[str, Any]]:
-    """Status and body of /readyz (a 503 too)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{sp.port}/readyz", timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def reason(sp: ShipperProcess) -> str:
-    return str(readyz(sp)[1]["services"]["shipper"]["reason"])
-
-
 def run_fault(tmp_path: Path, peer: Peer, proxy: BulkProxy, mode: str) -> tuple[ShipperProcess, list[str]]:
     """Lines flow through the proxy, `mode` spoils the bulk answers for a while, then the proxy passes again."""
     sp = ShipperProcess(tmp_path, proxy.url, f"sinkfault{mode.replace('_', '')}{os.getpid()}{int(time.time()) % 100000}",
@@ -57,15 +41,15 @@ def run_fault(tmp_path: Path, peer: Peer, proxy: BulkProxy, mode: str) -> tuple[
         proxy.mode = mode
         deadline = time.monotonic() + FAULT_SECONDS
         while time.monotonic() < deadline:
-            status, body = readyz(sp)
+            status, body = sp.readyz()
             seen.append(f"{status} {body['services']['shipper']['reason']}")
             time.sleep(0.2)
         proxy.mode = "pass"
         time.sleep(1.0)
     assert proxy.spoiled > 0, "no bulk answer was spoiled: the test proves nothing"
     assert_exactly_once(sp, peer, writer.expected, timeout=120)
-    wait_for(lambda: readyz(sp)[0] == 200 and "failing" not in reason(sp), 30, "readiness to recover",
-             lambda: f"{readyz(sp)}\n{sp.log_tail()}")
+    wait_for(lambda: sp.readyz()[0] == 200 and "failing" not in sp.shipper_reason(), 30, "readiness to recover",
+             lambda: f"{sp.readyz()}\n{sp.log_tail()}")
     # One final outcome per line: created, or already there when the spoiled answer hid a success.
     acked = sp.metric("observe_shipper_events_acked_total", outcome="delivered") + sp.metric(
         "observe_shipper_events_acked_total", outcome="duplicate")

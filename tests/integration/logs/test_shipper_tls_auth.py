@@ -12,8 +12,6 @@ import os
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,20 +195,6 @@ def secured_shipper(tmp_path: Path, proxy: AuthProxy, name: str, **es_settings: 
     return sp
 
 
-def readyz(sp: ShipperProcess) -> tuple[int, dict[str, Any]]:
-    """Status and body of /readyz (a 503 too)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{sp.port}/readyz", timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def shipper_reason(sp: ShipperProcess) -> str:
-    """The shipper's readiness reason."""
-    return str(readyz(sp)[1]["services"]["shipper"]["reason"])
-
-
 def checkpoint_offsets(sp: ShipperProcess) -> dict[str, int]:
     """path -> acknowledged offset from the checkpoint file (empty when none was written)."""
     path = sp.workdir / "checkpoint.json"
@@ -263,9 +247,9 @@ def test_wrong_ca_refuses_to_connect_and_ships_nothing(
     sp.start(wait_ready=False)
     write_lines(sp.logs_dir / "app.log", [f"never sent {i}" for i in range(50)])
     wait_for(lambda: "certificate verify failed" in sp.log_tail(), 30, "the TLS error in the log", sp.log_tail)
-    status, body = readyz(sp)
+    status, body = sp.readyz()
     assert status == 503 and body["services"]["shipper"]["ready"] is False
-    reason = shipper_reason(sp)
+    reason = sp.shipper_reason()
     assert "TLS" in reason and "not trusted" in reason and str(pki.other_ca) in reason, reason
     # The lines are read (and handed to the sink); none may leave.
     wait_for(lambda: sp.metric("observe_shipper_lines_read_total") == 50, 30, "the 50 lines read", sp.log_tail)
@@ -292,12 +276,12 @@ def test_wrong_password_reports_401_and_keeps_the_checkpoint(
     sp.start(wait_ready=False)
     path = sp.logs_dir / "app.log"
     expected = write_lines(path, [f"held back {i}" for i in range(100)])
-    wait_for(lambda: "401" in shipper_reason(sp), 30, "the 401 on /readyz", sp.log_tail)
-    reason = shipper_reason(sp)
+    wait_for(lambda: "401" in sp.shipper_reason(), 30, "the 401 on /readyz", sp.log_tail)
+    reason = sp.shipper_reason()
     assert "HTTP 401" in reason and f"refuses basic auth as '{USER}'" in reason, reason
     assert "security_exception" in reason
     wait_for(lambda: sp.metric("observe_shipper_lines_read_total") == 100, 30, "the 100 lines read", sp.log_tail)
-    assert readyz(sp)[0] == 503
+    assert sp.readyz()[0] == 503
     assert auth_proxy.refused > 0 and auth_proxy.forwarded == []
     assert "Traceback" not in sp.log_path.read_text()
     assert sp.metric("observe_shipper_events_acked_total") == 0
@@ -325,7 +309,7 @@ def test_credentials_revoked_mid_stream_hold_the_checkpoint_until_restored(
 
     auth_proxy.passwords[USER] = "rotated"  # the server side changed; our Secret is stale
     later = write_lines(path, [f"after revocation {i}" for i in range(100)])
-    wait_for(lambda: "HTTP 401" in shipper_reason(sp), 30, "the 401 on /readyz", sp.log_tail)
+    wait_for(lambda: "HTTP 401" in sp.shipper_reason(), 30, "the 401 on /readyz", sp.log_tail)
     assert "the server refuses our credentials" in sp.log_tail()
     wait_for(lambda: sp.metric("observe_shipper_events_retried_total", reason="auth") >= len(later), 30,
              "every later line retried for auth", sp.log_tail)
