@@ -39,6 +39,17 @@ class Ledger:
         """Every entry, for the checkpoint file."""
         return {**self.saved, **self.closed}
 
+    def resumable(self) -> list[tuple[str, FileCheckpoint]]:
+        """After a restart: saved entries of files read to their end become closed; the others are returned, still
+        saved, for the caller to resume (and `take`) or keep."""
+        out = []
+        for key, entry in list(self.saved.items()):
+            if entry.closed:
+                self.closed[key] = self.saved.pop(key)
+            else:
+                out.append((key, entry))
+        return out
+
     def take(self, key: str) -> FileCheckpoint | None:
         """The entry of a file being opened: a saved one leaves the ledger, a closed one stays until reopened."""
         return self.saved.pop(key, None) or self.closed.get(key)

@@ -220,19 +220,14 @@ class Tailer:
 
     async def _resume_rotated(self) -> None:
         """After a restart: find files rotated away while we were down (by inode), or count their bytes as lost."""
-        saved, closed = self.ledger.saved, self.ledger.closed
-        for key, entry in list(saved.items()):
-            if entry.closed:
-                closed[key] = entry
-                del saved[key]
-                continue
+        for key, entry in self.ledger.resumable():
             if not self._in_globs(entry.path):
                 # Another config's file (or one whose pod no longer declares it): keep its entry as it is, so the
                 # file resumes at its offset if it comes back into the globs. Never read it, never close it.
                 log.info("checkpoint of a file outside the globs kept as it is",
                          extra={"file.path": entry.path, "log.offset": entry.offset})
                 continue
-            del saved[key]
+            self.ledger.take(key)
             found = find_entry_file(entry, key, self.config.fingerprint_bytes)
             if found is None:
                 lost = max(0, entry.size - entry.offset)
