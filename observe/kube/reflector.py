@@ -1,7 +1,8 @@
 """A generic list+watch cache (a "reflector"): it mirrors one resource into memory and calls back on every change.
 
 Protocol, as client-go does it:
-- LIST in pages (limit + continue) and remember the list's resourceVersion;
+- LIST in pages (limit + continue), the first one from the API server's watch cache (resourceVersion=0), and
+  remember the list's resourceVersion;
 - WATCH from that resourceVersion with allowWatchBookmarks, so quiet resources still advance it;
 - on 410 Gone (HTTP or an ERROR event) the version is too old: LIST again and diff against the cache, so objects
   deleted while we were away get a delete callback and nothing is lost;
@@ -216,36 +217,54 @@ class Reflector(Generic[T]):
     async def _list(self) -> None:
         # Each page is applied as it arrives, so the whole LIST is never held in memory as decoded objects (at
         # 10,000 pods that peak was larger than the exporter's steady state); objects missing from the complete
-        # list are deleted at the end.
+        # list are deleted at the end. The next page is asked for before this one is applied, so the API server
+        # encodes it on the other core meanwhile (at most two pages are held).
         path = self.resource.path(self.namespace)
         seen: set[str] = set()
-        cont: str | None = None
-        version = ""
-        while True:
-            params = {**self._params(), "limit": str(self.page_size)}
-            if cont:
-                params["continue"] = cont
-            try:
-                page = await self.client.request("GET", path, params=params, seconds=120)
-            except KubeApiError as exc:
-                if exc.status == 410 and cont:
-                    # The continue token expired mid-list: start the whole list again.
-                    seen, cont = set(), None
-                    continue
-                raise
-            items = page.pop("items", None) or []
-            meta = page.get("metadata") or {}
-            version = str(meta.get("resourceVersion") or "")
-            cont = meta.get("continue") or None
-            del page
-            await self._apply_page(items, seen)
-            del items
-            if not cont:
-                break
+        # The first list is served from the API server's watch cache (resourceVersion=0, as client-go's reflector
+        # asks), not read from etcd; a relist after 410 Gone reads etcd, so it is never older than what we had.
+        from_cache = not self.synced.is_set()
+        asked: str | None = None
+        pending = asyncio.ensure_future(self._page(path, asked, from_cache))
+        try:
+            while True:
+                try:
+                    page = await pending
+                except KubeApiError as exc:
+                    if exc.status == 410 and asked:
+                        # The continue token expired mid-list: start the whole list again.
+                        seen, asked = set(), None
+                        pending = asyncio.ensure_future(self._page(path, None, from_cache))
+                        continue
+                    raise
+                items = page.pop("items", None) or []
+                meta = page.get("metadata") or {}
+                version = str(meta.get("resourceVersion") or "")
+                asked = meta.get("continue") or None
+                del page
+                if asked:
+                    pending = asyncio.ensure_future(self._page(path, asked, from_cache))
+                    await asyncio.sleep(0)  # let it send the request before this page's work starts
+                await self._apply_page(items, seen)
+                del items
+                if not asked:
+                    break
+        finally:
+            if not pending.done():
+                pending.cancel()
         self.up = True
         self._forget_missing(seen)
         self.resource_version = version
         self.synced.set()
+
+    async def _page(self, path: str, cont: str | None, from_cache: bool) -> Obj:
+        params = {**self._params(), "limit": str(self.page_size)}
+        if cont:
+            params["continue"] = cont  # a continued list carries its version in the token
+        elif from_cache:
+            params["resourceVersion"] = "0"
+        page: Obj = await self.client.request("GET", path, params=params, seconds=120)
+        return page
 
     async def _apply_page(self, items: list[Obj], seen: set[str]) -> None:
         for n, obj in enumerate(items):
