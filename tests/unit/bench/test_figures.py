@@ -85,7 +85,7 @@ def test_reproduction_reports_the_largest_difference_of_each_section(tmp_path: P
     from bench.figures import reproduction
 
     docs, results = _setup(tmp_path, "<!--fig r.json a.x-->100 <!--fig r.json a.y-->10 <!--fig r.json b.z-->2.0 "
-                                     "<!--fig r.json a.x-->100\n",
+                                     "<!--fig r.json a.x-->100 <!--fig reproduction.json largest_difference_pct.r.a-->10 %\n",
                            {"a": {"x": 100, "y": 10}, "b": {"z": 2.0}, "provenance": {"commit": "abc"}})
     runs = []
     for i, values in enumerate([{"a": {"x": 110, "y": 9}, "b": {"z": 2.0}}, {"a": {"x": 95}, "b": {"z": 2.1}}]):
@@ -95,5 +95,6 @@ def test_reproduction_reports_the_largest_difference_of_each_section(tmp_path: P
         runs.append(other)
     report = reproduction(runs, (docs,), results)
     assert report["largest_difference_pct"] == {"r": {"a": 10.0, "b": 5.0}}
+    assert report["difference_pct"] == {"r": {"a": {"x": 10.0, "y": 10.0}, "b": {"z": 5.0}}}
     assert report["figures"]["r.json a.y"] == {"here": 10.0, "others": [9.0], "largest_difference_pct": 10.0}
     assert report["runs"][0] == {"r": {"commit": "abc", "measured_at": None, "load_1m": [None, None]}}
