@@ -118,8 +118,12 @@ async def test_keys_only_mode_lists_page_by_page_and_forgets_what_a_relist_misse
 
 async def test_the_next_page_is_asked_for_before_this_one_is_applied() -> None:
     client = PagedList([pod(f"p{i}", str(i)) for i in range(5)])
-    r: Reflector[str] = Reflector(client, PODS, page_size=2,  # type: ignore[arg-type]
-                                  transform=lambda o: client.log.append(("apply", o["metadata"]["name"])) or "")
+
+    def apply(obj: dict[str, Any]) -> str:
+        client.log.append(("apply", obj["metadata"]["name"]))
+        return ""
+
+    r: Reflector[str] = Reflector(client, PODS, page_size=2, transform=apply)  # type: ignore[arg-type]
     await r._list()
     assert client.log == [("get", "", ""), ("get", "2", ""), ("apply", "p0"), ("apply", "p1"), ("get", "4", ""),
                           ("apply", "p2"), ("apply", "p3"), ("apply", "p4")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import email.message
 import io
 import urllib.error
+import urllib.request
 
 import pytest
 
@@ -44,6 +45,6 @@ def test_a_watch_waits_out_a_429_before_streaming(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(kube, "_request", lambda *a: "GET /api/v1/pods?watch=1")
     monkeypatch.setattr(kube, "_ssl_context", lambda peer: None)
-    monkeypatch.setattr(kube.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     assert list(kube.kube_watch(None, "/api/v1/pods?watch=1")) == [{"type": "ADDED", "object": {}}]  # type: ignore[arg-type]
     assert len(opened) == 2
