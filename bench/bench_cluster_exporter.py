@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster_objects, series_diff
+from bench.procfs import cpu_s, vm_mib
 from tests.peers import kube
 from tests.peers.base import Peer, free_port
 
@@ -43,11 +43,6 @@ CHURN_MIN_SECONDS = 10.0
 SYNC_POLL_SECONDS = 0.05
 # Label and annotation series for every resource, on both sides, so the _labels and _annotations families are compared.
 ALLOWLISTS = ("--metric-labels-allowlist=*=[*]", "--metric-annotations-allowlist=*=[*]")
-
-
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _client(peer: Peer) -> Any:
@@ -132,10 +127,7 @@ def _get(url: str, timeout: float = 60.0) -> bytes:
 
 
 def _status_mib(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round(vm_mib(pid, field), 1)
 
 
 def _all_pods_served(port: int) -> bool:
@@ -161,14 +153,14 @@ def _all_pods_served(port: int) -> bool:
 
 
 def _scrape_series(name: str, url: str, churn: _Churn | None, pid: int) -> dict[str, Any]:
-    cpu0 = _cpu(pid)
+    cpu0 = cpu_s(pid)
     latencies: list[float] = []
     t0 = time.monotonic()
     while len(latencies) < SCRAPES or (churn is not None and time.monotonic() - t0 < CHURN_MIN_SECONDS):
         t = time.monotonic()
         _get(url)
         latencies.append(time.monotonic() - t)
-    cpu = (_cpu(pid) - cpu0) / len(latencies)
+    cpu = (cpu_s(pid) - cpu0) / len(latencies)
     latencies.sort()
     return {"scrapes": len(latencies), "scrape_p50_ms": round(statistics.median(latencies) * 1000, 1),
             "scrape_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
@@ -178,7 +170,7 @@ def _scrape_series(name: str, url: str, churn: _Churn | None, pid: int) -> dict[
 def _measure(name: str, argv: list[str], port: int, peer: Peer) -> tuple[dict[str, Any], bytes]:
     """Sync time, scrapes idle and under churn, memory and CPU; and the body right after sync for the diff."""
     url = f"http://127.0.0.1:{port}/metrics"
-    api_cpu0 = _cpu(peer.proc.pid)
+    api_cpu0 = cpu_s(peer.proc.pid)
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -195,7 +187,7 @@ def _measure(name: str, argv: list[str], port: int, peer: Peer) -> tuple[dict[st
             time.sleep(max(0.0, probe + SYNC_POLL_SECONDS - time.monotonic()))
         sync = probe - start  # the probe that found every pod started here
         # Where the sync's time went: the exporter's CPU (its serving of the probes included) and the API server's.
-        sync_cpu, api_cpu = _cpu(proc.pid), _cpu(peer.proc.pid) - api_cpu0
+        sync_cpu, api_cpu = cpu_s(proc.pid), cpu_s(peer.proc.pid) - api_cpu0
         body = _get(url)
         series = sum(1 for line in body.split(b"\n") if line.startswith(b"kube_"))
         rss_sync = _status_mib(proc.pid, "VmRSS")

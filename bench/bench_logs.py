@@ -34,6 +34,7 @@ import orjson
 import yaml
 from prometheus_client import CollectorRegistry
 
+from bench.procfs import cpu_s
 from bench.provenance import LoadSampler, provenance
 from observe.config import ElasticsearchConfig
 from observe.logs.config import LogsConfig
@@ -229,9 +230,9 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
 
         def ship(rnd: int) -> None:
             cfg = logs_config(folder, data_stream=f"logs-bench.shipper{rnd}-default")
-            n0 = _proc_cpu_s(peer.proc.pid)
+            n0 = cpu_s(peer.proc.pid)
             r = asyncio.run(run_pipeline(cfg, lambda m, c=cfg: ElasticsearchSink(SinkConfig(es_cfg, c), m), ES_LINES))
-            node = _proc_cpu_s(peer.proc.pid) - n0
+            node = cpu_s(peer.proc.pid) - n0
             shipper_lps.append(r["lines_per_s"])
             shipper_cpu.append(r["cpu_s_per_million"])
             shipper_requests.append(int(r["bulk_requests"]))
@@ -241,9 +242,9 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
 
         def ceiling(rnd: int) -> None:
             cfg, bodies = prepared[rnd]
-            n0, c0 = _proc_cpu_s(peer.proc.pid), time.process_time()
+            n0, c0 = cpu_s(peer.proc.pid), time.process_time()
             wall = asyncio.run(load(cfg, bodies))
-            node, client = _proc_cpu_s(peer.proc.pid) - n0, time.process_time() - c0
+            node, client = cpu_s(peer.proc.pid) - n0, time.process_time() - c0
             loader_lps.append(ES_LINES / wall)
             node_cpu["loader"].append(node / ES_LINES * 1e6)
             loader_cpu.append(client / ES_LINES * 1e6)
@@ -277,12 +278,6 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         }
     finally:
         peer.stop()
-
-
-def _proc_cpu_s(pid: int) -> float:
-    """A process's CPU seconds so far (all its threads: utime + stime of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_budget(node_cpu: dict[str, list[float]], loader_cpu: list[float], shipper_cpu: list[float],

@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.bench_cluster_exporter import _client, _cpu, _get, _status_mib
+from bench.bench_cluster_exporter import _client, _get, _status_mib
+from bench.procfs import cpu_s
 from bench.scale_seed import Shape, seed
 from tests.integration.exporters.checks import samples
 from tests.peers import kube
@@ -70,7 +71,7 @@ def _wait_synced(procs: dict[str, tuple[subprocess.Popen[bytes], int, float]]) -
 
 def _measure(proc: subprocess.Popen[bytes], port: int, sync: float) -> tuple[dict[str, Any], dict[str, float]]:
     url = f"http://127.0.0.1:{port}/metrics"
-    cpu0, latencies, body = _cpu(proc.pid), [], b""
+    cpu0, latencies, body = cpu_s(proc.pid), [], b""
     for _ in range(SCRAPES):
         t = time.monotonic()
         body = _get(url, timeout=300)
@@ -80,7 +81,7 @@ def _measure(proc: subprocess.Popen[bytes], port: int, sync: float) -> tuple[dic
     return {"sync_seconds": round(sync, 2), "series": len(values), "bytes": len(body), "scrapes": SCRAPES,
             "scrape_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
             "scrape_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
-            "cpu_ms_per_scrape": round((_cpu(proc.pid) - cpu0) / SCRAPES * 1000, 1),
+            "cpu_ms_per_scrape": round((cpu_s(proc.pid) - cpu0) / SCRAPES * 1000, 1),
             "rss_mib": _status_mib(proc.pid, "VmRSS"), "peak_rss_mib": _status_mib(proc.pid, "VmHWM")}, values
 
 

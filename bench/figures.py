@@ -179,7 +179,6 @@ def reproduction(others: list[Path], roots: tuple[Path, ...] = DOCS, results: Pa
     reproduction.json itself are left out. Differences are relative to this run's value, in per cent.
     """
     figures: dict[str, dict[str, Any]] = {}
-    largest: dict[str, dict[str, float]] = {}
     by_key: dict[str, Any] = {}  # the same nesting as the result files: difference_pct.logs.null_sink.lines_per_s
     for figure in (f for doc in docs(roots) for f in find(doc)):
         if figure.file == REPRODUCTION or figure.source in figures:
@@ -192,19 +191,22 @@ def reproduction(others: list[Path], roots: tuple[Path, ...] = DOCS, results: Pa
             except FigureError:
                 continue
         diffs = [abs(a - number) / abs(number) * 100 for a in again if number]
-        figures[figure.source] = {"here": number, "others": again,
-                                  "largest_difference_pct": round(max(diffs), 1) if diffs else None}
-        if diffs:
-            section = largest.setdefault(figure.file.removesuffix(".json"), {})
-            part = figure.key.split(".")[0]
-            section[part] = max(section.get(part, 0.0), round(max(diffs), 1))
+        worst = round(max(diffs), 1) if diffs else None
+        figures[figure.source] = {"here": number, "others": again, "largest_difference_pct": worst}
+        if worst is not None:
             node = by_key.setdefault(figure.file.removesuffix(".json"), {})
             *parents, leaf = figure.key.split(".")
             for name in parents:
                 node = node.setdefault(name, {})
-            node[leaf] = max(node.get(leaf, 0.0), round(max(diffs), 1))  # two ops on one key: the larger
+            node[leaf] = max(node.get(leaf, 0.0), worst)  # two ops on one key: the larger
+    largest = {file: {part: _largest(tree) for part, tree in sections.items()} for file, sections in by_key.items()}
     return {"runs": [_run(results), *(_run(o) for o in others)], "largest_difference_pct": largest,
             "difference_pct": by_key, "figures": figures}
+
+
+def _largest(tree: float | dict[str, Any]) -> float:
+    """The largest leaf of a nested dict of differences."""
+    return max(map(_largest, tree.values())) if isinstance(tree, dict) else tree
 
 
 def _run(results: Path) -> dict[str, Any]:
