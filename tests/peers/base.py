@@ -88,8 +88,10 @@ class Peer:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stop the process (TERM, then KILL) and forget it."""
+        """Stop the process (CONT, TERM, then KILL) and forget it."""
         if self.alive():
+            # A SIGSTOPped process (a fault test's pause) would not act on TERM until the wait below ran out.
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
