@@ -151,3 +151,15 @@ def test_dead_node_backoff_cap_is_at_least_the_start() -> None:
     with pytest.raises(ConfigError, match=r"elasticsearch.dead_node_backoff_max_seconds: got 2, expected at least "
                        r"dead_node_backoff_seconds \(5\)"):
         load_config(None, overrides={"elasticsearch": {"dead_node_backoff_seconds": 5, "dead_node_backoff_max_seconds": 2}})
+
+
+def test_elasticsearch_sink_without_a_url_exits_2(tmp_path: Path) -> None:
+    import os
+
+    f = tmp_path / "c.yaml"
+    f.write_text(f"logs:\n  sink: elasticsearch\n  checkpoint_path: {tmp_path / 'cp.json'}\n  paths: [{tmp_path}/*.log]\n")
+    out = subprocess.run([sys.executable, "-m", "observe", "ship", "--config", str(f)], capture_output=True, text=True,
+                         env={**os.environ}, cwd=REPO, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "elasticsearch.urls: got nothing, expected the base URL of at least one Elasticsearch/OpenSearch node" in out.stderr
+    assert "Traceback" not in out.stderr
