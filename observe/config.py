@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from observe import config_input
 from observe.config_section import Section
@@ -42,7 +42,25 @@ class ServiceConfig(Section):
 class ElasticsearchConfig(Section):
     """Connection to Elasticsearch or OpenSearch, shared by the shipper and the Elasticsearch exporter."""
 
-    url: str = Field("", description="Base URL, e.g. https://es:9200. Empty means not configured.")
+    url: str = Field("", description="Base URL, e.g. https://es:9200: the same as a one-element `urls`. Empty (and "
+                     "no `urls`) means not configured.")
+    # NoDecode: the env value is read by _url_list (a JSON list or comma-separated URLs), not by pydantic-settings.
+    urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Base URLs of several nodes of one cluster, e.g. [\"https://es-0:9200\", "
+        "\"https://es-1:9200\"]; requests go round robin to the live ones. One scheme for all. Set `url` or `urls`, "
+        "not both. In env: a JSON list or comma-separated URLs.",
+    )
+    sniff: bool = Field(
+        False, description="Ask the cluster for its nodes (GET /_nodes/http, their HTTP publish addresses) at start, "
+        "every sniff_interval_seconds and after a node fails, and send to those (with the scheme of the configured "
+        "URLs; dedicated master nodes left out). The configured URLs stay the seeds when the answer is empty.",
+    )
+    sniff_interval_seconds: float = Field(60.0, gt=0, description="How often the node list is sniffed again.")
+    dead_node_backoff_seconds: float = Field(
+        1.0, gt=0, description="A node that fails to connect or times out rests this long before a request probes it "
+        "again; doubled per consecutive failure up to dead_node_backoff_max_seconds.",
+    )
+    dead_node_backoff_max_seconds: float = Field(60.0, gt=0, description="The longest rest of a failing node.")
     engine: Literal["auto", "elasticsearch", "opensearch"] = Field(
         "auto", description="Which engine; auto asks the server."
     )
@@ -57,6 +75,44 @@ class ElasticsearchConfig(Section):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return config_input.check_base_url(value, "elasticsearch")
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        return config_input.split_url_list(value) if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _base_urls(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for n, url in enumerate(value, start=1):
+            if not url:
+                raise ValueError(f"a base URL in every item (item {n} is empty)")
+            try:
+                config_input.check_base_url(url, "elasticsearch")
+            except ValueError as exc:
+                raise ValueError(f"{exc} (item {n}: {config_input.echo(url)})") from None
+        if len({u.rstrip("/") for u in value}) != len(value):
+            raise ValueError("each URL once")
+        if len({u.split("://", 1)[0] for u in value}) > 1:
+            raise ValueError("URLs of one scheme: all http:// or all https:// (one TLS setting serves them all)")
+        if value and info.data.get("url"):
+            raise ValueError(f"either elasticsearch.url or elasticsearch.urls, not both (url is "
+                             f"{config_input.echo(info.data['url'])}; a one-element urls is the same as url)")
+        return value
+
+    @field_validator("dead_node_backoff_max_seconds")
+    @classmethod
+    def _backoff_cap(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("dead_node_backoff_seconds")
+        if initial is not None and value < initial:
+            raise ValueError(f"at least dead_node_backoff_seconds ({initial:g})")
+        return value
+
+    def nodes(self) -> list[str]:
+        """The configured base URLs without a trailing slash (`url` is a list of one); empty: not configured."""
+        if self.urls:
+            return [u.rstrip("/") for u in self.urls]
+        return [self.url.rstrip("/")] if self.url else []
 
     def password(self) -> str | None:
         """The password from OBSERVE_ES_PASSWORD or password_file; never from the YAML itself."""

@@ -159,6 +159,8 @@ def env_error(model: Any, environ: Any, fallback: str, prefix: str = "OBSERVE_")
     """The message for an OBSERVE_* value that is not the JSON its field needs: name, value, what to write."""
     import json
 
+    from pydantic_settings import NoDecode
+
     for name, value in sorted(environ.items()):
         if not name.upper().startswith(prefix):
             continue
@@ -171,6 +173,9 @@ def env_error(model: Any, environ: Any, fallback: str, prefix: str = "OBSERVE_")
                 annotation = None
                 break
             annotation = fields[part].annotation
+            if NoDecode in fields[part].metadata:
+                annotation = None  # the field reads its env value itself (e.g. comma-separated URLs)
+                break
             node = annotation
         kind = _complex(annotation) if annotation is not None else None
         if kind is None:
@@ -206,3 +211,18 @@ def check_base_url(value: str, section: str) -> str:
                          f"{section}.password_file (a mounted Secret) or OBSERVE_ES_PASSWORD (the chart's "
                          f"{section}.passwordSecret)")
     return value
+
+
+def split_url_list(value: str) -> Any:
+    """A list of URLs written as one string (an env value): a JSON list, or URLs separated by commas."""
+    import json
+
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError(f"a JSON list of URLs or comma-separated URLs; {echo(value)} is not valid JSON") from None
+        except RecursionError:
+            raise ValueError("a short JSON list of URLs") from None
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from exporters.config import ElasticsearchExporterConfig
 from exporters.elasticsearch import render
 from observe.config import ElasticsearchConfig
-from observe.es_connection import Connection, HttpError
+from observe.es_connection import Connection, HttpError, PoolCollector, node_of
 from observe.service import BaseService
 
 log = logging.getLogger("observe.exporters.elasticsearch")
@@ -32,26 +32,26 @@ class ElasticsearchService(BaseService):
     name = "elasticsearch-exporter"
 
     def __init__(self, config: ElasticsearchExporterConfig, es: ElasticsearchConfig, registry: CollectorRegistry) -> None:
-        if not es.url:
-            raise ValueError("elasticsearch.url: got nothing, expected the base URL of Elasticsearch or OpenSearch")
+        if not es.nodes():
+            raise ValueError("elasticsearch.url: got nothing, expected the base URL of Elasticsearch or OpenSearch "
+                             "(or elasticsearch.urls)")
         self.config = config
         self.es = es
-        self.url = es.url.rstrip("/")
         self.errors = Counter("observe_elasticsearch_fetch_errors", "Failed stats requests, by endpoint.",
                               ["endpoint"], registry=registry)
         self.body = {False: b"", True: b""}
         self.up = False
         self.fetched_at: float | None = None  # monotonic time of the last complete fetch
-        self._conn: Connection | None = None
+        self._conn = Connection(self.es, headers={"Accept": "application/json"})  # no I/O before the first request
         self._task: asyncio.Task[None] | None = None
         registry.register(_FreshnessCollector(self))
+        registry.register(PoolCollector(self._conn, "observe_elasticsearch_client"))
 
     async def _get(self, endpoint: str, path: str, params: dict[str, str] | None = None) -> Any:
-        assert self._conn is not None
         try:
-            status, raw = await self._conn.request("GET", path, params=params)
+            node, status, raw = await self._conn.request_node("GET", path, params=params)
             if status >= 400:
-                raise HttpError(status, raw)
+                raise HttpError(status, raw, node)
             return orjson.loads(raw)
         except FETCH_ERRORS:
             self.errors.labels(endpoint).inc()
@@ -77,13 +77,13 @@ class ElasticsearchService(BaseService):
                 self.up = True
             except FETCH_ERRORS as exc:
                 self.up = False
-                log.warning("elasticsearch stats fetch failed", extra={"error.message": f"{type(exc).__name__}: {exc}",
-                                                                      "url.full": self.url})
+                log.warning("elasticsearch stats fetch failed", extra={
+                    "error.message": f"{type(exc).__name__}: {exc}",
+                    "url.full": (exc.node if isinstance(exc, HttpError) else node_of(exc)) or self._conn.describe()})
             await asyncio.sleep(self.config.interval_seconds)
 
     async def start(self) -> None:
-        """Open the connection and start the refresh loop."""
-        self._conn = Connection(self.es, headers={"Accept": "application/json"})
+        """Start the refresh loop (the connection opens its session on the first request)."""
         self._task = asyncio.create_task(self._loop(), name="elasticsearch-stats")
 
     async def stop(self) -> None:
@@ -94,8 +94,7 @@ class ElasticsearchService(BaseService):
                 await self._task
             except asyncio.CancelledError:
                 pass
-        if self._conn is not None:
-            await self._conn.close()
+        await self._conn.close()
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once one fetch has completed (elasticsearch_up tells whether the latest one did)."""

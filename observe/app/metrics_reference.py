@@ -163,8 +163,10 @@ def render_reference() -> str:
               "`/probe` answers with blackbox_exporter's names; `/metrics` carries the exporter's own counters.", "",
               *_table([*probe_rows, *rows])]
 
-    rows, note = _service_rows(SHIPPER, config)
-    lines += ["## Log shipper (`observe ship`)", "", *(_table(rows) if rows else [note, ""])]
+    rows, note = _service_rows(SHIPPER, es_config)  # the Elasticsearch sink: its node pool's families too
+    lines += ["## Log shipper (`observe ship`)", "",
+              "The `observe_shipper_es_*` families exist with the Elasticsearch sink; `node` is a node's base URL.", "",
+              *(_table(rows) if rows else [note, ""])]
     rows, note = _service_rows(TRACES, config)
     lines += ["## Trace puller (`observe traces`)", "",
               "The OpenTelemetry collector's servicegraph and spanmetrics connector names and labels (`connection_type` "

@@ -54,7 +54,7 @@ def _logs_part(config: Config, registry: CollectorRegistry, logs_dir: Path | Non
     from observe.logs.service import sink_kind
 
     target = {
-        "elasticsearch": f"to {config.elasticsearch.url} ({config.logs.data_stream})",
+        "elasticsearch": f"to {', '.join(config.elasticsearch.nodes())} ({config.logs.data_stream})",
         "spool": f"to the spool {config.logs.spool_dir}/ (no elasticsearch.url; `observe ship --replay` delivers it)",
         "null": "to nowhere (logs.sink=null)",
     }[sink_kind(config.logs, config.elasticsearch)]
@@ -88,10 +88,10 @@ def _probe_part(config: Config, registry: CollectorRegistry) -> Part:
 def _elasticsearch_part(config: Config, registry: CollectorRegistry) -> Part:
     if not config.exporters.elasticsearch.enabled:
         return Part(ELASTICSEARCH.title, None, "exporters.elasticsearch.enabled is false")
-    if not config.elasticsearch.url:
+    if not config.elasticsearch.nodes():
         return Part(ELASTICSEARCH.title, None, "no elasticsearch.url configured")
     service = ELASTICSEARCH.build(config, registry)
-    return Part(ELASTICSEARCH.title, service, f"watches {config.elasticsearch.url}")
+    return Part(ELASTICSEARCH.title, service, f"watches {', '.join(config.elasticsearch.nodes())}")
 
 
 def _traces_part(config: Config, registry: CollectorRegistry) -> Part:

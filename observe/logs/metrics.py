@@ -9,7 +9,7 @@ class ShipperMetrics:
     """Every observe_shipper_* family, registered on the given registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        r = registry
+        r = self.registry = registry  # the sink registers its node pool's collector here
         self.lines_read = Counter("observe_shipper_lines_read", "Lines read from log files.", ["namespace"], registry=r)
         self.bytes_read = Counter("observe_shipper_bytes_read", "Bytes read from log files.", ["namespace"], registry=r)
         self.events_shipped = Counter(

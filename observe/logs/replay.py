@@ -61,9 +61,10 @@ def _move_done(path: Path) -> None:
 
 async def replay(es: ElasticsearchConfig, logs: LogsConfig, folder: Path,
                  registry: CollectorRegistry | None = None) -> ReplayResult:
-    """Deliver every spool file in `folder` to elasticsearch.url, oldest first."""
-    if not es.url:
-        raise ConfigError("elasticsearch.url: got nothing, expected the Elasticsearch/OpenSearch URL to replay the spool to")
+    """Deliver every spool file in `folder` to elasticsearch.url (or urls), oldest first."""
+    if not es.nodes():
+        raise ConfigError("elasticsearch.url: got nothing, expected the Elasticsearch/OpenSearch URL (or elasticsearch.urls) "
+                          "to replay the spool to")
     registry = registry or CollectorRegistry()
     sink = ElasticsearchSink(SinkConfig(es, logs), ShipperMetrics(registry))
     files = 0
@@ -96,5 +97,5 @@ def run_replay(es: ElasticsearchConfig, logs: LogsConfig, folder: Path) -> int:
         click.echo(f"observe ship --replay: {exc or type(exc).__name__}", err=True)
         return 1
     counts = ", ".join(f"{n} {o}" for o, n in result.outcomes.items())
-    click.echo(f"replayed {result.files} spool files from {folder} to {es.url}: {counts}")
+    click.echo(f"replayed {result.files} spool files from {folder} to {', '.join(es.nodes())}: {counts}")
     return 0

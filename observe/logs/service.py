@@ -35,7 +35,7 @@ def refuse_symlinked_state(logs: LogsConfig, es: ElasticsearchConfig) -> None:
 def sink_kind(logs: LogsConfig, es: ElasticsearchConfig) -> str:
     """The sink that runs: `auto` is Elasticsearch/OpenSearch when a URL is set, else the spool."""
     if logs.sink == "auto":
-        return "elasticsearch" if es.url else "spool"
+        return "elasticsearch" if es.nodes() else "spool"
     return logs.sink
 
 
@@ -46,6 +46,9 @@ def make_sink(logs: LogsConfig, es: ElasticsearchConfig, metrics: ShipperMetrics
         return NullSink(metrics)
     if kind == "spool":
         return SpoolSink(logs.spool_dir, metrics)
+    if not es.nodes():
+        raise ConfigError("elasticsearch.urls: got nothing, expected the base URL of at least one Elasticsearch/"
+                          "OpenSearch node (elasticsearch.url or elasticsearch.urls), since logs.sink is elasticsearch")
     from observe.logs.sinks.elasticsearch.config import SinkConfig
     from observe.logs.sinks.elasticsearch.sink import ElasticsearchSink
 

@@ -95,3 +95,71 @@ def test_valid_file_passes(tmp_path: Path) -> None:
 def test_configuration_reference_is_current() -> None:
     committed = (REPO / "docs" / "configuration.md").read_text()
     assert committed == render_reference(), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_elasticsearch_url_is_a_list_of_one() -> None:
+    assert load_config(None, overrides={"elasticsearch": {"url": "http://es:9200/"}}).elasticsearch.nodes() == [
+        "http://es:9200"]
+    cfg = load_config(None, overrides={"elasticsearch": {"urls": ["https://es-0:9200", "https://es-1:9200/"]}})
+    assert cfg.elasticsearch.nodes() == ["https://es-0:9200", "https://es-1:9200"]
+    assert load_config(None).elasticsearch.nodes() == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('["http://a:9200", "http://b:9200"]', ["http://a:9200", "http://b:9200"]),
+    ("http://a:9200, http://b:9200", ["http://a:9200", "http://b:9200"]),
+    ("http://a:9200", ["http://a:9200"]),
+])
+def test_elasticsearch_urls_from_env_as_json_or_commas(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                       expected: list[str]) -> None:
+    monkeypatch.setenv("OBSERVE_ELASTICSEARCH__URLS", value)
+    assert load_config(None).elasticsearch.nodes() == expected
+
+
+def test_url_and_urls_together_exit_2_naming_both(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("elasticsearch:\n  url: http://a:9200\n  urls: [http://b:9200]\n")
+    out = check(f)
+    assert out.returncode == 2
+    assert ("elasticsearch.urls: got ['http://b:9200'], expected either elasticsearch.url or elasticsearch.urls, "
+            "not both (url is 'http://a:9200'") in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("urls", "expected"), [
+    (["http://a:9200", "ftp://b"], r"expected an http:// or https:// URL with a host.*\(item 2: 'ftp://b'\)"),
+    (["http://a:9200", ""], r"expected a base URL in every item \(item 2 is empty\)"),
+    (["http://a:9200", "https://b:9200"], r"expected URLs of one scheme"),
+    (["http://a:9200", "http://a:9200/"], r"expected each URL once"),
+    (["http://elastic:pw@a:9200"], r"expected a URL without user:password@"),
+])
+def test_bad_elasticsearch_urls_name_key_value_and_expectation(urls: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=r"elasticsearch\.urls: got .*" + expected) as err:
+        load_config(None, overrides={"elasticsearch": {"urls": urls}})
+    assert "pw" not in str(err.value)
+
+
+def test_bad_elasticsearch_urls_env_value_exits_2(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("{}\n")
+    out = check(f, {"OBSERVE_ELASTICSEARCH__URLS": '["http://a:9200",'})
+    assert out.returncode == 2
+    assert "elasticsearch.urls: got '[\"http://a:9200\",', expected a JSON list of URLs or comma-separated URLs" in out.stderr
+
+
+def test_dead_node_backoff_cap_is_at_least_the_start() -> None:
+    with pytest.raises(ConfigError, match=r"elasticsearch.dead_node_backoff_max_seconds: got 2, expected at least "
+                       r"dead_node_backoff_seconds \(5\)"):
+        load_config(None, overrides={"elasticsearch": {"dead_node_backoff_seconds": 5, "dead_node_backoff_max_seconds": 2}})
+
+
+def test_elasticsearch_sink_without_a_url_exits_2(tmp_path: Path) -> None:
+    import os
+
+    f = tmp_path / "c.yaml"
+    f.write_text(f"logs:\n  sink: elasticsearch\n  checkpoint_path: {tmp_path / 'cp.json'}\n  paths: [{tmp_path}/*.log]\n")
+    out = subprocess.run([sys.executable, "-m", "observe", "ship", "--config", str(f)], capture_output=True, text=True,
+                         env={**os.environ}, cwd=REPO, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "elasticsearch.urls: got nothing, expected the base URL of at least one Elasticsearch/OpenSearch node" in out.stderr
+    assert "Traceback" not in out.stderr

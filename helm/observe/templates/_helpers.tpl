@@ -114,7 +114,8 @@ any key of docs/configuration.md. Secrets are not here: see observe.env and obse
 {{- $v := .Values }}
 {{- $service := dict "host" "0.0.0.0" "port" (int $v.service.port) "log_level" $v.service.logLevel "drain_timeout_seconds" $v.service.drainTimeoutSeconds }}
 {{- with $v.service.otlpEndpoint }}{{ $_ := set $service "otlp_endpoint" . }}{{ end }}
-{{- $es := dict "url" $v.elasticsearch.url "engine" $v.elasticsearch.engine "verify_certs" $v.elasticsearch.verifyCerts }}
+{{- $es := dict "engine" $v.elasticsearch.engine "verify_certs" $v.elasticsearch.verifyCerts "sniff" $v.elasticsearch.sniff "sniff_interval_seconds" $v.elasticsearch.sniffIntervalSeconds "dead_node_backoff_seconds" $v.elasticsearch.deadNodeBackoffSeconds "dead_node_backoff_max_seconds" $v.elasticsearch.deadNodeBackoffMaxSeconds }}
+{{- if $v.elasticsearch.urls }}{{ $_ := set $es "urls" $v.elasticsearch.urls }}{{ else }}{{ $_ := set $es "url" $v.elasticsearch.url }}{{ end }}
 {{- with $v.elasticsearch.username }}{{ $_ := set $es "username" . }}{{ end }}
 {{- if $v.elasticsearch.caSecret.name }}{{ $_ := set $es "ca_file" (printf "/etc/observe/elasticsearch-ca/%s" $v.elasticsearch.caSecret.key) }}{{ end }}
 {{- $logsDefaults := dict "paths" (list "/var/log/containers/*.log") "checkpoint_path" "/var/lib/observe/checkpoints/checkpoint.json" }}
@@ -340,15 +341,20 @@ Empty on `helm template` and client dry runs, where lookup sees no cluster (kube
 {{- $users := list }}
 {{- if .Values.shipper.enabled }}{{ $users = append $users "shipper" }}{{ end }}
 {{- if .Values.elasticsearchExporter.enabled }}{{ $users = append $users "elasticsearch-exporter" }}{{ end }}
-{{- $host := (urlParse .Values.elasticsearch.url).hostname }}
+{{- $host := (urlParse (first (include "observe.esUrls" . | splitList " "))).hostname }}
 {{- $parts := splitList "." $host }}
 {{- $name := "" }}{{ $ns := "" }}
 {{- if eq (len $parts) 1 }}{{ $name = $host }}{{ $ns = .Release.Namespace }}
 {{- else if and (ge (len $parts) 3) (eq (index $parts 2) "svc") }}{{ $name = index $parts 0 }}{{ $ns = index $parts 1 }}
 {{- end }}
 {{- if and $users $name (not (lookup "v1" "Namespace" "" "kube-system" | empty)) (lookup "v1" "Service" $ns $name | empty) }}
-{{- printf "no Elasticsearch: Service %s in namespace %s does not exist, so %s stay not Ready; set elasticsearch.url to a reachable Elasticsearch (now %s)" $name $ns (join " and " $users) .Values.elasticsearch.url }}
+{{- printf "no Elasticsearch: Service %s in namespace %s does not exist, so %s stay not Ready; set elasticsearch.url to a reachable Elasticsearch (now %s)" $name $ns (join " and " $users) (include "observe.esUrls" .) }}
 {{- end }}
+{{- end }}
+
+{{/* The Elasticsearch base URLs the parts use (space-separated): elasticsearch.urls when set, else elasticsearch.url. */}}
+{{- define "observe.esUrls" -}}
+{{- if .Values.elasticsearch.urls }}{{ join " " .Values.elasticsearch.urls }}{{ else }}{{ .Values.elasticsearch.url }}{{ end }}
 {{- end }}
 
 {{/* The /readyz URLs of the enabled parts that need Elasticsearch (space-separated), for the `helm test` Pod. */}}

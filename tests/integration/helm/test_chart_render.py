@@ -120,6 +120,23 @@ def test_config_passthrough_reaches_the_config_file(helm_binary: Path, helm_home
     assert config["elasticsearch"]["url"] == "https://es:9200"
 
 
+def test_a_list_of_elasticsearch_urls_and_sniffing_reach_the_config_file(helm_binary: Path, helm_home: Path,
+                                                                       tmp_path: Path) -> None:
+    objects = chart.template(helm_binary, helm_home, extra=[
+        "--set", "elasticsearch.urls={https://es-0.es:9200,https://es-1.es:9200}", "--set", "elasticsearch.sniff=true",
+        "--set", "elasticsearch.deadNodeBackoffMaxSeconds=30"])
+    es = chart.config_of(objects)["elasticsearch"]
+    assert es["urls"] == ["https://es-0.es:9200", "https://es-1.es:9200"] and "url" not in es  # urls replaces url
+    assert (es["sniff"], es["sniff_interval_seconds"], es["dead_node_backoff_seconds"],
+            es["dead_node_backoff_max_seconds"]) == (True, 60, 1, 30)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(chart.config_of(objects)))
+    assert load_config(path).elasticsearch.nodes() == ["https://es-0.es:9200", "https://es-1.es:9200"]
+    test_pod = next(o for o in objects if o["kind"] == "Pod")
+    env = {e["name"]: e.get("value") for e in test_pod["spec"]["containers"][0]["env"]}
+    assert env["ELASTICSEARCH_URL"] == "https://es-0.es:9200, https://es-1.es:9200"
+
+
 @pytest.mark.parametrize("case", chart.MATRIX)
 def test_every_container_is_locked_down(rendered: dict[str, list[dict[str, Any]]], case: str) -> None:
     for name, spec in pod_specs(rendered[case]):
@@ -289,6 +306,7 @@ def test_image_tag_is_the_app_version(rendered: dict[str, list[dict[str, Any]]])
     ("bad-unknown-key.yaml", "enabeld"),
     ("bad-config-key.yaml", "batch_max_byte"),
     ("bad-es-credentials.yaml", "/elasticsearch/url"),
+    ("bad-es-urls.yaml", "/elasticsearch/urls/1"),
 ])
 def test_bad_values_are_refused_naming_the_key(helm_binary: Path, helm_home: Path, values_file: str, key: str) -> None:
     out = chart.run_helm(helm_binary, helm_home, "template", "observe", chart.CHART, "-f",

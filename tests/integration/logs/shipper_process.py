@@ -27,9 +27,14 @@ STARTED: list[ShipperProcess] = []
 
 
 class ShipperProcess:
-    """One shipper process with its own config, checkpoint and log."""
+    """One shipper process with its own config, checkpoint and log.
 
-    def __init__(self, workdir: Path, es_url: str, name: str, *, paths: list[str] | None = None, **logs: Any) -> None:
+    `es_url` is where the test reads the documents back; `elasticsearch` replaces the shipper's whole
+    `elasticsearch` section (default `{"url": es_url}`), e.g. `{"urls": [a, b, c], "sniff": True}`.
+    """
+
+    def __init__(self, workdir: Path, es_url: str, name: str, *, paths: list[str] | None = None,
+                 elasticsearch: dict[str, Any] | None = None, **logs: Any) -> None:
         self.workdir = workdir
         self.name = name
         self.port = free_port()
@@ -53,7 +58,7 @@ class ShipperProcess:
         settings.update(logs)
         self.config = {
             "service": {"host": "127.0.0.1", "port": self.port, "log_level": "info", "drain_timeout_seconds": 5},
-            "elasticsearch": {"url": es_url},
+            "elasticsearch": elasticsearch if elasticsearch is not None else {"url": es_url},
             "logs": settings,
         }
         self.config_path = workdir / "shipper.yaml"

@@ -16,11 +16,6 @@ class SinkConfig:
     logs: LogsConfig
 
     @property
-    def base(self) -> str:
-        """The base URL without a trailing slash."""
-        return self.es.url.rstrip("/")
-
-    @property
     def connections(self) -> int:
         """Connections to keep: one per bulk request in flight, and two for setup."""
         return self.logs.max_in_flight + 2

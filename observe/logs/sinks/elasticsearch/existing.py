@@ -53,17 +53,18 @@ class ExistingIds:
 
     async def _request(self, method: str, path: str, body: dict[str, object] | None = None,
                        params: dict[str, str] | None = None) -> tuple[int, bytes]:
-        status, raw = await self.conn.request(method, path, body, params={**MISSING_OK, **(params or {})})
+        node, status, raw = await self.conn.request_node(method, path, body, params={**MISSING_OK, **(params or {})})
         if status >= 300 and status != 404:
-            raise HttpError(status, raw)
+            raise HttpError(status, raw, node)
         return status, raw
 
     async def _targets(self, stream: str) -> str | None:
         """The comma-separated indices to search, or None when there is nothing but write indices."""
         names = self._names(stream)
-        status, raw = await self.conn.request("GET", "/_resolve/index/" + quote(names, safe=","), params=MISSING_OK)
+        node, status, raw = await self.conn.request_node("GET", "/_resolve/index/" + quote(names, safe=","),
+                                                         params=MISSING_OK)
         if status == 429 or status >= 500:
-            raise HttpError(status, raw)
+            raise HttpError(status, raw, node)
         older = older_indices(raw) if status < 300 else None
         if older is None:
             return names  # no _resolve/index (or not data streams): search the streams whole

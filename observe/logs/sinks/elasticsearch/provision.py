@@ -56,7 +56,7 @@ class Provisioner:
         for name in sorted(streams - {cfg.data_stream}):
             await self.install_stream(name)
         log.info("data stream templates installed", extra={
-            "url.full": self.conn.base, "observe.engine": self.engine, "observe.lifecycle": self.lifecycle or "none",
+            "url.full": self.conn.describe(), "observe.engine": self.engine, "observe.lifecycle": self.lifecycle or "none",
             "observe.data_stream": cfg.data_stream})
 
     async def install_stream(self, name: str) -> None:
@@ -83,6 +83,6 @@ class Provisioner:
         if status in (401, 403):
             raise HttpError(status, raw)
         log.warning(f"this server has no {what}; data streams are created without a lifecycle policy (retention is "
-                    "up to you)", extra={"url.full": self.conn.base, "http.response.status_code": status,
+                    "up to you)", extra={"url.full": self.conn.describe(), "http.response.status_code": status,
                                          "error.message": raw[:200].decode(errors="replace")})
         return None

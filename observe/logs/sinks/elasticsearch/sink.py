@@ -2,6 +2,8 @@
 
 - 2xx: delivered; 409 on `create`: already there (a retry or a replay), also success.
 - 429, 5xx, timeouts, connection errors: retried (only the failed items), jittered exponential backoff, forever.
+- a node that does not answer (connection error, timeout) rests (observe/es_nodes.py); its pending items go to
+  the next live node at once, with no backoff, and wait only when no node is left to try.
 - mapping errors and other 4xx: written to the dead-letter stream with the original document and the error.
 - a whole request refused with a 4xx (malformed or too large): split in halves until the culprit is alone.
 """
@@ -18,7 +20,7 @@ import aiohttp
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from observe.es_connection import Connection, HttpError, explain
+from observe.es_connection import TRANSPORT_ERRORS, Connection, HttpError, PoolCollector, explain, name_node, node_of
 from observe.logs.batch import Batch
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.sinks.elasticsearch import request
@@ -39,12 +41,14 @@ SETUP_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, HttpError)
 
 @dataclass
 class Attempt:
-    """What one bulk request did: items still pending, the retry reason (None: no backoff), what each item met."""
+    """What one bulk request did: items still pending, the retry reason (None: no backoff), what each item met,
+    and whether another node can take the retry at once (`elsewhere`: no backoff either)."""
 
     left: list[Item]
     reason: str | None = None
     status: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    elsewhere: bool = False
 
 
 class ElasticsearchSink:
@@ -56,13 +60,14 @@ class ElasticsearchSink:
         self.config = config
         self.metrics = metrics
         self.conn = Connection(config.es, connections=config.connections)
-        self.base = self.conn.base
+        metrics.registry.register(PoolCollector(self.conn, "observe_shipper_es"))
         self.provisioner = Provisioner(self.conn, config.logs, config.es.engine)
         self._setup_done = asyncio.Event()
         self._setup_task: asyncio.Task[None] | None = None
         self._state = "not started"
         self._failing_since: float | None = None
         self._last_failure = ""  # what the latest failed bulk request met, for /readyz
+        self._last_node = ""  # where the latest bulk request went
         self._acked = {o: metrics.events_acked.labels(o) for o in ("delivered", "duplicate", "deadlettered")}
         self._streams: set[str] = set()  # more data streams that files' plans name
         self.existing = ExistingIds(self.conn, config.logs.deadletter_data_stream)
@@ -96,7 +101,7 @@ class ElasticsearchSink:
                 # TLS and credentials do not heal by waiting: an error, though retried in case a Secret is rotated.
                 log.log(logging.ERROR if kind in ("tls", "auth") else logging.WARNING,
                         "cannot set up the log data streams yet; retrying",
-                        extra={"url.full": self.base, "error.type": kind, "error.message": why,
+                        extra={"url.full": node_of(exc) or self.conn.describe(), "error.type": kind, "error.message": why,
                                "event.retry_in_s": round(backoff.delay, 2)})
             await asyncio.sleep(backoff.next())
 
@@ -172,7 +177,8 @@ class ElasticsearchSink:
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                     log.warning("cannot look up which events are already stored; retrying", extra={
-                        "url.full": self.base, "observe.data_stream": stream, "error.message": why})
+                        "url.full": node_of(exc) or self.conn.describe(), "observe.data_stream": stream,
+                        "error.message": why})
                     self.metrics.events_retried.labels("lookup").inc(len(ids))
                     await asyncio.sleep(backoff.next())
             found.update(pos for pos, doc_id in ids if doc_id in have)
@@ -198,7 +204,10 @@ class ElasticsearchSink:
             if self._failing_since is None:
                 self._failing_since = time.monotonic()
                 log.warning("bulk items failing; retrying them (never given up)",
-                            extra={"url.full": self.base, "event.reason": result.reason, "observe.items": len(pending)})
+                            extra={"url.full": self._last_node, "event.reason": result.reason,
+                                   "observe.items": len(pending)})
+            if result.elsewhere:
+                continue  # the node did not answer and another one may: no reason to wait
             await asyncio.sleep(backoff.next())
         if self._failing_since is not None:
             log.info("bulk requests succeed again", extra={"event.duration_s": round(time.monotonic() - self._failing_since, 1)})
@@ -209,35 +218,44 @@ class ElasticsearchSink:
         with self._tracer.start_as_current_span("logs.bulk", kind=SpanKind.CLIENT) as span:
             result = await self._send(pending, outcomes)
             if span.is_recording():
-                annotate(span, base=self.base, items=len(pending), nbytes=sum(len(item) for _, item, _ in pending),
+                annotate(span, base=self._last_node, items=len(pending), nbytes=sum(len(item) for _, item, _ in pending),
                          attempt=attempt, status=result.status, counts=result.counts, reason=result.reason)
             return result
 
     async def _send(self, pending: list[Item], outcomes: list[Outcome]) -> Attempt:
         """The request itself, and what its answer means for each item."""
+        node = self.conn.pool.next()
+        self._last_node = node.url
         t0 = time.monotonic()
         try:
-            async with self.conn.session().post(self.base + request.BULK_PATH, data=request.body(pending),
+            async with self.conn.session().post(node.url + request.BULK_PATH, data=request.body(pending),
                                                 headers=request.NDJSON) as resp:
                 status = resp.status
                 raw = await resp.read()
-        except TimeoutError as exc:
+        except (*TRANSPORT_ERRORS, aiohttp.ClientError) as exc:
             trace.get_current_span().record_exception(exc)
-            self._last_failure = f"timeout after {self.config.es.request_timeout_seconds:g}s"
-            return self._retry_all(pending, "timeout", None)
-        except (aiohttp.ClientError, OSError) as exc:
-            trace.get_current_span().record_exception(exc)
-            self._last_failure = explain(exc, self.config.es)[1]
-            return self._retry_all(pending, "connection", None)
+            dead = isinstance(exc, TRANSPORT_ERRORS)  # not an answer we could not read: that node did answer
+            if dead:
+                self.conn.node_failed(node, exc)
+            name_node(exc, node.url)
+            if isinstance(exc, TimeoutError):
+                self._last_failure = f"{node.url}: timeout after {self.config.es.request_timeout_seconds:g}s"
+            else:
+                self._last_failure = explain(exc, self.config.es)[1]
+            result = self._retry_all(pending, "timeout" if isinstance(exc, TimeoutError) else "connection", None)
+            result.elsewhere = dead and self.conn.pool.has_usable()
+            return result
         finally:
             self.metrics.bulk_duration.observe(time.monotonic() - t0)
+        self.conn.pool.mark_alive(node)
         why = request_retry_reason(status)
         if why is not None:
-            self._last_failure = ("HTTP 429: the server is overloaded" if status == 429
-                                  else explain(HttpError(status, raw), self.config.es)[1])
+            self._last_failure = (f"HTTP 429: the server ({node.url}) is overloaded" if status == 429
+                                  else explain(HttpError(status, raw, node.url), self.config.es)[1])
             if why == "auth":
                 log.error("the server refuses our credentials; retrying", extra={
-                    "http.response.status_code": status, "error.type": "auth", "error.message": self._last_failure})
+                    "url.full": node.url, "http.response.status_code": status, "error.type": "auth",
+                    "error.message": self._last_failure})
             return self._retry_all(pending, why, status)
         if status >= 400:
             left = await self._request_refused(pending, status, raw, outcomes)
@@ -249,7 +267,7 @@ class ElasticsearchSink:
         result = self._per_item(pending, answers, outcomes)
         result.status = status
         if result.reason is not None:
-            self._last_failure = f"items answered {result.reason}"
+            self._last_failure = f"items answered {result.reason} by {node.url}"
         return result
 
     def _retry_all(self, pending: list[Item], reason: str, status: int | None) -> Attempt:
