@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def engine(request: pytest.FixtureRequest) -> Peer:
     return peer
 
 
-def shipper(tmp_path: Path, peer: Peer, name: str, **logs: object) -> ShipperProcess:
+def shipper(tmp_path: Path, peer: Peer, name: str, **logs: Any) -> ShipperProcess:
     return ShipperProcess(tmp_path, peer.url, f"{name}{os.getpid()}{int(time.time() * 1000) % 100000}", **logs)
 
 
