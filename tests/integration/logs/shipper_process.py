@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -197,3 +198,64 @@ def cri_line(text: str, stream: str = "stdout", tag: str = "F") -> bytes:
 def messages(docs: list[dict[str, Any]]) -> list[str]:
     """The sorted messages of documents."""
     return sorted(str(d["message"]) for d in docs)
+
+
+class LineWriter:
+    """Appends `batch` CRI lines to one file every `tick` seconds from a thread until stopped (or the `with` ends).
+
+    `expected` is every (path, message) written; `marks` is (monotonic time, lines written by then) per batch.
+    `width` zero-pads the line number, so every line has the same length and line i starts at i * line_len.
+    """
+
+    def __init__(self, path: Path, tag: str, *, batch: int = 50, tick: float = 0.1, pad: int = 0,
+                 width: int = 0) -> None:
+        self.path = path
+        self.tag = tag
+        self.batch = batch
+        self.tick = tick
+        self.suffix = " " + "p" * pad if pad else ""
+        self.width = width
+        self.expected: list[tuple[str, str]] = []
+        self.marks: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"writer-{tag}")
+
+    def text(self, i: int) -> str:
+        """The message of line i."""
+        return f"{self.tag} {i:0{self.width}d}{self.suffix}"
+
+    @property
+    def line_len(self) -> int:
+        """Bytes of one line (the same for every line when `width` covers the numbers written)."""
+        return len(cri_line(self.text(0)))
+
+    def _run(self) -> None:
+        with self.path.open("ab") as f:
+            while not self._stop.is_set():
+                n = len(self.expected)
+                texts = [self.text(i) for i in range(n, n + self.batch)]
+                f.write(b"".join(cri_line(t) for t in texts))
+                f.flush()
+                self.expected += [(str(self.path), t) for t in texts]
+                self.marks.append((time.monotonic(), len(self.expected)))
+                time.sleep(self.tick)
+
+    def written_before(self, t: float) -> int:
+        """Lines written up to monotonic time t."""
+        return max((n for at, n in self.marks if at <= t), default=0)
+
+    def start(self) -> LineWriter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        """Stop writing; the number of lines written."""
+        self._stop.set()
+        self._thread.join()
+        return len(self.expected)
+
+    def __enter__(self) -> LineWriter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import pytest
 
-from tests.integration.logs.shipper_process import ShipperProcess, cri_line, wait_for
+from tests.integration.logs.shipper_process import LineWriter, ShipperProcess, wait_for
 from tests.integration.logs.test_shipper_faults import checkpoint_offset, ids_and_offsets, unique
 from tests.peers.es_cluster import Cluster
 
@@ -38,46 +38,12 @@ REQUEST_TIMEOUT = 10.0
 BOUND_SECONDS = {"kill-primary": 30.0, "kill-master": 30.0, "pause-30s": 60.0}
 
 
-class Writer:
-    """Appends fixed-length CRI lines to one file at a steady rate; remembers when each line was written."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.written = 0
-        self.line_len = len(cri_line("cluster 0000000"))
-        self.times: list[tuple[float, int]] = []  # (monotonic time, lines written by then)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cluster-writer")
-
-    def _run(self) -> None:
-        with self.path.open("ab") as f:
-            while not self._stop.is_set():
-                f.write(b"".join(cri_line(f"cluster {i:07d}") for i in range(self.written, self.written + RATE_BATCH)))
-                f.flush()
-                self.written += RATE_BATCH
-                self.times.append((time.monotonic(), self.written))
-                time.sleep(TICK)
-
-    def written_before(self, t: float) -> int:
-        """Lines written up to monotonic time t."""
-        return max((n for at, n in self.times if at <= t), default=0)
-
-    def start(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.written
-
-
 def acked(sp: ShipperProcess) -> float:
     return (sp.metric("observe_shipper_events_acked_total", outcome="delivered")
             + sp.metric("observe_shipper_events_acked_total", outcome="duplicate"))
 
 
-def catch_up_seconds(sp: ShipperProcess, writer: Writer, fault_at: float, bound: float) -> float:
+def catch_up_seconds(sp: ShipperProcess, writer: LineWriter, fault_at: float, bound: float) -> float:
     """Seconds from the fault until every line written up to a second before is acknowledged."""
     deadline = fault_at + bound
     while time.monotonic() < deadline:
@@ -86,7 +52,7 @@ def catch_up_seconds(sp: ShipperProcess, writer: Writer, fault_at: float, bound:
             return now - fault_at
         time.sleep(0.25)
     raise AssertionError(f"the shipper did not catch up within {bound:.0f}s of the fault: acked {acked(sp):.0f} of "
-                         f"{writer.written} lines\n{sp.log_tail(40)}")
+                         f"{len(writer.expected)} lines\n{sp.log_tail(40)}")
 
 
 @pytest.fixture(scope="module", params=["elasticsearch", "opensearch"])
@@ -122,7 +88,7 @@ def test_a_node_lost_mid_stream_loses_and_duplicates_nothing(case: str, cluster:
                                        "request_timeout_seconds": REQUEST_TIMEOUT,
                                        "dead_node_backoff_max_seconds": 5},
                         number_of_replicas=1, retry_max_seconds=2.0).start()
-    writer = Writer(sp.logs_dir / "stream.log").start()
+    writer = LineWriter(sp.logs_dir / "stream.log", "cluster", batch=RATE_BATCH, tick=TICK, width=7).start()
     resume: threading.Timer | None = None
     try:
         wait_for(lambda: acked(sp) >= 10 * RATE_BATCH, 60, "the first lines acknowledged", sp.log_tail)

@@ -8,7 +8,6 @@ URL beside a live node, one node that comes back); with two live nodes the test 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from observe.config import ElasticsearchConfig
 from observe.es_connection import Connection
-from tests.integration.logs.shipper_process import ShipperProcess, all_docs, count, cri_line, wait_for
+from tests.integration.logs.shipper_process import LineWriter, ShipperProcess, all_docs, count, cri_line, wait_for
 from tests.integration.logs.test_shipper_core import assert_exactly_once
 from tests.peers import elasticsearch as es_peer
 from tests.peers.base import Peer, free_port
@@ -31,37 +30,6 @@ def unique(name: str) -> str:
 
 def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
-
-
-class Writer:
-    """Appends 50 CRI lines every 100 ms to one file until stopped; `expected` is every (path, message)."""
-
-    def __init__(self, path: Path, prefix: str) -> None:
-        self.path = path
-        self.prefix = prefix
-        self.expected: list[tuple[str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"writer-{prefix}")
-
-    def _run(self) -> None:
-        i = 0
-        with self.path.open("ab") as f:
-            while not self._stop.is_set():
-                for _ in range(50):
-                    text = f"{self.prefix} {i}"
-                    f.write(cri_line(text))
-                    self.expected.append((str(self.path), text))
-                    i += 1
-                f.flush()
-                time.sleep(0.1)
-
-    def __enter__(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_a_dead_url_in_the_list_costs_no_backoff_and_loses_nothing(tmp_path: Path, elasticsearch: Peer) -> None:
@@ -78,7 +46,7 @@ def test_a_dead_url_in_the_list_costs_no_backoff_and_loses_nothing(tmp_path: Pat
         expected += [(str(path), t) for t in texts]
     t0 = time.monotonic()
     sp.start()
-    with Writer(sp.logs_dir / "live.log", "live") as writer:
+    with LineWriter(sp.logs_dir / "live.log", "live") as writer:
         time.sleep(4)  # long enough for the dead node's rest (1 s, then 2 s) to end and its probes to fail
     assert_exactly_once(sp, elasticsearch, expected + writer.expected, timeout=60)
     assert time.monotonic() - t0 < 28, "a retry waited the backoff instead of going to the live node"
@@ -97,7 +65,7 @@ def test_the_node_killed_and_brought_back_gets_everything_exactly_once(
     dead = dead_url()
     sp = ShipperProcess(tmp_path, peer.url, unique("comeback"), retry_max_seconds=2.0,
                         elasticsearch={"urls": [peer.url, dead], "dead_node_backoff_max_seconds": 4}).start()
-    with Writer(sp.logs_dir / "steady.log", "comeback") as writer:
+    with LineWriter(sp.logs_dir / "steady.log", "comeback") as writer:
         wait_for(lambda: count(peer.url, sp.data_stream) > 100, 60, "the first documents", sp.log_tail)
         peer.kill()  # SIGKILL: bulk requests in flight lose their connection
         wait_for(lambda: "bulk requests failing" in sp.shipper_reason(), 30, "/readyz to say so", sp.log_tail)
@@ -123,7 +91,7 @@ def test_the_node_killed_mid_stream_sends_the_rest_to_the_other_one(
     # template that needs it on the other). Plain indices are created on first write on each.
     sp = ShipperProcess(tmp_path, other.url, unique("midstream"), retry_initial_seconds=30.0, retry_max_seconds=60.0,
                         install_templates=False, elasticsearch={"urls": [first.url, other.url]}).start()
-    with Writer(sp.logs_dir / "steady.log", "midstream") as writer:
+    with LineWriter(sp.logs_dir / "steady.log", "midstream") as writer:
         wait_for(lambda: count(first.url, sp.data_stream) > 100 and count(other.url, sp.data_stream) > 100, 60,
                  "documents on both nodes (round robin)", sp.log_tail)
         first.kill()

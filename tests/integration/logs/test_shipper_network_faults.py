@@ -5,7 +5,6 @@ the index exactly once and the retry counters on the real /metrics show what hap
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.logs.shipper_process import ShipperProcess, count, cri_line, wait_for
+from tests.integration.logs.shipper_process import LineWriter, ShipperProcess, count, wait_for
 from tests.integration.logs.test_shipper_core import assert_exactly_once
 from tests.peers.base import Peer
 from tests.peers.toxiproxy import Toxiproxy
@@ -21,37 +20,6 @@ from tests.peers.toxiproxy import Toxiproxy
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FAULT_SECONDS = 6.0
-
-
-class Writer:
-    """Appends CRI lines to one file from a thread, 50 lines every 50 ms, until stopped."""
-
-    def __init__(self, path: Path, tag: str, *, pad: int = 60) -> None:
-        self.path = path
-        self.tag = tag
-        self.pad = "p" * pad
-        self.expected: list[tuple[str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"writer-{tag}")
-
-    def _run(self) -> None:
-        i = 0
-        with self.path.open("ab") as f:
-            while not self._stop.is_set():
-                texts = [f"{self.tag} {i + k} {self.pad}" for k in range(50)]
-                f.write(b"".join(cri_line(t) for t in texts))
-                f.flush()
-                self.expected += [(str(self.path), t) for t in texts]
-                i += 50
-                time.sleep(0.05)
-
-    def __enter__(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture
@@ -74,7 +42,7 @@ def shipper(tmp_path: Path, url: str, name: str, *, timeout_s: float = 30.0, **l
     return sp
 
 
-def under_fault(sp: ShipperProcess, peer: Peer, writer: Writer, add: Callable[[], None],
+def under_fault(sp: ShipperProcess, peer: Peer, writer: LineWriter, add: Callable[[], None],
                 remove: Callable[[], None], during: Callable[[], None] = lambda: None) -> None:
     """Lines flow, the fault comes for FAULT_SECONDS and goes, lines keep flowing a while, the writer stops."""
     with writer:
@@ -107,7 +75,7 @@ def test_connection_resets_are_retried_and_deliver_exactly_once(
         tmp_path: Path, elasticsearch: Peer, toxiproxy: Toxiproxy, proxied: tuple[str, str]) -> None:
     proxy, url = proxied
     sp = shipper(tmp_path, url, "resets").start()
-    writer = Writer(sp.logs_dir / "resets.log", "reset")
+    writer = LineWriter(sp.logs_dir / "resets.log", "reset", tick=0.05, pad=60)
     # Every connection is reset (RST) as soon as the request goes out.
     under_fault(sp, elasticsearch, writer,
                 lambda: toxiproxy.add_toxic(proxy, "reset_peer", name="rst", stream="upstream", timeout=0),
@@ -122,7 +90,7 @@ def test_responses_that_never_come_time_out_and_retry_into_409s(
         tmp_path: Path, elasticsearch: Peer, toxiproxy: Toxiproxy, proxied: tuple[str, str]) -> None:
     proxy, url = proxied
     sp = shipper(tmp_path, url, "stall", timeout_s=1.5).start()
-    writer = Writer(sp.logs_dir / "stall.log", "stall")
+    writer = LineWriter(sp.logs_dir / "stall.log", "stall", tick=0.05, pad=60)
     # The requests reach the node and are indexed; the answers are held back, so the shipper cannot know.
     under_fault(sp, elasticsearch, writer,
                 lambda: toxiproxy.add_toxic(proxy, "timeout", name="stall", stream="downstream", timeout=0),
@@ -139,7 +107,7 @@ def test_a_starved_link_builds_a_backlog_then_catches_up_exactly_once(
     proxy, url = proxied
     # 16 KB/s towards the node, while about 140 KB/s of lines arrive: full bulks cannot finish in time.
     sp = shipper(tmp_path, url, "starved", timeout_s=3.0, batch_max_bytes=256 * 1024).start()
-    writer = Writer(sp.logs_dir / "starved.log", "starved")
+    writer = LineWriter(sp.logs_dir / "starved.log", "starved", tick=0.05, pad=60)
     lag: list[float] = []
     under_fault(sp, elasticsearch, writer,
                 lambda: toxiproxy.add_toxic(proxy, "bandwidth", name="slow", stream="upstream", rate=16),

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.logs.bulk_proxy import BulkProxy
-from tests.integration.logs.shipper_process import ShipperProcess, count, wait_for
+from tests.integration.logs.shipper_process import LineWriter, ShipperProcess, count, wait_for
 from tests.integration.logs.test_shipper_core import assert_exactly_once
-from tests.integration.logs.test_shipper_network_faults import Writer
 from tests.peers.base import Peer
 
 pytestmark = [pytest.mark.integration]
@@ -34,7 +33,7 @@ def run_fault(tmp_path: Path, peer: Peer, proxy: BulkProxy, mode: str) -> tuple[
     """Lines flow through the proxy, `mode` spoils the bulk answers for a while, then the proxy passes again."""
     sp = ShipperProcess(tmp_path, proxy.url, f"sinkfault{mode.replace('_', '')}{os.getpid()}{int(time.time()) % 100000}",
                         retry_initial_seconds=0.1, retry_max_seconds=0.5, linger_ms=50).start()
-    writer = Writer(sp.logs_dir / "app.log", mode)
+    writer = LineWriter(sp.logs_dir / "app.log", mode, tick=0.05, pad=60)
     seen: list[str] = []
     with writer:
         wait_for(lambda: count(peer.url, sp.data_stream) > 0, 60, "the first documents", sp.log_tail)
