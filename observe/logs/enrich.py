@@ -145,7 +145,8 @@ class KubeEnricher:
         if plan_changed or pod.uid not in self.plans:
             self.plans[pod.uid] = self._plan(pod)
         waiting = self.unresolved.pop(key, [])
-        if waiting or (old is not None and (plan_changed or old.labels != pod.labels or old.container_ids != pod.container_ids)):
+        if waiting or (old is not None and (plan_changed or old.labels != pod.labels or old.container_ids != pod.container_ids
+                                         or old.running_attempts != pod.running_attempts)):
             self.bindings.setdefault(pod.uid, []).extend(waiting)
             self._spawn(self._rebind(pod.uid))
 

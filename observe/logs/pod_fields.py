@@ -42,8 +42,9 @@ def file_fields(binding: Binding, pod: PodMeta, ns_labels: dict[str, str], workl
     fields["kubernetes"]["labels"] = kube["labels"]
     fields["kubernetes"]["namespace_labels"] = kube["namespace_labels"]
     container: dict[str, Any] = {"name": binding.container} if binding.container else {}
-    if binding.container in pod.container_ids:
-        container["id"] = pod.container_ids[binding.container]
+    cid = container_id(binding, pod)
+    if cid:
+        container["id"] = cid
     if binding.container in pod.images:
         container["image"] = {"name": pod.images[binding.container]}
     if container:
@@ -51,6 +52,27 @@ def file_fields(binding: Binding, pod: PodMeta, ns_labels: dict[str, str], workl
     if stream is not None and stream.tags:
         fields = deep_merge(fields, {"labels": dict(stream.tags)})
     return fields
+
+
+def container_id(binding: Binding, pod: PodMeta) -> str | None:
+    """The runtime id of the container that wrote this file, or None when it is not known for certain.
+
+    The pod's status names only its current container: a restarted container's earlier file (0.log once 1.log
+    runs) or a new run's file read before the status caught up would get another run's id. The file's own name
+    wins (/var/log/containers/<pod>_<ns>_<container>-<id>.log); otherwise the status id, only when it is of
+    the running attempt whose number the file's name (N.log) gives.
+    """
+    base = binding.base.fields
+    own = (base.get("container") or {}).get("id")
+    if own:
+        return str(own)
+    cid = pod.container_ids.get(binding.container)
+    if cid is None:
+        return None
+    restart = ((base.get("kubernetes") or {}).get("container") or {}).get("restart_count")
+    if restart is None or binding.file_glob is not None:
+        return cid  # a declared file (inside an emptyDir) or a path without a run number: the current container's
+    return cid if pod.running_attempts.get(binding.container) == restart else None
 
 
 def stream_settings(stream: Stream | None, default_multiline: str, default_parser: str) -> Settings:

@@ -24,6 +24,8 @@ class PodMeta:
     owner: tuple[str, str] | None  # the controller ownerReference: (kind, name)
     images: dict[str, str]  # container -> image
     container_ids: dict[str, str]  # container -> runtime id (without the runtime:// prefix)
+    # container -> the kubelet's restart count of the running container that id belongs to (its file is N.log)
+    running_attempts: dict[str, int]
     containers: list[ContainerSpec]
     empty_dirs: set[str]
     deleted_at: float | None = None
@@ -46,17 +48,20 @@ def pod_meta(obj: dict[str, Any]) -> PodMeta:
                     if _ENV.match(e.get("name", "")) and "value" in e)
         containers.append(ContainerSpec(c["name"], mounts, env))
     ids: dict[str, str] = {}
+    attempts: dict[str, int] = {}
     for cs in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
         cid = cs.get("containerID") or ""
         if cid:
             ids[cs["name"]] = cid.split("://", 1)[-1]
+            if "running" in (cs.get("state") or {}):
+                attempts[cs["name"]] = int(cs.get("restartCount") or 0)
         if cs.get("image") and cs["name"] not in images:
             images[cs["name"]] = cs["image"]
     annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items() if k.startswith("observe.io/logs")}
     return PodMeta(
         uid=meta.get("uid", ""), name=meta.get("name", ""), namespace=meta.get("namespace", ""),
         node=spec.get("nodeName", ""), labels=dict(meta.get("labels") or {}), annotations=annotations, owner=owner,
-        images=images, container_ids=ids, containers=containers,
+        images=images, container_ids=ids, running_attempts=attempts, containers=containers,
         empty_dirs={v["name"] for v in spec.get("volumes") or () if "emptyDir" in v},
     )
 

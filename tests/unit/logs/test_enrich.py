@@ -29,7 +29,8 @@ def api_pod(**meta: Any) -> dict[str, Any]:
                                  "volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],
                                  "env": [{"name": "aliyun_logs_web", "value": "stdout"}, {"name": "SECRET", "value": "x"},
                                          {"name": "aliyun_logs_db", "valueFrom": {"secretKeyRef": {}}}]}]},
-        "status": {"containerStatuses": [{"name": "app", "image": "registry.local/web:1", "containerID": "containerd://abc123"}]},
+        "status": {"containerStatuses": [{"name": "app", "image": "registry.local/web:1", "containerID": "containerd://abc123",
+                                          "restartCount": 0, "state": {"running": {}}}]},
     }
 
 
@@ -77,8 +78,8 @@ def add(e: KubeEnricher, pod: PodMeta) -> None:
     e._pod_added(f"{pod.namespace}/{pod.name}", pod)
 
 
-def ctx_for(pod: str = "web-5d9c-x", container: str = "app") -> PlanSlot:
-    path = f"/var/log/pods/shop_{pod}_{UID}/{container}/0.log"
+def ctx_for(pod: str = "web-5d9c-x", container: str = "app", run: int = 0) -> PlanSlot:
+    path = f"/var/log/pods/shop_{pod}_{UID}/{container}/{run}.log"
     return PlanSlot(path_plan(path, path, host_name="node-1", node_name="node-1", fmt="cri"))
 
 
@@ -207,3 +208,42 @@ def test_processor_flags_parse_failures_and_splits() -> None:
     out += proc.flush(0, True)
     assert all(r[4] & FLAG_MULTILINE_SPLIT for r in out)
     assert b"\n".join(r[3] for r in out).decode() == traces.DUBBO
+
+
+def restarted(run: int, cid: str, state: str = "running") -> dict[str, Any]:
+    """The pod once its container restarted `run` times, the status naming container `cid` in `state`."""
+    pod = api_pod(resourceVersion=str(10 + run))
+    pod["status"]["containerStatuses"][0].update(containerID=f"containerd://{cid}", restartCount=run, state={state: {}})
+    return pod
+
+
+async def test_each_run_of_a_restarted_container_gets_its_own_id_or_none() -> None:
+    """The status names only the current container: an earlier run's file never ships under the new run's id."""
+    e, _ = enricher()
+    wired(e)
+    add(e, pod_meta(restarted(1, "run1")))
+    assert (await resolved(e, ctx_for(run=1))).fields["container"]["id"] == "run1"
+    # 0.log read after the restart (a shipper restart, a slow reader): its run is not in the status.
+    assert "id" not in (await resolved(e, ctx_for(run=0))).fields["container"]
+    # 2.log opened before the status caught up with the second restart: no id rather than run 1's.
+    slot = ctx_for(run=2)
+    assert "id" not in (await resolved(e, slot)).fields["container"]
+    add(e, pod_meta(restarted(2, "run2")))
+    for task in list(e._tasks):
+        await task
+    assert slot.latest().fields["container"]["id"] == "run2"
+    # A crashed container waiting in back-off: its status id is of a dead run, not of a file's attempt for sure.
+    add(e, pod_meta(restarted(2, "run2", state="terminated")))
+    assert "id" not in (await resolved(e, ctx_for(run=3))).fields["container"]
+
+
+async def test_the_file_names_own_container_id_wins_over_the_status() -> None:
+    """/var/log/containers/<pod>_<ns>_<container>-<id>.log names the container that wrote it (the default glob)."""
+    e, _ = enricher()
+    wired(e)
+    add(e, pod_meta(restarted(1, "b" * 64)))
+    real = f"/var/log/pods/shop_web-5d9c-x_{UID}/app/0.log"
+    link = f"/var/log/containers/web-5d9c-x_shop_app-{'a' * 64}.log"
+    plan = await resolved(e, PlanSlot(path_plan(link, real, host_name="node-1", node_name="node-1", fmt="cri")))
+    assert plan.fields["container"]["id"] == "a" * 64
+    assert plan.fields["kubernetes"]["container"] == {"restart_count": 0}
