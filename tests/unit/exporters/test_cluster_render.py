@@ -12,7 +12,7 @@ import pytest
 from exporters.cluster import allowlist, cron, quantity
 from exporters.cluster.family import Options
 from exporters.cluster.kinds import KINDS
-from exporters.cluster.shard import fnv32a, owns
+from exporters.cluster.shard import fnv64a, jump, owns, shard_of
 from exporters.cluster.store import FamilyStore
 
 POD: dict[str, Any] = {
@@ -258,11 +258,27 @@ def test_cron_schedules() -> None:
         cron.parse("61 * * * *")
 
 
-def test_sharding_is_fnv32a_of_uid() -> None:
-    assert fnv32a(b"") == 0x811C9DC5 and fnv32a(b"a") == 0xE40C292C
-    uids = [f"uid-{i}" for i in range(1000)]
+def test_sharding_is_kube_state_metrics_jump_hash_of_fnv64a_of_uid() -> None:
+    # FNV-1a 64 published vectors.
+    assert fnv64a(b"") == 0xCBF29CE484222325 and fnv64a(b"a") == 0xAF63DC4C8601EC8C
+    # The jump hash table of github.com/dgryski/go-jump's test (generated from the paper's reference C++), the
+    # implementation kube-state-metrics calls: key -> bucket for 1, 2, ... buckets.
+    table = {
+        0: [0] * 20,
+        1: [0, 0, 0, 0, 0, 0, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 17, 17],
+        0xDEADBEEF: [0, 1, 2, 3, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 16, 16, 16],
+        0x0DDC0FFEEBADF00D: [0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 15, 15, 15, 15],
+    }
+    for key, buckets in table.items():
+        assert [jump(key, n + 1) for n in range(len(buckets))] == buckets, hex(key)
+    # kube-state-metrics' own TestSharding: UID "test_uid" is kept by shard 0 of 2, not by shard 1.
+    assert owns("test_uid", 0, 2) and not owns("test_uid", 1, 2)
+    uids = [f"uid-{i}" for i in range(3000)]
     split = [sum(owns(u, s, 3) for u in uids) for s in range(3)]
-    assert sum(split) == 1000 and min(split) > 250
+    assert sum(split) == 3000 and min(split) > 900
+    # Consistent: going from 3 shards to 4 moves only the objects the new shard takes.
+    moved = [u for u in uids if shard_of(u, 3) != shard_of(u, 4)]
+    assert all(shard_of(u, 4) == 3 for u in moved) and 600 < len(moved) < 900
 
 
 def test_store_replaces_deletes_and_counts_budget_drops() -> None:
