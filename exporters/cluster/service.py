@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -61,14 +61,16 @@ class ClusterService(BaseService):
 
     def _transform(self, kind: Kind) -> Any:
         opts = self.options[kind.name]
-        shard, total = self.config.shard, self.config.total_shards
 
         def render(obj: Mapping[str, Any]) -> Rendered:
-            if total > 1 and not owns(str((obj.get("metadata") or {}).get("uid", "")), shard, total):
-                return {}
             return kind.render(obj, opts)
 
         return render
+
+    def _owns(self) -> Callable[[str], bool] | None:
+        """This shard's UID predicate (None unsharded): the reflector skips other shards' objects before decoding."""
+        shard, total = self.config.shard, self.config.total_shards
+        return None if total <= 1 else (lambda uid: owns(uid, shard, total))
 
     def _callbacks(self, kind: Kind) -> dict[str, Any]:
         families: tuple[Family, ...] = kind.families
@@ -89,7 +91,7 @@ class ClusterService(BaseService):
         for kind in self.kinds:
             # The store holds the rendered text; the reflector keeps only keys and resourceVersions.
             r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
-                                               keep_objects=False, **self._callbacks(kind))
+                                               keep_objects=False, owns=self._owns(), **self._callbacks(kind))
             self.reflectors[kind.name] = r
             r.start()
         log.info("cluster exporter watching", extra={"kubernetes.resources": [k.name for k in self.kinds],

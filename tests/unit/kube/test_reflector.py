@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from observe.kube.reflector import PODS, Gone, Reflector, Resource, object_key
@@ -86,13 +87,14 @@ class PagedList:
         self.calls = 0
         self.log: list[tuple[str, ...]] = []
 
-    async def request(self, method: str, path: str, *, params: dict[str, str], seconds: float) -> dict[str, Any]:
+    async def get_bytes(self, path: str, *, params: dict[str, str], seconds: float) -> bytes:
         self.calls += 1
         self.log.append(("get", params.get("continue", ""), params.get("resourceVersion", "")))
         start = int(params.get("continue", "0"))
         end = start + int(params["limit"])
         cont = str(end) if end < len(self.pods) else ""
-        return {"metadata": {"resourceVersion": self.version, "continue": cont}, "items": self.pods[start:end]}
+        return orjson.dumps({"kind": "PodList", "metadata": {"resourceVersion": self.version, "continue": cont},
+                             "items": self.pods[start:end]})
 
 
 async def test_keys_only_mode_lists_page_by_page_and_forgets_what_a_relist_misses() -> None:
@@ -136,3 +138,18 @@ async def test_on_forget_also_fires_when_objects_are_kept() -> None:
     r._apply({"type": "ADDED", "object": pod("a", "1")})
     r._apply({"type": "DELETED", "object": pod("a", "2")})
     assert calls == [("add", "ns/a"), ("delete", "ns/a")] and forgotten == ["ns/a"]
+
+
+async def test_a_shard_decodes_and_keeps_only_its_own_objects() -> None:
+    """With `owns`, another shard's objects are skipped by UID in the LIST and in watch events: no callback, no key."""
+    client = PagedList([pod(f"p{i}", str(i)) for i in range(6)])
+    mine = {"uid-p1", "uid-p4", "uid-p5"}
+    built: list[str] = []
+    r: Reflector[str] = Reflector(client, PODS, page_size=4, keep_objects=False,  # type: ignore[arg-type]
+                                  owns=mine.__contains__, transform=lambda o: built.append(o["metadata"]["name"]) or "")
+    await r._list()
+    assert built == ["p1", "p4", "p5"] and len(r) == 3 and "ns/p0" not in r and r.resource_version == "100"
+    r._apply({"type": "ADDED", "object": pod("p9", "101")})  # not this shard's
+    r._apply({"type": "MODIFIED", "object": pod("p5", "102")})
+    r._apply({"type": "DELETED", "object": pod("p0", "103")})  # never known here: nothing to forget
+    assert built == ["p1", "p4", "p5", "p5"] and len(r) == 3 and r.resource_version == "103"
