@@ -13,9 +13,11 @@ for a shorter run). Per process:
   first LIST of pods served. A probe streams GET /metrics and counts `kube_pod_info` series, stopping early once it
   has them all; "all" is the number of pods the process owns, computed before the group starts by listing every
   pod's UID from the API server and applying the shard rule (exporters/cluster/shard.py; the unsharded process owns
-  every pod). The five processes of a group are probed in turn, each every SYNC_POLL_SECONDS at most, so the
-  resolution is one probe round. The same probe, and nothing else, for both exporters: readiness endpoints are not
-  used because the two define readiness differently;
+  every pod). Each process has its own prober thread, starting a probe every SYNC_POLL_SECONDS or as soon as the
+  previous one ended, so the resolution is one probe (a partly synced process answers slowly: it is busy; serving
+  the probes is part of its sync CPU). The same probe, and nothing else, for both exporters: readiness endpoints
+  are not comparable (kube-state-metrics' /readyz, on its telemetry port, answers 200 once its own registry has any
+  metric, not once its LIST is in);
 - scrape p50/p99 over SCRAPES back-to-back scrapes once the whole group has synced, CPU ms per scrape (user plus
   system, /proc/PID/stat), RSS after the scrapes and its peak (VmRSS, VmHWM), and CPU seconds spent until synced.
 Per group: the API server's and etcd's CPU seconds from the group's start until its last process synced, and the
@@ -39,6 +41,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,33 +95,30 @@ def _observe(port: int, shard: int, total: int, kubeconfig: str) -> list[str]:
             "--port", str(port), "--resources", RESOURCES, "--shard", str(shard), "--total-shards", str(total)]
 
 
-def _wait_synced(procs: dict[str, _Process]) -> None:
-    """Probe every unsynced process in turn until each serves all its pods (module docstring).
+def _wait_synced(name: str, p: _Process) -> None:
+    """Probe one process until it serves all its pods (module docstring); each process has its own thread.
 
     A process whose count stops short of what the shard rule gives it (a different assignment) for STALL_SECONDS
     is taken as synced at the probe that first saw that count, marked `sync_complete: false`.
     """
-    seen: dict[str, tuple[int, float, float]] = {}  # name -> (count, first probe that saw it, CPU then)
-    while any(not p.sync for p in procs.values()):
-        round_start = time.monotonic()
-        for name, p in procs.items():
-            if p.sync:
-                continue
-            probe = time.monotonic()
-            count = pods_served(p.port, p.pods)
-            if count >= p.pods:
-                p.sync = {"sync_seconds": round(probe - p.started, 2), "sync_cpu_s": round(cpu_s(p.proc.pid), 2)}
-                continue
-            if p.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {p.proc.returncode}")
-            if probe - p.started > SYNC_TIMEOUT_SECONDS:
-                raise RuntimeError(f"{name} served {count} of its {p.pods} pods after {SYNC_TIMEOUT_SECONDS} s")
-            if name not in seen or seen[name][0] != count:
-                seen[name] = (count, probe, cpu_s(p.proc.pid))
-            elif count and probe - seen[name][1] > STALL_SECONDS:
-                p.sync = {"sync_seconds": round(seen[name][1] - p.started, 2), "sync_cpu_s": round(seen[name][2], 2),
-                          "sync_complete": False, "pods_served": count}
-        time.sleep(max(0.0, round_start + SYNC_POLL_SECONDS - time.monotonic()))
+    seen = (-1, 0.0, 0.0)  # (count, first probe that saw it, CPU then)
+    while True:
+        probe = time.monotonic()
+        count = pods_served(p.port, p.pods)
+        if count >= p.pods:
+            p.sync = {"sync_seconds": round(probe - p.started, 2), "sync_cpu_s": round(cpu_s(p.proc.pid), 2)}
+            return
+        if p.proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {p.proc.returncode}")
+        if probe - p.started > SYNC_TIMEOUT_SECONDS:
+            raise RuntimeError(f"{name} served {count} of its {p.pods} pods after {SYNC_TIMEOUT_SECONDS} s")
+        if count != seen[0]:
+            seen = (count, probe, cpu_s(p.proc.pid))
+        elif count and probe - seen[1] > STALL_SECONDS:
+            p.sync = {"sync_seconds": round(seen[1] - p.started, 2), "sync_cpu_s": round(seen[2], 2),
+                      "sync_complete": False, "pods_served": count}
+            return
+        time.sleep(max(0.0, probe + SYNC_POLL_SECONDS - time.monotonic()))
 
 
 def _measure(p: _Process) -> tuple[dict[str, Any], dict[str, float]]:
@@ -173,7 +173,9 @@ def _group(peer: Peer, argv: Argv, owned: dict[str, int]) -> _Group:
             started = time.monotonic()
             popen = subprocess.Popen(argv(port, shard, total), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs[name] = _Process(popen, port, started, owned[name])
-        _wait_synced(procs)
+        with ThreadPoolExecutor(len(procs)) as pool:  # one prober per process: a slow answer delays no other
+            for done in [pool.submit(_wait_synced, name, p) for name, p in procs.items()]:
+                done.result()
         engines = {"apiserver_cpu_s_during_sync": round(cpu_s(api) - api0, 2),
                    "etcd_cpu_s_during_sync": round(cpu_s(etcd) - etcd0, 2),
                    "seconds_until_all_synced": round(time.monotonic() - t0, 2)}
