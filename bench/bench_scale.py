@@ -160,6 +160,11 @@ def union_check(whole: dict[str, float], parts: list[dict[str, float]]) -> dict[
             "different_values": sum(1 for k in whole.keys() & union.keys() if whole[k] != union[k])}
 
 
+def _load(triple: tuple[float, float, float]) -> dict[str, float]:
+    """os.getloadavg() with names, so that the docs can quote each figure."""
+    return {k: round(v, 2) for k, v in zip(("one_minute", "five_minutes", "fifteen_minutes"), triple, strict=True)}
+
+
 def _group(peer: Peer, argv: Argv, owned: dict[str, int]) -> _Group:
     """Start the five processes at once, wait until all have synced, scrape each in turn, stop them."""
     etcd_peer = peer.extra["etcd"]
@@ -186,8 +191,7 @@ def _group(peer: Peer, argv: Argv, owned: dict[str, int]) -> _Group:
         for p in procs.values():
             p.proc.terminate()
             p.proc.wait(30)
-    engines["load_at_start"] = [round(x, 2) for x in load0]
-    engines["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    engines["load_at_start"], engines["load_at_end"] = _load(load0), _load(os.getloadavg())
     whole = series.pop("unsharded")
     return _Group(figures, engines, union_check(whole, list(series.values())),
                   {"unsharded": pods_of(whole), **{n: pods_of(s) for n, s in series.items()}},
@@ -270,7 +274,7 @@ def run(results_dir: Path) -> dict[str, Any]:
                        "seconds_until_all_synced": {"observe": ours.engines["seconds_until_all_synced"]}}
         finally:
             kube.stop(peer)
-    load = {"at_start": [round(x, 2) for x in load_start], "at_end": [round(x, 2) for x in os.getloadavg()],
+    load = {"at_start": _load(load_start), "at_end": _load(os.getloadavg()),
             "observe_group": {k: ours.engines[k] for k in ("load_at_start", "load_at_end")}}
     result: dict[str, Any] = {
         "pods": PODS, "seed": seeded, "shards": SHARDS, "resources": RESOURCES, "pods_owned": owned,
