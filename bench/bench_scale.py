@@ -102,11 +102,14 @@ def _wait_synced(name: str, p: _Process) -> None:
     is taken as synced at the probe that first saw that count, marked `sync_complete: false`.
     """
     seen = (-1, 0.0, 0.0)  # (count, first probe that saw it, CPU then)
+    probes = 0
     while True:
         probe = time.monotonic()
+        probes += 1
         count = pods_served(p.port, p.pods)
         if count >= p.pods:
-            p.sync = {"sync_seconds": round(probe - p.started, 2), "sync_cpu_s": round(cpu_s(p.proc.pid), 2)}
+            p.sync = {"sync_seconds": round(probe - p.started, 2), "sync_cpu_s": round(cpu_s(p.proc.pid), 2),
+                      "sync_probes": probes}
             return
         if p.proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {p.proc.returncode}")
@@ -116,7 +119,7 @@ def _wait_synced(name: str, p: _Process) -> None:
             seen = (count, probe, cpu_s(p.proc.pid))
         elif count and probe - seen[1] > STALL_SECONDS:
             p.sync = {"sync_seconds": round(seen[1] - p.started, 2), "sync_cpu_s": round(seen[2], 2),
-                      "sync_complete": False, "pods_served": count}
+                      "sync_probes": probes, "sync_complete": False, "pods_served": count}
             return
         time.sleep(max(0.0, probe + SYNC_POLL_SECONDS - time.monotonic()))
 
