@@ -1,7 +1,8 @@
 """`python -m bench [NAME...]`: run every bench/bench_*.py module's `run(results_dir) -> dict`.
 
 Registration is by file name: add `bench/bench_<name>.py` with a `run(results_dir: Path) -> dict` function.
-Each result is written to bench/results/<name>.json, and all of them to bench/results/README.md. Every result
+Each result is written to bench/results/<name>.json, and all of them to bench/results/README.md (BENCH_RESULTS_DIR
+sets another directory, e.g. to keep a trial run away from the published results). Every result
 carries `provenance` (bench/provenance.py): git commit, Python, installed versions against the lock, and the load
 average sampled while it ran.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -20,7 +22,7 @@ from typing import Any
 from bench.provenance import LoadSampler, provenance
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or HERE / "results")
 
 
 def discover() -> list[str]:
@@ -77,8 +79,6 @@ def _provenance_lines(prov: dict[str, Any] | None) -> list[str]:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 

@@ -130,26 +130,30 @@ def _status_mib(pid: int, field: str) -> float:
     return round(vm_mib(pid, field), 1)
 
 
-def _all_pods_served(port: int) -> bool:
-    """One sync probe: stream /metrics and stop as soon as every pod's kube_pod_info has been seen."""
+def pods_served(port: int, enough: int) -> int:
+    """One sync probe: stream /metrics counting kube_pod_info series, stopping as soon as `enough` have been seen."""
     needle, seen, tail = b"\nkube_pod_info{", 0, b""
     conn = HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request("GET", "/metrics")
         resp = conn.getresponse()
         if resp.status != 200:
-            return False
+            return 0
         while chunk := resp.read(1 << 16):
             data = tail + chunk
             seen += data.count(needle)
             tail = data[-(len(needle) - 1):]  # a needle cut in two by the chunk boundary is counted once
-            if seen >= PODS:
-                return True
-        return False
+            if seen >= enough:
+                break
+        return seen
     except OSError:
-        return False
+        return 0
     finally:
         conn.close()
+
+
+def _all_pods_served(port: int) -> bool:
+    return pods_served(port, PODS) >= PODS
 
 
 def _scrape_series(name: str, url: str, churn: _Churn | None, pid: int) -> dict[str, Any]:
@@ -205,7 +209,8 @@ def _measure(name: str, argv: list[str], port: int, peer: Peer) -> tuple[dict[st
         proc.wait(20)
 
 
-def _ksm_binary() -> Path | None:
+def ksm_binary() -> Path | None:
+    """The cached kube-state-metrics binary, or None when it has not been built."""
     try:
         from tests.peers import kube_state_metrics
     except ImportError:
@@ -214,11 +219,15 @@ def _ksm_binary() -> Path | None:
     return Path(path) if path else None
 
 
+def ksm_argv(ksm: Path, peer: Peer, port: int, *extra: str) -> list[str]:
+    """kube-state-metrics against the peer's API server, serving /metrics on `port` (telemetry on a free port)."""
+    return [str(ksm), f"--kubeconfig={peer.extra['kubeconfig']}", "--host=127.0.0.1", f"--port={port}",
+            "--telemetry-host=127.0.0.1", f"--telemetry-port={free_port()}", *extra]
+
+
 def _ksm(ksm: Path, peer: Peer, *extra: str) -> tuple[dict[str, Any], bytes]:
-    kport, tport = free_port(), free_port()
-    argv = [str(ksm), f"--kubeconfig={peer.extra['kubeconfig']}", "--host=127.0.0.1", f"--port={kport}",
-            "--telemetry-host=127.0.0.1", f"--telemetry-port={tport}", *extra]
-    return _measure("kube-state-metrics", argv, kport, peer)
+    kport = free_port()
+    return _measure("kube-state-metrics", ksm_argv(ksm, peer, kport, *extra), kport, peer)
 
 
 def _diff(ours: bytes, theirs: bytes) -> dict[str, Any]:
@@ -249,7 +258,7 @@ def run(results_dir: Path) -> dict[str, Any]:
                 str(Path(sys.executable).parent / "observe"), "export", "cluster", "--kubeconfig",
                 str(peer.extra["kubeconfig"]), "--port", str(port), *ALLOWLISTS], port, peer)
             result: dict[str, Any] = {"objects": objects, "load_seconds": round(load_s, 1), "observe": ours}
-            ksm = _ksm_binary()
+            ksm = ksm_binary()
             if ksm is None:
                 result["kube_state_metrics"] = "not built (python -m tests.peers install kube_state_metrics)"
             else:
