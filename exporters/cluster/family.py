@@ -43,6 +43,9 @@ class Kind:
     api: Resource
     families: tuple[Family, ...]
     render: Callable[[Obj, Options], dict[str, bytes]]
+    # The list message observe/kube/protobuf.py declares for this resource (e.g. "PodList"): its LIST pages are
+    # read in protobuf. None: JSON.
+    protobuf: str | None = None
 
 
 class Out:

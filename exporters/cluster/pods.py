@@ -104,7 +104,7 @@ def render(pod: Obj, opts: Options) -> dict[str, bytes]:
     return out.result()
 
 
-KIND = Kind("pods", PODS, FAMILIES, render)
+KIND = Kind("pods", PODS, FAMILIES, render, protobuf="PodList")
 
 
 def status_reasons(out: Out, status: Obj) -> None:

@@ -72,6 +72,10 @@ class ClusterService(BaseService):
         shard, total = self.config.shard, self.config.total_shards
         return None if total <= 1 else (lambda uid: owns(uid, shard, total))
 
+    def _protobuf(self, kind: Kind) -> str | None:
+        """The list message to LIST this kind in protobuf, or None for JSON (the kind has none, or config says json)."""
+        return kind.protobuf if self.config.list_encoding == "protobuf" else None
+
     def _callbacks(self, kind: Kind) -> dict[str, Any]:
         families: tuple[Family, ...] = kind.families
         store = self.store
@@ -91,7 +95,8 @@ class ClusterService(BaseService):
         for kind in self.kinds:
             # The store holds the rendered text; the reflector keeps only keys and resourceVersions.
             r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
-                                               keep_objects=False, owns=self._owns(), **self._callbacks(kind))
+                                               keep_objects=False, owns=self._owns(), protobuf=self._protobuf(kind),
+                                               **self._callbacks(kind))
             self.reflectors[kind.name] = r
             r.start()
         log.info("cluster exporter watching", extra={"kubernetes.resources": [k.name for k in self.kinds],

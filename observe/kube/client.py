@@ -147,9 +147,14 @@ class KubeClient:
                 raise KubeApiError(resp.status, _status_message(raw), path)
             return orjson.loads(raw) if raw else None
 
-    async def get_bytes(self, path: str, *, params: Mapping[str, str] | None = None, seconds: float = 60.0) -> bytes:
-        """GET returning the raw body, so large lists can be decoded off the hot path."""
+    async def get_bytes(self, path: str, *, params: Mapping[str, str] | None = None, seconds: float = 60.0,
+                        accept: str | None = None) -> bytes:
+        """GET returning the raw body, so large lists can be decoded off the hot path.
+
+        `accept` replaces the JSON Accept header (the reflector asks for protobuf, with JSON as the fallback)."""
         headers = await self.headers()
+        if accept:
+            headers["Accept"] = accept
         async with self.session().get(self.host + path, params=params, headers=headers,
                                       timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
             raw = await resp.read()
@@ -189,6 +194,10 @@ class KubeClient:
 
 
 def _status_message(raw: bytes) -> str:
+    if raw.startswith(b"k8s\x00"):  # a Status in protobuf (the answer to a protobuf request)
+        from observe.kube import protobuf
+
+        return protobuf.status_message(raw)[:500] or "(a protobuf error without a message)"
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -14,6 +14,10 @@ on the 2-core dev machine), which would dominate the initial sync, so the librar
 A LIST page is split by msgspec into its items' raw JSON (typed, so the rest of the page is skipped, not built).
 With an `owns` predicate (a cluster exporter shard), an item's UID is read first and only the items this shard
 owns are decoded whole with orjson; the others are never built as Python objects, nor kept.
+
+With `protobuf` (the list message, e.g. "PodList"), LIST pages are asked for in Kubernetes' protobuf encoding,
+which costs the API server about half as much CPU to encode as JSON, and are parsed by upb with only the fields
+observe/kube/protobuf.py declares; an owned item becomes the same dict JSON would give. Watches stay JSON.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class Reflector(Generic[T]):
         label_selector: str | None = None,
         page_size: int = PAGE_SIZE,
         owns: Callable[[str], bool] | None = None,
+        protobuf: str | None = None,
         watch_timeout_seconds: int = 300,
         max_backoff_seconds: float = 30.0,
     ) -> None:
@@ -132,6 +137,7 @@ class Reflector(Generic[T]):
         self.label_selector = label_selector
         self.page_size = page_size
         self.owns = owns
+        self.protobuf = protobuf
         self.watch_timeout_seconds = watch_timeout_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.store: dict[str, T] = {}
@@ -141,6 +147,7 @@ class Reflector(Generic[T]):
         self.up = False
         self.relists = 0
         self.events: dict[str, int] = {"ADDED": 0, "MODIFIED": 0, "DELETED": 0, "BOOKMARK": 0}
+        self.pages: dict[str, int] = {"protobuf": 0, "json": 0}  # LIST pages read, by the encoding of the answer
         self.errors = 0
         # LIST and WATCH calls by result (success/error), as kube-state-metrics counts them.
         self.calls: dict[tuple[str, str], int] = {(op, r): 0 for op in ("list", "watch") for r in ("success", "error")}
@@ -257,14 +264,16 @@ class Reflector(Generic[T]):
                         pending = asyncio.ensure_future(self._page(path, None))
                         continue
                     raise
-                items = page.items or []
-                version = page.metadata.resourceVersion
-                asked = page.metadata.cont or None
+                items, version, asked, decoded = page
+                asked = asked or None
                 del page
                 if asked:
                     pending = asyncio.ensure_future(self._page(path, asked))
                     await asyncio.sleep(0)  # let it send the request before this page's work starts
-                await self._apply_page(items, seen)
+                if decoded:
+                    await self._apply_messages(items, seen)
+                else:
+                    await self._apply_page(items, seen)
                 del items
                 if not asked:
                     break
@@ -276,11 +285,25 @@ class Reflector(Generic[T]):
         self.resource_version = version
         self.synced.set()
 
-    async def _page(self, path: str, cont: str | None) -> Any:
+    async def _page(self, path: str, cont: str | None) -> tuple[Any, str, str, bool]:
+        """(items, resourceVersion, continue token, whether the items are protobuf messages) of one LIST page."""
         params = {**self._params(), "limit": str(self.page_size)}
         if cont:
             params["continue"] = cont
-        return _decoders()[0].decode(await self.client.get_bytes(path, params=params, seconds=120))
+        if self.protobuf:
+            from observe.kube import protobuf
+
+            body = await self.client.get_bytes(path, params=params, seconds=120, accept=protobuf.ACCEPT)
+            if body.startswith(protobuf.MAGIC):
+                msg = protobuf.decode_list(self.protobuf, body)
+                self.pages["protobuf"] += 1
+                return msg.items, msg.metadata.resourceVersion, getattr(msg.metadata, "continue"), True
+            # The server answered JSON instead (it can't encode this type in protobuf): read it as JSON.
+        else:
+            body = await self.client.get_bytes(path, params=params, seconds=120)
+        page = _decoders()[0].decode(body)
+        self.pages["json"] += 1
+        return page.items or [], page.metadata.resourceVersion, page.metadata.cont, False
 
     async def _apply_page(self, items: list[Any], seen: set[str]) -> None:
         owns = self.owns
@@ -294,6 +317,20 @@ class Reflector(Generic[T]):
             self._upsert(key, obj)
             if n % 100 == 99:
                 # Keep the loop responsive (scrapes, other watches): rendering 100 pods takes about 15 ms.
+                await asyncio.sleep(0)
+
+    async def _apply_messages(self, items: Any, seen: set[str]) -> None:
+        from observe.kube.protobuf import to_dict
+
+        owns = self.owns
+        for n, item in enumerate(items):
+            if owns is not None and not owns(item.metadata.uid):
+                continue  # another shard's: never turned into a dict, never kept
+            obj = to_dict(item)
+            key = object_key(obj)
+            seen.add(key)
+            self._upsert(key, obj)
+            if n % 100 == 99:
                 await asyncio.sleep(0)
 
     def _forget_missing(self, seen: set[str]) -> None:

@@ -26,6 +26,7 @@ NOT_LOADED = (
     "opensearchpy",
     "apscheduler",
     "msgspec",
+    "google.protobuf",  # the cluster exporter's protobuf LIST pages
     "observe.render",
     "observe.traces.puller",
     "observe.logs.sinks.elasticsearch",

@@ -1,0 +1,152 @@
+"""observe/kube/protobuf.py without a server: the envelope, the JSON-shaped dicts, and the errors.
+
+Messages are built with the module's own classes and serialized, so these tests pin the conversion; the field
+numbers are checked against upstream's generated.proto in tests/integration/kube/test_protobuf_schema.py, and the
+real API server's answers in tests/integration/exporters/test_cluster_exporter.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from observe.kube import protobuf as pb
+from observe.kube.reflector import PODS, Reflector
+
+
+def envelope(msg: Any, kind: str = "PodList") -> bytes:
+    unknown = pb.CLASSES["Unknown"]()
+    unknown.typeMeta.apiVersion = "v1"
+    unknown.typeMeta.kind = kind
+    unknown.raw = msg.SerializeToString()
+    return pb.MAGIC + unknown.SerializeToString()
+
+
+def sample_list() -> Any:
+    pods = pb.CLASSES["PodList"]()
+    pods.metadata.resourceVersion = "42"
+    setattr(pods.metadata, "continue", "token")
+    pod = pods.items.add()
+    md = pod.metadata
+    md.name, md.namespace, md.uid, md.resourceVersion = "web-1", "shop", "u-1", "41"
+    md.creationTimestamp.seconds = 1_714_557_600  # 2024-05-01T10:00:00Z
+    md.deletionTimestamp.seconds = -62_135_596_800  # Go's zero time: JSON says null, so the key is left out
+    md.labels["app"] = "web"
+    ref = md.ownerReferences.add()
+    ref.kind, ref.name, ref.controller = "ReplicaSet", "web", True
+    c = pod.spec.containers.add()
+    c.name, c.image = "app", "registry.local/app:1"
+    c.resources.requests["cpu"].string = "100m"
+    c.resources.limits["memory"].string = "128Mi"
+    pod.spec.nodeName = "n1"
+    pod.spec.hostNetwork = False  # Go writes zero values: present with its zero, where JSON omits it
+    st = pod.status
+    st.phase = "Running"
+    cond = st.conditions.add()
+    cond.type, cond.status = "Ready", "True"
+    cs = st.containerStatuses.add()
+    cs.name, cs.ready, cs.restartCount = "app", True, 3
+    cs.state.waiting.reason = "CrashLoopBackOff"
+    cs.lastState.terminated.reason = "Error"
+    cs.lastState.terminated.exitCode = 1
+    pods.items.add().metadata.name = "bare"
+    return pods
+
+
+def test_a_list_decodes_to_the_dicts_json_gives() -> None:
+    msg = pb.decode_list("PodList", envelope(sample_list()))
+    assert msg.metadata.resourceVersion == "42" and getattr(msg.metadata, "continue") == "token"
+    first, bare = (pb.to_dict(item) for item in msg.items)
+    assert first == {
+        "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "resourceVersion": "41",
+                     "creationTimestamp": "2024-05-01T10:00:00Z", "labels": {"app": "web"},
+                     "ownerReferences": [{"kind": "ReplicaSet", "name": "web", "controller": True}]},
+        "spec": {"containers": [{"name": "app", "image": "registry.local/app:1",
+                                 "resources": {"limits": {"memory": "128Mi"}, "requests": {"cpu": "100m"}}}],
+                 "nodeName": "n1", "hostNetwork": False},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                                          "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                                          "ready": True, "restartCount": 3}]},
+    }
+    assert bare == {"metadata": {"name": "bare"}}
+
+
+def test_fields_not_declared_are_skipped_not_fatal() -> None:
+    # A newer server's pod with a field this module does not declare (PodSpec.hostPID is field 12): parsed, ignored.
+    raw = sample_list().SerializeToString()
+    pod_list = pb.CLASSES["PodList"]()
+    pod_list.ParseFromString(raw)
+    extra = pod_list.items[0].spec
+    extra_bytes = extra.SerializeToString() + bytes([12 << 3 | 0, 1])  # field 12, varint, true
+    extra.Clear()
+    extra.ParseFromString(extra_bytes)
+    assert pb.to_dict(pod_list.items[0])["spec"]["nodeName"] == "n1"
+
+
+def test_int_or_string_and_quantities() -> None:
+    value = pb.CLASSES["IntOrString"]()
+    value.type, value.intVal = 0, 8080
+    assert pb._int_or_string(value) == 8080
+    value.type, value.strVal = 1, "http"
+    assert pb._int_or_string(value) == "http"
+
+
+def test_not_protobuf_and_broken_bodies_raise_value_error() -> None:
+    with pytest.raises(ValueError, match="no k8s"):
+        pb.decode_list("PodList", b'{"kind": "PodList"}')
+    with pytest.raises(ValueError, match="does not parse"):
+        pb.decode_list("PodList", pb.MAGIC + b"\x0a\xff\xff\xff")
+    good = envelope(sample_list())
+    with pytest.raises(ValueError, match="does not parse"):
+        pb.decode_list("PodList", good[:-7])
+
+
+def test_an_error_status_in_protobuf_gives_its_message() -> None:
+    status = pb.CLASSES["Status"]()
+    status.status, status.message, status.reason, status.code = "Failure", "pods is forbidden", "Forbidden", 403
+    assert pb.status_message(envelope(status, "Status")) == "pods is forbidden"
+    assert pb.status_message(b"garbage") == ""
+
+
+class PagesClient:
+    """get_bytes answers from a list of bodies, recording the Accept header asked for."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.accepts: list[str | None] = []
+
+    async def get_bytes(self, path: str, *, params: Any = None, seconds: float = 60.0, accept: str | None = None) -> bytes:
+        self.accepts.append(accept)
+        return self.bodies.pop(0)
+
+
+async def test_the_reflector_reads_protobuf_pages_and_json_when_the_server_answers_json() -> None:
+    one = sample_list()
+    setattr(one.metadata, "continue", "next")
+    json_page = b'{"metadata": {"resourceVersion": "43"}, "items": [{"metadata": {"name": "j", "namespace": "s"}}]}'
+    client = PagesClient([envelope(one), json_page])
+    added: list[str] = []
+    r: Reflector[Any] = Reflector(client, PODS, protobuf="PodList", on_add=lambda k, o: added.append(k))  # type: ignore[arg-type]
+    await r._list()
+    assert client.accepts == [pb.ACCEPT, pb.ACCEPT]
+    assert added == ["shop/web-1", "bare", "s/j"]
+    assert r.pages == {"protobuf": 1, "json": 1} and r.resource_version == "43"
+    assert r.store["shop/web-1"]["status"]["containerStatuses"][0]["restartCount"] == 3
+
+
+async def test_a_shard_skips_other_shards_pods_in_protobuf_pages() -> None:
+    last = sample_list()
+    setattr(last.metadata, "continue", "")
+    client = PagesClient([envelope(last)])
+    r: Reflector[Any] = Reflector(client, PODS, protobuf="PodList", owns=lambda uid: uid == "u-1")  # type: ignore[arg-type]
+    await r._list()
+    assert list(r.store) == ["shop/web-1"]
+
+
+async def test_without_protobuf_the_reflector_asks_for_json() -> None:
+    client = PagesClient([b'{"metadata": {"resourceVersion": "1"}, "items": []}'])
+    r: Reflector[Any] = Reflector(client, PODS)  # type: ignore[arg-type]
+    await r._list()
+    assert client.accepts == [None] and r.pages == {"protobuf": 0, "json": 1}
