@@ -35,8 +35,9 @@ class ClusterExporterConfig(Section):
     shard: int = Field(0, ge=0, description="This instance's shard, 0 <= shard < total_shards (objects split by UID hash).")
     total_shards: int = Field(1, ge=1, description="Number of shards; 1 exports everything.")
     list_encoding: Literal["protobuf", "json"] = Field(
-        "protobuf", description="Encoding of the LIST pages of pods: protobuf costs the API server about half the CPU "
-        "of JSON (as kube-state-metrics asks for it); json for an API path that mangles protobuf. Watches are JSON.",
+        "protobuf", description="Encoding of the LIST pages of pods, replicasets and deployments: protobuf costs the "
+        "API server about half the CPU of JSON (as kube-state-metrics asks for it); json for an API path that "
+        "mangles protobuf. Watches are JSON.",
     )
     series_budget: int = Field(
         0, ge=0, description="Most series this instance exports; objects beyond it are counted in "

@@ -137,7 +137,8 @@ def render_daemonset(ds: Obj, opts: Options) -> dict[str, bytes]:
     return out.result()
 
 
-DEPLOYMENT = Kind("deployments", Resource("apps", "v1", "deployments"), DEPLOYMENT_FAMILIES, render_deployment)
-REPLICASET = Kind("replicasets", REPLICASETS, REPLICASET_FAMILIES, render_replicaset)
+DEPLOYMENT = Kind("deployments", Resource("apps", "v1", "deployments"), DEPLOYMENT_FAMILIES, render_deployment,
+                  protobuf="DeploymentList")
+REPLICASET = Kind("replicasets", REPLICASETS, REPLICASET_FAMILIES, render_replicaset, protobuf="ReplicaSetList")
 STATEFULSET = Kind("statefulsets", Resource("apps", "v1", "statefulsets"), STATEFULSET_FAMILIES, render_statefulset)
 DAEMONSET = Kind("daemonsets", Resource("apps", "v1", "daemonsets"), DAEMONSET_FAMILIES, render_daemonset)

@@ -64,6 +64,15 @@ MESSAGES: dict[str, str] = {
                   "startTime=7:Time containerStatuses=8:[]ContainerStatus initContainerStatuses=10:[]ContainerStatus"),
     "Pod": "metadata=1:ObjectMeta spec=2:PodSpec status=3:PodStatus",
     "PodList": "metadata=1:ListMeta items=2:[]Pod",
+    # k8s.io/api/apps/v1
+    "ReplicaSet": "metadata=1:ObjectMeta",
+    "ReplicaSetList": "metadata=1:ListMeta items=2:[]ReplicaSet",
+    "DeploymentSpec": "replicas=1:int32",
+    "DeploymentCondition": "type=1:string status=2:string reason=4:string",
+    "DeploymentStatus": ("observedGeneration=1:int64 replicas=2:int32 updatedReplicas=3:int32 readyReplicas=7:int32 "
+                         "availableReplicas=4:int32 unavailableReplicas=5:int32 conditions=6:[]DeploymentCondition"),
+    "Deployment": "metadata=1:ObjectMeta spec=2:DeploymentSpec status=3:DeploymentStatus",
+    "DeploymentList": "metadata=1:ListMeta items=2:[]Deployment",
 }
 
 _F = descriptor_pb2.FieldDescriptorProto

@@ -416,8 +416,9 @@ async def test_two_shards_together_equal_one_unsharded(kube: KubeClient, kube_na
 
 
 async def test_protobuf_lists_render_exactly_what_json_lists_render(kube: KubeClient, start_exporter: Start) -> None:
-    """The real API server's pods in protobuf (only the fields observe/kube/protobuf.py declares) and in JSON give the
-    same series, value for value, on bench/cluster_objects.py's pods in every state, with labels and annotations."""
+    """The real API server's pods, replicasets and deployments in protobuf (only the fields observe/kube/protobuf.py
+    declares) and in JSON give the same series, value for value, on bench/cluster_objects.py's objects in every
+    state, with labels and annotations."""
     from bench import cluster_objects
 
     prefix = f"pb-{uuid.uuid4().hex[:6]}"
@@ -427,15 +428,17 @@ async def test_protobuf_lists_render_exactly_what_json_lists_render(kube: KubeCl
 
     await cluster_objects.seed(call, namespaces=2, nodes=4, deployments=2, pods=20, prefix=prefix)
     allow = {"metric_labels_allowlist": "*=[*]", "metric_annotations_allowlist": "*=[*]"}
-    proto_base, proto = await start_exporter(resources=["pods"], **allow)
-    json_base, plain = await start_exporter(resources=["pods"], list_encoding="json", **allow)
-    assert proto.reflectors["pods"].pages["protobuf"] >= 1 and proto.reflectors["pods"].pages["json"] == 0
-    assert plain.reflectors["pods"].pages["protobuf"] == 0 and plain.reflectors["pods"].pages["json"] >= 1
+    resources = ["pods", "replicasets", "deployments"]
+    proto_base, proto = await start_exporter(resources=resources, **allow)
+    json_base, plain = await start_exporter(resources=resources, list_encoding="json", **allow)
+    for name in resources:
+        assert proto.reflectors[name].pages["protobuf"] >= 1 and proto.reflectors[name].pages["json"] == 0
+        assert plain.reflectors[name].pages["protobuf"] == 0 and plain.reflectors[name].pages["json"] >= 1
 
     def mine(raw: bytes) -> dict[str, float]:
         return {k: v for k, v in samples(raw).items() if f'namespace="{prefix}-' in k}
 
     from_proto = mine(await scrape(proto_base))
     from_json = mine(await scrape(json_base))
-    assert len({k.split("{")[0] for k in from_json}) >= 15 and len(from_json) > 400
+    assert len({k.split("{")[0] for k in from_json}) >= 25 and len(from_json) > 400
     assert from_proto == from_json

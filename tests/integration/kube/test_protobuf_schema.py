@@ -20,7 +20,8 @@ from tests.peers.gobuild import go_env
 # Which upstream file defines each message we declare (TypeMeta is runtime's, not meta/v1's: it is Unknown's).
 SOURCES = {"TypeMeta": "runtime", "Unknown": "runtime", "Quantity": "resource", "IntOrString": "intstr",
            "Time": "meta", "ListMeta": "meta", "OwnerReference": "meta", "ObjectMeta": "meta", "Status": "meta"}
-FILES = {"core": ("k8s.io/api", "core/v1"), "meta": ("k8s.io/apimachinery", "pkg/apis/meta/v1"),
+FILES = {"core": ("k8s.io/api", "core/v1"), "apps": ("k8s.io/api", "apps/v1"),
+         "meta": ("k8s.io/apimachinery", "pkg/apis/meta/v1"),
          "runtime": ("k8s.io/apimachinery", "pkg/runtime"), "resource": ("k8s.io/apimachinery", "pkg/api/resource"),
          "intstr": ("k8s.io/apimachinery", "pkg/util/intstr")}
 FIELD = re.compile(r"^  (?:(optional|repeated) ([\w.]+)|map<string, ([\w.]+)>) (\w+) = (\d+);", re.M)
@@ -59,7 +60,8 @@ def test_every_declared_field_is_upstreams() -> None:
     upstream = upstream_messages()
     wrong = []
     for message, spec in pb.MESSAGES.items():
-        theirs = upstream[SOURCES.get(message, "core")].get(message)
+        source = SOURCES.get(message) or ("apps" if message.startswith(("ReplicaSet", "Deployment")) else "core")
+        theirs = upstream[source].get(message)
         if theirs is None:
             wrong.append(f"{message}: no such message upstream")
             continue
