@@ -31,7 +31,6 @@ def sample_list() -> Any:
     md = pod.metadata
     md.name, md.namespace, md.uid, md.resourceVersion = "web-1", "shop", "u-1", "41"
     md.creationTimestamp.seconds = 1_714_557_600  # 2024-05-01T10:00:00Z
-    md.deletionTimestamp.seconds = -62_135_596_800  # Go's zero time: JSON says null, so the key is left out
     md.labels["app"] = "web"
     ref = md.ownerReferences.add()
     ref.kind, ref.name, ref.controller = "ReplicaSet", "web", True
@@ -43,13 +42,13 @@ def sample_list() -> Any:
     pod.spec.hostNetwork = False  # Go writes zero values: present with its zero, where JSON omits it
     st = pod.status
     st.phase = "Running"
+    st.startTime.seconds = -62_135_596_800  # Go's zero time: JSON says null, so the key is left out
     cond = st.conditions.add()
     cond.type, cond.status = "Ready", "True"
     cs = st.containerStatuses.add()
     cs.name, cs.ready, cs.restartCount = "app", True, 3
     cs.state.waiting.reason = "CrashLoopBackOff"
     cs.lastState.terminated.reason = "Error"
-    cs.lastState.terminated.exitCode = 1
     pods.items.add().metadata.name = "bare"
     return pods
 
@@ -67,7 +66,7 @@ def test_a_list_decodes_to_the_dicts_json_gives() -> None:
                  "nodeName": "n1", "hostNetwork": False},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                    "containerStatuses": [{"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                                          "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                                          "lastState": {"terminated": {"reason": "Error"}},
                                           "ready": True, "restartCount": 3}]},
     }
     assert bare == {"metadata": {"name": "bare"}}
@@ -150,3 +149,12 @@ async def test_without_protobuf_the_reflector_asks_for_json() -> None:
     r: Reflector[Any] = Reflector(client, PODS)  # type: ignore[arg-type]
     await r._list()
     assert client.accepts == [None] and r.pages == {"protobuf": 0, "json": 1}
+
+
+def test_the_exporters_protobuf_kinds_are_declared() -> None:
+    from exporters.cluster.kinds import KINDS
+
+    proto = {name: kind.protobuf for name, kind in KINDS.items() if kind.protobuf}
+    assert proto == {"pods": "PodList", "replicasets": "ReplicaSetList", "deployments": "DeploymentList"}
+    for message in proto.values():
+        assert pb.CLASSES[message].DESCRIPTOR.fields_by_name["items"].is_repeated
