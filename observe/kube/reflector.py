@@ -91,6 +91,11 @@ def _identity(obj: Obj) -> Any:
 # (4.07 -> 3.65 s unsharded, 2.06 -> 1.75 s for a shard of 4) for 10-14 MiB more peak RSS; 5,000 saved nothing
 # more and cost 29 MiB for a shard. A page is held as raw bytes until applied (listpage.py), at most two at once.
 PAGE_SIZE = 2000
+# Objects per LIST page in protobuf. A protobuf page is 40 % smaller and our decode of it is lazy (upb), so larger
+# pages cost us little: at 75,000 pods, one client alone, the API server spent 1.35 CPU s serving the protobuf LIST
+# in pages of 5,000 against 1.74 s in pages of 2,000 (10,000: 1.38 s; unpaged 1.19 s); a page of 5,000 pods is
+# about 10 MB.
+PROTOBUF_PAGE_SIZE = 5000
 
 
 class Reflector(Generic[T]):
@@ -118,7 +123,7 @@ class Reflector(Generic[T]):
         namespace: str | None = None,
         field_selector: str | None = None,
         label_selector: str | None = None,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
         owns: Callable[[str], bool] | None = None,
         protobuf: str | None = None,
         watch_timeout_seconds: int = 300,
@@ -135,7 +140,7 @@ class Reflector(Generic[T]):
         self.namespace = namespace
         self.field_selector = field_selector
         self.label_selector = label_selector
-        self.page_size = page_size
+        self.page_size = page_size or (PROTOBUF_PAGE_SIZE if protobuf else PAGE_SIZE)
         self.owns = owns
         self.protobuf = protobuf
         self.watch_timeout_seconds = watch_timeout_seconds

@@ -115,9 +115,11 @@ class PagesClient:
     def __init__(self, bodies: list[bytes]) -> None:
         self.bodies = bodies
         self.accepts: list[str | None] = []
+        self.limits: list[str] = []
 
     async def get_bytes(self, path: str, *, params: Any = None, seconds: float = 60.0, accept: str | None = None) -> bytes:
         self.accepts.append(accept)
+        self.limits.append(params["limit"])
         return self.bodies.pop(0)
 
 
@@ -130,6 +132,7 @@ async def test_the_reflector_reads_protobuf_pages_and_json_when_the_server_answe
     r: Reflector[Any] = Reflector(client, PODS, protobuf="PodList", on_add=lambda k, o: added.append(k))  # type: ignore[arg-type]
     await r._list()
     assert client.accepts == [pb.ACCEPT, pb.ACCEPT]
+    assert client.limits == ["5000", "5000"]  # protobuf pages are larger: the API server pays per page
     assert added == ["shop/web-1", "bare", "s/j"]
     assert r.pages == {"protobuf": 1, "json": 1} and r.resource_version == "43"
     assert r.store["shop/web-1"]["status"]["containerStatuses"][0]["restartCount"] == 3
@@ -149,6 +152,7 @@ async def test_without_protobuf_the_reflector_asks_for_json() -> None:
     r: Reflector[Any] = Reflector(client, PODS)  # type: ignore[arg-type]
     await r._list()
     assert client.accepts == [None] and r.pages == {"protobuf": 0, "json": 1}
+    assert client.limits == ["2000"]
 
 
 def test_the_exporters_protobuf_kinds_are_declared() -> None:
