@@ -112,14 +112,19 @@ def _field(msg: descriptor_pb2.DescriptorProto, name: str, number: int, kind: st
 
 def _build() -> dict[str, Any]:
     proto = descriptor_pb2.FileDescriptorProto(name="observe/k8s.proto", package=PACKAGE, syntax="proto2")
-    for name, spec in MESSAGES.items():
+    messages = dict(MESSAGES)
+    # An envelope per list: runtime.Unknown with `raw` declared as the list itself rather than bytes (the same
+    # bytes on the wire), so a page is parsed in one pass, without copying the list out of the envelope first.
+    for name in [n for n in MESSAGES if n.endswith("List")]:
+        messages[name + "Envelope"] = MESSAGES["Unknown"].replace("raw=2:bytes", f"raw=2:{name}")
+    for name, spec in messages.items():
         msg = proto.message_type.add(name=name)
         for field_name, number, kind in parse_fields(spec):
             _field(msg, field_name, number, kind)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{PACKAGE}.{name}"))
-            for name in MESSAGES}
+            for name in messages}
 
 
 CLASSES = _build()
@@ -145,12 +150,16 @@ def unwrap(body: bytes) -> bytes:
 
 def decode_list(kind: str, body: bytes) -> Any:
     """Parse a LIST answer of `kind` (e.g. "PodList") into its upb message; ValueError when it does not parse."""
-    msg = CLASSES[kind]()
+    if not body.startswith(MAGIC):
+        raise ValueError("not a Kubernetes protobuf body (no k8s\\0 prefix)")
+    envelope = CLASSES[kind + "Envelope"]()
     try:
-        msg.ParseFromString(unwrap(body))
+        envelope.ParseFromString(memoryview(body)[len(MAGIC):])
     except message.DecodeError as exc:
         raise ValueError(f"a {kind} in protobuf that does not parse: {exc}") from None
-    return msg
+    if envelope.contentEncoding:
+        raise ValueError(f"unsupported protobuf content encoding {envelope.contentEncoding!r}")
+    return envelope.raw
 
 
 def status_message(body: bytes) -> str:

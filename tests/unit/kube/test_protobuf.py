@@ -132,7 +132,7 @@ async def test_the_reflector_reads_protobuf_pages_and_json_when_the_server_answe
     r: Reflector[Any] = Reflector(client, PODS, protobuf="PodList", on_add=lambda k, o: added.append(k))  # type: ignore[arg-type]
     await r._list()
     assert client.accepts == [pb.ACCEPT, pb.ACCEPT]
-    assert client.limits == ["5000", "5000"]  # protobuf pages are larger: the API server pays per page
+    assert client.limits == ["4000", "4000"]  # protobuf pages are larger: the API server pays per page
     assert added == ["shop/web-1", "bare", "s/j"]
     assert r.pages == {"protobuf": 1, "json": 1} and r.resource_version == "43"
     assert r.store["shop/web-1"]["status"]["containerStatuses"][0]["restartCount"] == 3
@@ -162,3 +162,4 @@ def test_the_exporters_protobuf_kinds_are_declared() -> None:
     assert proto == {"pods": "PodList", "replicasets": "ReplicaSetList", "deployments": "DeploymentList"}
     for message in proto.values():
         assert pb.CLASSES[message].DESCRIPTOR.fields_by_name["items"].is_repeated
+

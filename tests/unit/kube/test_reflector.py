@@ -163,3 +163,23 @@ async def test_lists_in_pages_of_two_thousand_by_default() -> None:
                                   keep_objects=False)
     await r._list()
     assert client.calls == 3 and len(r) == 4500
+
+
+async def test_a_large_list_gives_freed_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from observe.kube import reflector
+
+    trims: list[int] = []
+    monkeypatch.setattr(reflector, "trim_heap", lambda: trims.append(1) or True)
+    small = Reflector(PagedList([pod(f"p{i}", str(i)) for i in range(100)]), PODS, keep_objects=False)  # type: ignore[arg-type]
+    await small._list()
+    assert trims == []
+    large = Reflector(PagedList([pod(f"p{i}", str(i)) for i in range(reflector.TRIM_AFTER_OBJECTS)]), PODS,  # type: ignore[arg-type]
+                      keep_objects=False)
+    await large._list()
+    assert trims == [1]
+
+
+def test_trim_heap_calls_glibc() -> None:
+    from observe.kube.reflector import trim_heap
+
+    assert trim_heap() in (True, False)
