@@ -113,9 +113,10 @@ def _field(msg: descriptor_pb2.DescriptorProto, name: str, number: int, kind: st
 def _build() -> dict[str, Any]:
     proto = descriptor_pb2.FileDescriptorProto(name="observe/k8s.proto", package=PACKAGE, syntax="proto2")
     messages = dict(MESSAGES)
-    # An envelope per list: runtime.Unknown with `raw` declared as the list itself rather than bytes (the same
-    # bytes on the wire), so a page is parsed in one pass, without copying the list out of the envelope first.
-    for name in [n for n in MESSAGES if n.endswith("List")]:
+    # An envelope per answer kind (each list, and Status for errors): runtime.Unknown with `raw` declared as that
+    # message rather than bytes (the same bytes on the wire), so an answer is parsed in one pass, without copying
+    # it out of the envelope first.
+    for name in [n for n in MESSAGES if n.endswith("List") or n == "Status"]:
         messages[name + "Envelope"] = MESSAGES["Unknown"].replace("raw=2:bytes", f"raw=2:{name}")
     for name, spec in messages.items():
         msg = proto.message_type.add(name=name)
@@ -128,28 +129,14 @@ def _build() -> dict[str, Any]:
 
 
 CLASSES = _build()
-UNKNOWN = CLASSES["Unknown"]
 
 # Go's zero time.Time (0001-01-01T00:00:00Z) in Unix seconds: JSON writes it as null.
 _ZERO_TIME = -62135596800
 
 
-def unwrap(body: bytes) -> bytes:
-    """The list message inside a protobuf response; ValueError when the body is not one."""
-    if not body.startswith(MAGIC):
-        raise ValueError("not a Kubernetes protobuf body (no k8s\\0 prefix)")
-    envelope = UNKNOWN()
-    try:
-        envelope.ParseFromString(memoryview(body)[len(MAGIC):])
-    except message.DecodeError as exc:
-        raise ValueError(f"a protobuf answer that does not parse: {exc}") from None
-    if envelope.contentEncoding:
-        raise ValueError(f"unsupported protobuf content encoding {envelope.contentEncoding!r}")
-    return bytes(envelope.raw)
-
-
-def decode_list(kind: str, body: bytes) -> Any:
-    """Parse a LIST answer of `kind` (e.g. "PodList") into its upb message; ValueError when it does not parse."""
+def decode(kind: str, body: bytes) -> Any:
+    """Parse an answer holding a `kind` (e.g. "PodList", "Status") into its upb message; ValueError when the body is
+    not Kubernetes protobuf or does not parse."""
     if not body.startswith(MAGIC):
         raise ValueError("not a Kubernetes protobuf body (no k8s\\0 prefix)")
     envelope = CLASSES[kind + "Envelope"]()
@@ -165,11 +152,9 @@ def decode_list(kind: str, body: bytes) -> Any:
 def status_message(body: bytes) -> str:
     """The message of an error answer (a meta/v1 Status) in protobuf; "" when it is not one."""
     try:
-        status = CLASSES["Status"]()
-        status.ParseFromString(unwrap(body))
-    except (ValueError, message.DecodeError):  # an error body that is not a Status: say nothing, don't fail twice
+        return str(decode("Status", body).message)
+    except ValueError:  # an error body that is not a Status: say nothing, don't fail twice
         return ""
-    return str(status.message)
 
 
 # Unix seconds -> RFC 3339, for the few distinct times a cluster's objects carry (creation and start times repeat

@@ -87,6 +87,19 @@ def trim_heap() -> bool:
         return False
 
 
+def _raw_uid(raw: Any) -> str:
+    return str(_decoders()[1].decode(raw).metadata.uid)
+
+
+def _raw_obj(raw: Any) -> Obj:
+    obj: Obj = orjson.loads(memoryview(raw))
+    return obj
+
+
+def _message_uid(item: Any) -> str:
+    return str(item.metadata.uid)
+
+
 class Gone(Exception):
     """The resourceVersion is too old (410): relist."""
 
@@ -283,16 +296,13 @@ class Reflector(Generic[T]):
                         pending = asyncio.ensure_future(self._page(path, None))
                         continue
                     raise
-                items, version, asked, decoded = page
+                items, version, asked, uid_of, to_obj = page
                 asked = asked or None
                 del page
                 if asked:
                     pending = asyncio.ensure_future(self._page(path, asked))
                     await asyncio.sleep(0)  # let it send the request before this page's work starts
-                if decoded:
-                    await self._apply_messages(items, seen)
-                else:
-                    await self._apply_page(items, seen)
+                await self._apply_page(items, seen, uid_of, to_obj)
                 del items
                 if not asked:
                     break
@@ -306,8 +316,10 @@ class Reflector(Generic[T]):
         if len(seen) >= TRIM_AFTER_OBJECTS:
             trim_heap()
 
-    async def _page(self, path: str, cont: str | None) -> tuple[Any, str, str, bool]:
-        """(items, resourceVersion, continue token, whether the items are protobuf messages) of one LIST page."""
+    async def _page(self, path: str, cont: str | None) -> tuple[Any, str, str, Callable[[Any], str],
+                                                                  Callable[[Any], Obj]]:
+        """One LIST page: its items, resourceVersion and continue token, and how to read an item's UID and turn the
+        item into the object's dict (raw JSON items, or protobuf messages)."""
         params = {**self._params(), "limit": str(self.page_size)}
         if cont:
             params["continue"] = cont
@@ -316,42 +328,29 @@ class Reflector(Generic[T]):
 
             body = await self.client.get_bytes(path, params=params, seconds=120, accept=protobuf.ACCEPT)
             if body.startswith(protobuf.MAGIC):
-                msg = protobuf.decode_list(self.protobuf, body)
+                msg = protobuf.decode(self.protobuf, body)
                 self.pages["protobuf"] += 1
-                return msg.items, msg.metadata.resourceVersion, getattr(msg.metadata, "continue"), True
+                return (msg.items, msg.metadata.resourceVersion, getattr(msg.metadata, "continue"),
+                        _message_uid, protobuf.to_dict)
             # The server answered JSON instead (it can't encode this type in protobuf): read it as JSON.
         else:
             body = await self.client.get_bytes(path, params=params, seconds=120)
         page = _decoders()[0].decode(body)
         self.pages["json"] += 1
-        return page.items or [], page.metadata.resourceVersion, page.metadata.cont, False
+        return page.items or [], page.metadata.resourceVersion, page.metadata.cont, _raw_uid, _raw_obj
 
-    async def _apply_page(self, items: list[Any], seen: set[str]) -> None:
+    async def _apply_page(self, items: Any, seen: set[str], uid_of: Callable[[Any], str],
+                          to_obj: Callable[[Any], Obj]) -> None:
         owns = self.owns
-        head = _decoders()[1]
-        for n, raw in enumerate(items):
-            if owns is not None and not owns(head.decode(raw).metadata.uid):
+        for n, item in enumerate(items):
+            if owns is not None and not owns(uid_of(item)):
                 continue  # another shard's: never decoded whole, never kept
-            obj = orjson.loads(memoryview(raw))
+            obj = to_obj(item)
             key = object_key(obj)
             seen.add(key)
             self._upsert(key, obj)
             if n % 100 == 99:
                 # Keep the loop responsive (scrapes, other watches): rendering 100 pods takes about 15 ms.
-                await asyncio.sleep(0)
-
-    async def _apply_messages(self, items: Any, seen: set[str]) -> None:
-        from observe.kube.protobuf import to_dict
-
-        owns = self.owns
-        for n, item in enumerate(items):
-            if owns is not None and not owns(item.metadata.uid):
-                continue  # another shard's: never turned into a dict, never kept
-            obj = to_dict(item)
-            key = object_key(obj)
-            seen.add(key)
-            self._upsert(key, obj)
-            if n % 100 == 99:
                 await asyncio.sleep(0)
 
     def _forget_missing(self, seen: set[str]) -> None:

@@ -54,7 +54,7 @@ def sample_list() -> Any:
 
 
 def test_a_list_decodes_to_the_dicts_json_gives() -> None:
-    msg = pb.decode_list("PodList", envelope(sample_list()))
+    msg = pb.decode("PodList", envelope(sample_list()))
     assert msg.metadata.resourceVersion == "42" and getattr(msg.metadata, "continue") == "token"
     first, bare = (pb.to_dict(item) for item in msg.items)
     assert first == {
@@ -94,12 +94,12 @@ def test_int_or_string_and_quantities() -> None:
 
 def test_not_protobuf_and_broken_bodies_raise_value_error() -> None:
     with pytest.raises(ValueError, match="no k8s"):
-        pb.decode_list("PodList", b'{"kind": "PodList"}')
+        pb.decode("PodList", b'{"kind": "PodList"}')
     with pytest.raises(ValueError, match="does not parse"):
-        pb.decode_list("PodList", pb.MAGIC + b"\x0a\xff\xff\xff")
+        pb.decode("PodList", pb.MAGIC + b"\x0a\xff\xff\xff")
     good = envelope(sample_list())
     with pytest.raises(ValueError, match="does not parse"):
-        pb.decode_list("PodList", good[:-7])
+        pb.decode("PodList", good[:-7])
 
 
 def test_an_error_status_in_protobuf_gives_its_message() -> None:
