@@ -23,7 +23,7 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     from observe.app.services import SHIPPER
     from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
-    from observe.service import ServiceHost, exit_process
+    from observe.service import ServiceHost, exit_process, tune_collector
     from observe.tracing import setup_tracing
 
     cfg = config_or_exit(config_path)
@@ -39,7 +39,9 @@ def ship(config_path: Path | None, replay_dir: Path | None) -> None:
     except ConfigError as exc:
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
-    exit_process(asyncio.run(ServiceHost(cfg.service, [svc], registry).serve()))
+    host = ServiceHost(cfg.service, [svc], registry)
+    tune_collector()
+    exit_process(asyncio.run(host.serve()))
 
 
 def _multiline_spec(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -1,5 +1,6 @@
 """`observe ship` with the spool sink, no Kubernetes and no OTLP endpoint loads none of the heavy modules it has no
-use for (issue 18: idle memory and start-up cost), so a top-level import can't silently bring them back.
+use for (issue 18: idle memory and start-up cost), so a top-level import can't silently bring them back; and it
+runs with the collector settings of `observe.service.tune_collector`.
 
 A subprocess runs the real CLI entry point; a thread waits for /readyz over a raw socket (no urllib, which
 would itself load modules), then records sys.modules and sends the process SIGTERM.
@@ -7,6 +8,7 @@ would itself load modules), then records sys.modules and sends the process SIGTE
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import click
 import yaml
 
 from observe.app.cli import LAZY, cli
+from observe.service import GC_YOUNG_THRESHOLD
 from tests.peers.base import free_port
 
 NOT_LOADED = (
@@ -37,7 +40,7 @@ NOT_LOADED = (
 )
 
 SCRIPT = r"""
-import os, signal, socket, sys, threading, time
+import gc, json, os, signal, socket, sys, threading, time
 
 port, out = int(sys.argv[1]), sys.argv[2]
 
@@ -54,7 +57,7 @@ def watch():
         time.sleep(0.05)
     time.sleep(0.3)
     with open(out, "w") as f:
-        f.write("\n".join(sorted(sys.modules)))
+        json.dump({"modules": sorted(sys.modules), "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()}, f)
     os.kill(os.getpid(), signal.SIGTERM)
 
 threading.Thread(target=watch, daemon=True).start()
@@ -79,10 +82,14 @@ def test_ship_with_spool_sink_loads_no_heavy_module(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(port), str(out), str(config)], capture_output=True,
                           timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    loaded = set(out.read_text().splitlines())
+    seen = json.loads(out.read_text())
+    loaded = set(seen["modules"])
     assert "observe.logs.service" in loaded and "observe.logs.sinks.spool" in loaded  # the shipper did run
     heavy = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_LOADED))
     assert heavy == []
+    # start-up's objects sit in the permanent generation, and the young generation collects less often
+    assert seen["frozen"] > 10_000
+    assert seen["threshold"][0] == GC_YOUNG_THRESHOLD
 
 
 def test_lazy_commands_are_the_modules_commands() -> None:
