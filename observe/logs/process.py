@@ -54,14 +54,19 @@ class PlanProcessor:
         if rule is None and parser is None and not self.merger.pending():
             return records
         out: list[Event] = []
-        now = time.monotonic()
-        for rec in records:
-            if rule is None:
-                out.extend(self._release(self._close(rec[2]), s))
+        if rule is None:
+            for rec in records:
+                if self.merger.pending():
+                    out.extend(self._release(self._close(rec[2]), s))
                 out.append(self._parse(rec, parser) if parser is not None else rec)
-                continue
-            text = rec[3].decode("utf-8", "surrogateescape")
-            out.extend(self._release(self.merger.feed(rec[2], rule, text, rec, now), s))
+            return out
+        now = time.monotonic()
+        feed = self.merger.feed
+        for rec in records:
+            msg = rec[3]
+            # Most lines of a trace close nothing: _release only runs for lines that closed a record.
+            if closed := feed(rec[2], rule, msg.decode("utf-8", "surrogateescape"), rec, now, len(msg)):
+                out.extend(self._release(closed, s))
         return out
 
     def flush(self, now: float, final: bool) -> list[Event]:
@@ -81,7 +86,9 @@ class PlanProcessor:
     def _release(self, merged: list[Any], s: Settings) -> list[Event]:
         parser = _parser(s.parser)
         out: list[Event] = []
-        for m in sorted(merged, key=lambda r: r.origins[0][0]):
+        if len(merged) > 1:
+            merged = sorted(merged, key=lambda r: r.origins[0][0])
+        for m in merged:
             first: Event = m.origins[0]
             flags = 0
             for origin in m.origins:

@@ -16,7 +16,7 @@ T = TypeVar("T")
 SPLIT_FLAG = "multiline_split"
 
 
-@dataclass
+@dataclass(slots=True)
 class Record(Generic[T]):
     """Lines merged so far for one stream, with the origin of each line (for acks)."""
 
@@ -76,10 +76,14 @@ class Merger(Generic[K, T]):
         self.max_bytes = max_bytes
         self._open: dict[K, tuple[Rule, Record[T]]] = {}
 
-    def feed(self, key: K, rule: Rule | None, line: str, origin: T, now: float) -> list[Record[T]]:
-        """Add one line of stream `key`; return the records this line closed (oldest first)."""
+    def feed(self, key: K, rule: Rule | None, line: str, origin: T, now: float, size: int = -1) -> list[Record[T]]:
+        """Add one line of stream `key`; return the records this line closed (oldest first).
+
+        `size` is the line's length in bytes when the caller has it (the bytes it decoded `line` from).
+        """
         out: list[Record[T]] = []
-        size = len(line.encode("utf-8", "surrogateescape"))
+        if size < 0:
+            size = len(line.encode("utf-8", "surrogateescape"))
         current = self._open.get(key)
         if current is not None:
             open_rule, record = current
