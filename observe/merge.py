@@ -11,5 +11,8 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     out = dict(base)
     for key, value in extra.items():
         old = out.get(key)
-        out[key] = deep_merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+        # Most keys are new (a parsed log line's fields over the document): no type checks for them.
+        if old is not None and isinstance(old, Mapping) and isinstance(value, Mapping):
+            value = deep_merge(old, value)
+        out[key] = value
     return out

@@ -127,6 +127,8 @@ def _dash(value: str | None) -> str | None:
 
 def _unescape(value: str) -> str:
     # nginx escapes '"' and '\' as \x22 / \x5C by default, and some formats use backslash escapes.
+    if "\\" not in value:
+        return value
     return value.replace('\\"', '"').replace("\\\\", "\\")
 
 
