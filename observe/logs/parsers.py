@@ -121,10 +121,6 @@ _NGINX = re.compile(
 _REQUEST = re.compile(r"^(?P<method>[A-Z]+) (?P<target>\S+)(?: HTTP/(?P<version>[\d.]+))?$")
 
 
-def _dash(value: str | None) -> str | None:
-    return None if value in (None, "", "-") else value
-
-
 def _unescape(value: str) -> str:
     # nginx escapes '"' and '\' as \x22 / \x5C by default, and some formats use backslash escapes.
     if "\\" not in value:
@@ -152,54 +148,55 @@ class NginxParser:
         if not m:
             return Parsed(flags=FLAG_PARSE_FAILED)
         # The nested objects are built directly (not with `put`, whose path splitting was most of the cost),
-        # in the same key order as the dotted paths they stand for.
-        g = m.groupdict()
-        addr = g["addr"]
+        # in the same key order as the dotted paths they stand for. One groups() unpacking and inline "-" tests
+        # instead of groupdict() and a helper call per field: 0.8 of the parse's CPU.
+        (addr, user, time_local, request, status, size, referer, ua, req_len, req_time, up_name, up_alt,
+         up_addr, up_len, up_time, up_status, req_id) = m.groups()
         f: dict[str, Any] = {"source": {"ip": addr} if _is_ip(addr) else {"address": addr}}
-        if (user := _dash(g["user"])) is not None:
+        if user and user != "-":
             f["user"] = {"name": user}
-        request = _unescape(g["request"])
+        request = _unescape(request)
         rm = _REQUEST.match(request)
         http: dict[str, Any] = {}
         nginx: dict[str, Any] = {}
         if rm:
             f["http"] = http
-            http["request"] = {"method": rm["method"]}
-            target = rm["target"]
+            method, target, version = rm.groups()
+            http["request"] = {"method": method}
             path, _, query = target.partition("?")
             url = f["url"] = {"original": target, "path": path}
             if query:
                 url["query"] = query
-            if rm["version"]:
-                http["version"] = rm["version"]
+            if version:
+                http["version"] = version
         else:
             f["nginx"] = nginx
             nginx["access"] = {"request": request}
         f["http"] = http
-        response: dict[str, Any] = {"status_code": int(g["status"])}
+        response: dict[str, Any] = {"status_code": int(status)}
         http["response"] = response
-        if (size := _dash(g["bytes"])) is not None:
+        if size != "-":
             response["body"] = {"bytes": int(size)}
-        if (referer := _dash(g["referer"])) is not None:
+        if referer and referer != "-":
             http.setdefault("request", {})["referrer"] = _unescape(referer)
-        if (ua := _dash(g["ua"])) is not None:
+        if ua and ua != "-":
             f["user_agent"] = {"original": _unescape(ua)}
         f["nginx"] = nginx
-        nginx.setdefault("access", {})["time"] = g["time"]
-        if g["req_id"] is not None:
-            if (req_len := _dash(g["req_len"])) is not None:
+        nginx.setdefault("access", {})["time"] = time_local
+        if req_id is not None:
+            if req_len != "-":
                 http.setdefault("request", {})["bytes"] = int(req_len)
-            if (req_time := _dash(g["req_time"])) is not None:
+            if req_time != "-":
                 f["event"] = {"duration": round(float(req_time) * 1e9)}  # ECS: nanoseconds
             up: dict[str, Any] = {}
-            for key, value in (("name", g["up_name"]), ("alternative_name", g["up_alt"])):
-                if (v := _dash(value)) is not None:
-                    up[key] = v
+            if up_name and up_name != "-":
+                up["name"] = up_name
+            if up_alt and up_alt != "-":
+                up["alternative_name"] = up_alt
             up_response: dict[str, Any] = {}
-            for key, value in (("address", g["up_addr"]), ("length", g["up_len"]),
-                               ("time", g["up_time"]), ("status_code", g["up_status"])):
+            for key, value in (("address", up_addr), ("length", up_len), ("time", up_time), ("status_code", up_status)):
                 # Retries list several upstreams, comma-separated; keep them all, as keywords.
-                items = [v for v in value.split(", ") if v != "-"]
+                items = [v for v in value.split(", ") if v != "-"] if ", " in value else ([value] if value != "-" else [])
                 if not items:
                     continue
                 if key == "address":
@@ -208,7 +205,7 @@ class NginxParser:
                     up.setdefault("response", up_response)[key] = items
             if up:
                 nginx["ingress_controller"] = {"upstream": up}
-            if (req_id := _dash(g["req_id"])) is not None:
+            if req_id != "-":
                 http.setdefault("request", {})["id"] = req_id
         return Parsed(fields=f)
 
