@@ -38,6 +38,9 @@ class Encoder:
         path_part = b',"file":{"path":' + orjson.dumps(plan.path) + b"}}"
         rest = orjson.dumps(dict(plan.fields))[1:-1]
         self.suffix = path_part + (b"," + rest if rest else b"") + b"}\n"
+        # For documents with parsed fields: the plan's fields, encoded once, and the keys a field may not share.
+        self.plan_part = b"," + rest if rest else b""
+        self.own_keys = frozenset(("@timestamp", "message", *plan.fields))
         head = self.action + b'{"@timestamp":"%s","message":%s,"log":{"offset":%d'
         # The template of a whole line with a stream: (offset, timestamp, JSON message, offset, stream).
         self.tmpl = head + b',"iostream":"%s"' + _esc(self.suffix)
@@ -84,6 +87,14 @@ class Encoder:
         if flags:
             log["flags"] = orjson.loads(self._flags(flags)[len(b',"flags":'):])
         log["file"] = {"path": self.plan.path}
+        if self.own_keys.isdisjoint(fields) and isinstance(fields.get("log", log), dict):
+            # The document deep_merge would build, key for key and in the same order (head, the plan's fields,
+            # then the parsed roots), with the plan's part pre-encoded: parsed fields never share its roots.
+            if "log" in fields:
+                log = deep_merge(log, fields["log"])
+                fields = {k: v for k, v in fields.items() if k != "log"}
+            head = orjson.dumps({"@timestamp": ts.decode(), "message": text, "log": log})[:-1] + self.plan_part
+            return self.action % offset + head + (b"," + orjson.dumps(fields)[1:] if fields else b"}") + b"\n"
         doc = deep_merge({"@timestamp": ts.decode(), "message": text, "log": log, **self.plan.fields}, fields)
         return self.action % offset + orjson.dumps(doc) + b"\n"
 

@@ -1,12 +1,17 @@
 """Encoding: the CRI fast path and the general path give the same bytes; flags; deterministic ids."""
 
+from typing import Any
+
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder, action_id, source_of
 from observe.logs.event import FLAG_TRUNCATED, Event
 from observe.logs.fastpath import ship_cri
 from observe.logs.plan import path_plan
+from observe.merge import deep_merge
 
 NOW = b"2030-01-01T00:00:00.000000Z"
 PATH = "/var/log/pods/ns1_web-0_u-1/app/0.log"
@@ -81,3 +86,26 @@ def test_container_link_name_gives_container_id() -> None:
     ctx = path_plan(f"/var/log/containers/web-0_ns1_app-{cid}.log", PATH, host_name="h", node_name=None, fmt="auto")
     assert ctx.fields["container"] == {"name": "app", "id": cid}
     assert ctx.namespace == "ns1" and ctx.pod == "web-0"
+
+
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4),
+                       lambda inner: st.dictionaries(st.sampled_from(["a", "level", "file", "offset", "x"]), inner,
+                                                     max_size=3), max_leaves=6)
+# Roots a parser may write, the document's own roots and the plan's (which no built-in parser writes).
+_ROOTS = st.sampled_from(["log", "error", "event", "json", "http", "message", "@timestamp", "host", "kubernetes",
+                          "container", "x.y"])
+
+
+@given(fields=st.dictionaries(_ROOTS, _VALUES, min_size=1, max_size=5), flags=st.sampled_from([0, FLAG_TRUNCATED]),
+       stream=st.sampled_from([b"stdout", b""]))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_parsed_fields_document_is_the_deep_merge_of_its_parts(fields: dict[str, Any], flags: int, stream: bytes) -> None:
+    """The pre-encoded composition gives exactly the bytes of deep_merge(head + plan fields, parsed fields)."""
+    enc = encoder()
+    assert "kubernetes" in enc.plan.fields  # the plan has roots of its own for the fields to collide with
+    out: list[bytes] = []
+    enc.encode([(16, b"2024-01-01T00:00:00Z", stream, b"m", flags, fields)], out)
+    log: dict[str, Any] = {"offset": 16, **({"iostream": stream.decode()} if stream else {}),
+                           **({"flags": ["truncated"]} if flags else {}), "file": {"path": PATH}}
+    doc = deep_merge({"@timestamp": "2024-01-01T00:00:00Z", "message": "m", "log": log, **enc.plan.fields}, fields)
+    assert out == [b'{"create":{"_index":"logs-x-default","_id":"abc123-10"}}\n' + orjson.dumps(doc) + b"\n"]
