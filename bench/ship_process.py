@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,12 @@ def write_config(folder: Path, port: int, logs: dict[str, Any] | None = None) ->
 
 def run_ship(folder: Path, events: int, logs: dict[str, Any] | None = None, idle_s: float = 0.0,
              poll_s: float = 0.05, timeout_s: float = 600.0, command: list[str] | None = None,
-             pythonpath: str | None = None) -> dict[str, float]:
+             pythonpath: str | None = None, on_start: Callable[[int], None] | None = None) -> dict[str, float]:
     """Run `observe ship` until `events` are delivered; CPU seconds and MiB, start-up to exit.
 
     `command` replaces the `observe` script and `pythonpath` is put first on the path (an A/B run against another
-    checkout of the tree, e.g. `git archive` of main).
+    checkout of the tree, e.g. `git archive` of main). `on_start` is called with the pid right after the start
+    (to attach a profiler).
     """
     from tests.peers.base import free_port
 
@@ -69,6 +71,8 @@ def run_ship(folder: Path, events: int, logs: dict[str, Any] | None = None, idle
     t0 = time.monotonic()
     proc = subprocess.Popen([*(command or [exe]), "ship", "--config", str(config)], stdout=log, stderr=log,
                             env=env, cwd=folder)
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s
