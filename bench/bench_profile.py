@@ -29,23 +29,35 @@ RATE = 200
 
 # The first pattern found in an observe frame's file path names its stage.
 STAGES: list[tuple[str, str]] = [
-    ("observe/logs/fastpath.py", "fast path (decode and encode in one loop)"),
-    ("observe/logs/decode.py", "decode (CRI, partial lines)"),
+    ("observe/logs/fastpath.py", "fast_path"),
+    ("observe/logs/decode.py", "decode"),
     ("observe/logs/multiline/", "multiline"),
     ("observe/logs/stack_traces.py", "multiline"),
     ("observe/logs/process.py", "multiline"),
     ("observe/logs/parsers.py", "parse"),
-    ("observe/logs/encode.py", "encode (ECS documents)"),
-    ("observe/merge.py", "encode (ECS documents)"),
-    ("observe/logs/reader.py", "read (files, chunks, lines)"),
-    ("observe/logs/tailer.py", "read (files, chunks, lines)"),
-    ("observe/logs/inotify.py", "read (files, chunks, lines)"),
-    ("observe/logs/", "deliver (batches, acks, checkpoint, metrics)"),
-    ("observe/", "service (HTTP, metrics, start and stop)"),
-    ("exporters/", "service (HTTP, metrics, start and stop)"),
+    ("observe/logs/encode.py", "encode"),
+    ("observe/merge.py", "encode"),
+    ("observe/logs/reader.py", "read"),
+    ("observe/logs/tailer.py", "read"),
+    ("observe/logs/inotify.py", "read"),
+    ("observe/logs/", "deliver"),
+    ("observe/", "service"),
+    ("exporters/", "service"),
 ]
-STARTUP = "start-up (imports, config)"
-OUTSIDE = "interpreter and libraries (event loop, no frame of ours)"
+STARTUP = "startup"
+OUTSIDE = "outside"
+STAGE_NAMES = {
+    "fast_path": "the CRI fast path (decode and encode in one loop)",
+    "decode": "decode (CRI fields, partial lines)",
+    "multiline": "the processor and multiline (merger, language rules, error fields)",
+    "parse": "parsers (json, nginx, regex)",
+    "encode": "encode (ECS documents, deep_merge)",
+    "read": "read (files, chunks, lines)",
+    "deliver": "deliver (batches, acks, checkpoint, metrics)",
+    "service": "the service (HTTP, metrics, start and stop)",
+    STARTUP: "start-up (import machinery anywhere in the stack)",
+    OUTSIDE: "interpreter and libraries (no frame of ours: event loop, selectors)",
+}
 
 
 def stage_of(stack: str) -> str:
@@ -92,7 +104,8 @@ def run(results_dir: Path) -> dict[str, Any]:
     trees = {"observe": None, **({"baseline": BASELINE} if BASELINE else {})}
     flames = results_dir / "flame"
     flames.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"events": EVENTS, "rate_hz": RATE, "baseline_tree": BASELINE or None, "corpora": {}}
+    out: dict[str, Any] = {"events": EVENTS, "rate_hz": RATE, "baseline_tree": BASELINE or None,
+                           "stage_names": STAGE_NAMES, "corpora": {}}
     with tempfile.TemporaryDirectory(prefix="observe-bench-profile-") as tmp:
         root = Path(tmp)
         for name in CORPORA:
@@ -108,7 +121,10 @@ def run(results_dir: Path) -> dict[str, Any]:
                 os.link(corpus, folder / "logs" / "web-0_bench_app-0123456789abcdef.log")
                 raw = folder / "stacks.txt"
                 r = _profiled(folder, events, logs, raw, "raw", path)
-                entry[tree] = {"cpu_s": r["cpu_s"], "stages": split(raw)}
+                shares = split(raw)
+                # CPU seconds per stage: its share of the samples times the run's CPU (py-spy's pauses included).
+                cpu = {k: round(v * r["cpu_s"], 2) for k, v in shares.items() if k != "samples"}
+                entry[tree] = {"cpu_s": r["cpu_s"], "stages": shares, "stage_cpu_s": cpu}
             folder = root / f"{name}-flame"
             (folder / "logs").mkdir(parents=True)
             os.link(corpus, folder / "logs" / "web-0_bench_app-0123456789abcdef.log")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bench.bench_profile import OUTSIDE, STARTUP, split, stage_of
+from bench.bench_profile import OUTSIDE, STAGE_NAMES, STAGES, STARTUP, split, stage_of
 
 PARSE = ("<module> (observe/__main__.py:3);run (asyncio/runners.py:118);_run (asyncio/events.py:84);"
          "read (/w/observe/logs/reader.py:190);process (/w/observe/logs/process.py:64);"
@@ -15,11 +15,15 @@ def test_the_innermost_frame_of_ours_names_the_stage() -> None:
     assert stage_of("run (asyncio/runners.py:118);select (selectors.py:468)") == OUTSIDE
     assert stage_of("<module> (observe/__main__.py:3);_find_and_load (<frozen importlib._bootstrap>:1176);"
                     "<module> (pydantic/main.py:1)") == STARTUP
-    assert stage_of("x (/w/observe/logs/batch.py:10)") == "deliver (batches, acks, checkpoint, metrics)"
-    assert stage_of("x (/w/observe/service.py:10)") == "service (HTTP, metrics, start and stop)"
+    assert stage_of("x (/w/observe/logs/batch.py:10)") == "deliver"
+    assert stage_of("x (/w/observe/service.py:10)") == "service"
 
 
 def test_split_weighs_stacks_by_their_sample_counts(tmp_path: Path) -> None:
     raw = tmp_path / "stacks.txt"
     raw.write_text(f"{PARSE} 3\nrun (asyncio/runners.py:118) 1\n")
     assert split(raw) == {"parse": 0.75, OUTSIDE: 0.25, "samples": 4}
+
+
+def test_every_stage_has_a_name() -> None:
+    assert {stage for _, stage in STAGES} | {STARTUP, OUTSIDE} == set(STAGE_NAMES)
