@@ -89,15 +89,18 @@ class PlanProcessor:
         if len(merged) > 1:
             merged = sorted(merged, key=lambda r: r.origins[0][0])
         for m in merged:
-            first: Event = m.origins[0]
-            flags = 0
-            for origin in m.origins:
-                flags |= origin[4]
-            if SPLIT_FLAG in m.flags:
-                flags |= FLAG_MULTILINE_SPLIT
-            if len(m.origins) == 1:
-                rec = (first[0], first[1], first[2], first[3], flags, first[5])
+            origins = m.origins
+            first: Event = origins[0]
+            if len(origins) == 1:
+                # A one-line event (most of them): the record itself, unless the merger split it.
+                rec = first if SPLIT_FLAG not in m.flags else (
+                    first[0], first[1], first[2], first[3], first[4] | FLAG_MULTILINE_SPLIT, first[5])
             else:
+                flags = 0
+                for origin in origins:
+                    flags |= origin[4]
+                if SPLIT_FLAG in m.flags:
+                    flags |= FLAG_MULTILINE_SPLIT
                 message = b"\n".join(o[3] for o in m.origins)
                 fields = error_fields(message.decode("utf-8", "replace")) or None
                 rec = (first[0], first[1], first[2], message, flags, fields)
