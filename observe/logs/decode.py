@@ -120,8 +120,16 @@ class CriDecoder(_Joiner):
     name = "cri"
 
     def decode(self, lines: list[bytes], offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:
+        partial, limit, timestamp = self.partial, self.max_event_bytes, TIMESTAMP
         for line in lines:
-            self.decode_line(line, offset, now, out, flags)
+            parts = line.split(b" ", 3)
+            # Inline, the common line: a whole (F) line within the size limit and no partial line open. Anything
+            # else goes through decode_line, which gives the same record for this one.
+            if (not partial and len(parts) == 4 and parts[2] == b"F" and parts[1] in STREAMS
+                    and len(parts[3]) <= limit and timestamp(parts[0])):
+                out.append((offset, parts[0], parts[1], parts[3], flags, None))
+            else:
+                self.decode_line(line, offset, now, out, flags)
             offset += len(line) + 1
 
     def decode_line(self, line: bytes, offset: int, now: bytes, out: list[Event], flags: int = 0) -> None:

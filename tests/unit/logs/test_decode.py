@@ -1,5 +1,8 @@
 """Decoders: CRI partial lines, docker splits, plain, auto-detection, truncation and undecodable lines."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from observe.logs.decode import CriDecoder, DockerDecoder, PlainDecoder, detect
 from observe.logs.event import FLAG_TRUNCATED, FLAG_UNDECODABLE, Event
 
@@ -86,3 +89,28 @@ def test_detect() -> None:
     assert detect(b'{"log":"x\\n","stream":"stdout","time":"2024-01-01T00:00:00Z"}') == "docker"
     assert detect(b'{"level":"info"}') == "plain"
     assert detect(b"hello") == "plain"
+
+
+_CRI_LINE = st.builds(
+    lambda ts, stream, tag, msg: b" ".join(p for p in (ts, stream, tag, msg) if p is not None),
+    st.sampled_from([b"2024-01-01T00:00:00.5Z", b"2024-01-01T00:00:01+02:00", b"yesterday", b""]),
+    st.sampled_from([b"stdout", b"stderr", b"stdin"]),
+    st.sampled_from([b"F", b"P", b"X", b"F:x", None]),
+    st.one_of(st.none(), st.binary(max_size=40), st.just(b"x" * 1100)))
+
+
+@given(lines=st.lists(_CRI_LINE, max_size=12), flags=st.sampled_from([0, 4]))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_the_inline_common_line_decodes_as_decode_line_does(lines: list[bytes], flags: int) -> None:
+    """CriDecoder.decode takes the common whole line inline; record for record it must equal decode_line's."""
+    inline: list[Event] = []
+    fast = CriDecoder(1024)
+    fast.decode(lines, 5, b"NOW", inline, flags)
+    one_by_one: list[Event] = []
+    slow = CriDecoder(1024)
+    offset = 5
+    for line in lines:
+        slow.decode_line(line, offset, b"NOW", one_by_one, flags)
+        offset += len(line) + 1
+    assert inline == one_by_one
+    assert (fast.skipped_bytes, sorted(fast.partial)) == (slow.skipped_bytes, sorted(slow.partial))
