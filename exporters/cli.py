@@ -20,7 +20,7 @@ def _run(config_path: Path | None, overrides: dict[str, Any], spec: ServiceSpec)
     from observe.app.config import load_config
     from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
-    from observe.service import ServiceHost
+    from observe.service import ServiceHost, tune_collector
     from observe.tracing import setup_tracing
 
     try:
@@ -36,7 +36,9 @@ def _run(config_path: Path | None, overrides: dict[str, Any], spec: ServiceSpec)
     except ValueError as exc:
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
-    sys.exit(asyncio.run(ServiceHost(cfg.service, [service], registry).serve()))
+    host = ServiceHost(cfg.service, [service], registry)
+    tune_collector()
+    sys.exit(asyncio.run(host.serve()))
 
 
 def _set(overrides: dict[str, Any], path: str, value: Any) -> None:

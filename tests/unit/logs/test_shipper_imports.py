@@ -62,7 +62,7 @@ def watch():
 
 threading.Thread(target=watch, daemon=True).start()
 from observe.app.cli import main
-sys.argv = ["observe", "ship", "--config", sys.argv[3]]
+sys.argv = ["observe", *sys.argv[3:]]  # the command line to run
 main()
 """
 
@@ -79,8 +79,8 @@ def test_ship_with_spool_sink_loads_no_heavy_module(tmp_path: Path) -> None:
                  "checkpoint_path": str(tmp_path / "checkpoint.json"), "kubernetes": {"enabled": "off"}},
     }))
     out = tmp_path / "modules.txt"
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(port), str(out), str(config)], capture_output=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(port), str(out), "ship", "--config", str(config)],
+                          capture_output=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     seen = json.loads(out.read_text())
     loaded = set(seen["modules"])
