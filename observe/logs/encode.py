@@ -87,11 +87,12 @@ class Encoder:
         if flags:
             log["flags"] = orjson.loads(self._flags(flags)[len(b',"flags":'):])
         log["file"] = {"path": self.plan.path}
-        if self.own_keys.isdisjoint(fields) and isinstance(fields.get("log", log), dict):
+        extra_log = fields.get("log", {})
+        if self.own_keys.isdisjoint(fields) and isinstance(extra_log, dict):
             # The document deep_merge would build, key for key and in the same order (head, the plan's fields,
             # then the parsed roots), with the plan's part pre-encoded: parsed fields never share its roots.
             if "log" in fields:
-                log = deep_merge(log, fields["log"])
+                log = deep_merge(log, extra_log)
                 fields = {k: v for k, v in fields.items() if k != "log"}
             head = orjson.dumps({"@timestamp": ts.decode(), "message": text, "log": log})[:-1] + self.plan_part
             return self.action % offset + head + (b"," + orjson.dumps(fields)[1:] if fields else b"}") + b"\n"

@@ -101,7 +101,7 @@ class PlanProcessor:
                     flags |= origin[4]
                 if SPLIT_FLAG in m.flags:
                     flags |= FLAG_MULTILINE_SPLIT
-                message = b"\n".join(o[3] for o in m.origins)
+                message = b"\n".join(o[3] for o in origins)
                 fields = error_fields(message.decode("utf-8", "replace")) or None
                 rec = (first[0], first[1], first[2], message, flags, fields)
             out.append(self._parse(rec, parser) if parser is not None else rec)
