@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import bench_logs
-from bench.ship_process import run_ship
+from bench.ship_process import link_corpus, run_ship
 
 EVENTS = int(os.environ.get("OBSERVE_BENCH_CORPORA_EVENTS", "1000000"))
 ROUNDS = int(os.environ.get("OBSERVE_BENCH_CORPORA_ROUNDS", "3"))
@@ -94,8 +95,6 @@ def run(results_dir: Path) -> dict[str, Any]:
     """ROUNDS interleaved rounds over the corpora (and the baseline tree); medians, ratios and every run."""
     trees: dict[str, tuple[list[str] | None, str | None]] = {"observe": (None, None)}
     if BASELINE:
-        import sys
-
         trees["baseline"] = ([sys.executable, "-m", "observe"], BASELINE)
     out: dict[str, Any] = {"events": EVENTS, "rounds": ROUNDS, "sink": "null", "kubernetes": "off",
                            "baseline_tree": BASELINE or None, "corpora": {}}
@@ -120,9 +119,7 @@ def run(results_dir: Path) -> dict[str, Any]:
                 for tree in order:
                     command, pythonpath = trees[tree]
                     folder = root / f"{name}-{tree}-{rnd}"
-                    (folder / "logs").mkdir(parents=True)
-                    # A kubelet-shaped name; a hard link, so every run reads the same cached pages.
-                    os.link(path, folder / "logs" / "web-0_bench_app-0123456789abcdef.log")
+                    link_corpus(folder, path)
                     r = run_ship(folder, events, logs=SHAPES[name][1], poll_s=0.25, command=command,
                                  pythonpath=pythonpath)
                     r["cpu_s_per_million_lines"] = round(r["cpu_s"] / lines * 1e6, 3)

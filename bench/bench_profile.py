@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_corpora import BASELINE, SHAPES
-from bench.ship_process import run_ship
+from bench.ship_process import link_corpus, run_ship
 
 EVENTS = int(os.environ.get("OBSERVE_BENCH_PROFILE_EVENTS", "300000"))
 CORPORA = [c for c in os.environ.get("OBSERVE_BENCH_PROFILE_CORPORA", "plain,java_mix,nginx,json").split(",") if c]
@@ -117,8 +117,7 @@ def run(results_dir: Path) -> dict[str, Any]:
             entry: dict[str, Any] = {"lines": lines, "events": events}
             for tree, path in trees.items():
                 folder = root / f"{name}-{tree}"
-                (folder / "logs").mkdir(parents=True)
-                os.link(corpus, folder / "logs" / "web-0_bench_app-0123456789abcdef.log")
+                link_corpus(folder, corpus)
                 raw = folder / "stacks.txt"
                 r = _profiled(folder, events, logs, raw, "raw", path)
                 shares = split(raw)
@@ -126,8 +125,7 @@ def run(results_dir: Path) -> dict[str, Any]:
                 cpu = {k: round(v * r["cpu_s"], 2) for k, v in shares.items() if k != "samples"}
                 entry[tree] = {"cpu_s": r["cpu_s"], "stages": shares, "stage_cpu_s": cpu}
             folder = root / f"{name}-flame"
-            (folder / "logs").mkdir(parents=True)
-            os.link(corpus, folder / "logs" / "web-0_bench_app-0123456789abcdef.log")
+            link_corpus(folder, corpus)
             _profiled(folder, events, logs, flames / f"{name}.svg", "flamegraph", None)
             entry["flame_graph"] = f"bench/results/flame/{name}.svg"
             out["corpora"][name] = entry

@@ -39,6 +39,13 @@ def delivered(metrics: bytes) -> float:
     return 0.0
 
 
+def link_corpus(folder: Path, corpus: Path) -> None:
+    """Make `folder/logs` hold `corpus` under a kubelet-shaped name: a hard link, so every run reads the same
+    cached pages."""
+    (folder / "logs").mkdir(parents=True)
+    os.link(corpus, folder / "logs" / "web-0_bench_app-0123456789abcdef.log")
+
+
 def write_config(folder: Path, port: int, logs: dict[str, Any] | None = None) -> Path:
     """A config for the null sink over folder/logs/*.log, Kubernetes off; `logs` adds or overrides logs.* keys."""
     config = {"service": {"host": "127.0.0.1", "port": port},
