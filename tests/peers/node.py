@@ -419,6 +419,7 @@ class Cluster:
         self.ctr = ["ctr", "--address", str(self.run / "containerd.sock"), "-n", "k8s.io"]
         self.forwarders: list[Forwarder] = []
         self._lock: IO[str] | None = None
+        self._owner = False  # holds the lock: only then may stop() undo anything
         self._existed = {str(d): d.exists() for d in HOST_DIRS}
         self._sysctl: dict[str, str] = {}
         self.apiserver: Peer | None = None
@@ -432,9 +433,16 @@ class Cluster:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            # Not ours: stop() must leave the running cluster's network, pods and record alone.
+            self._lock.close()
+            self._lock = None
             raise PeerError(f"another node cluster runs on this machine (lock {LOCK}); one at a time") from None
+        self._owner = True
         if RECORD.exists():
             recover(json.loads(RECORD.read_text()))
+        for stale in _orphaned_workdirs(self.work):
+            # A cluster that died without its record (killed before start() wrote it, or a record removed by hand).
+            recover({"work": str(stale), "pids": [], "sysctl": {}, "existed": {str(d): True for d in HOST_DIRS}})
         self._existed = {str(d): d.exists() for d in HOST_DIRS}
         for key in SYSCTLS:
             out = sh(["sysctl", "-n", key], check=False)
@@ -596,7 +604,13 @@ class Cluster:
 
     # --- stop ---
     def stop(self) -> None:
-        """Undo everything start() did; every step runs even when an earlier one failed (errors raised at the end)."""
+        """Undo everything start() did; every step runs even when an earlier one failed (errors raised at the end).
+
+        A cluster that never took the lock did nothing, and undoes nothing: the machine-wide state (cni0, the
+        iptables chains, /var/log/pods, the record) is the other cluster's.
+        """
+        if not self._owner:
+            return
         errors: list[str] = []
         for step in (self._stop_processes, self._unmount, self._restore_network, self._restore_host):
             try:
@@ -608,6 +622,7 @@ class Cluster:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        self._owner = False
         if errors:
             raise PeerError("node teardown was incomplete:\n" + "\n".join(errors))
 
@@ -696,18 +711,30 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _orphaned_workdirs(current: Path, root: Path = Path("/run")) -> list[Path]:
+    """Workdirs of earlier clusters (`/run/observe-node-<pid>`, the fixture's) other than `current`, whose pid is gone."""
+    out = []
+    for d in root.glob("observe-node-*"):
+        pid = d.name.removeprefix("observe-node-")
+        if d.is_dir() and d != current and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            out.append(d)
+    return out
+
+
 def recover(record: dict[str, Any]) -> None:
     """Undo a cluster whose session died before stop(): its daemons, shims and pod processes, then the host state.
 
     Only processes that are provably ours are killed: the recorded PIDs whose command line names the old
-    workdir or the peer cache, the shims serving the old containerd socket, and whatever runs in the kubelet's
+    workdir or the peer cache, any process whose command line names a path in the old workdir (the daemons and the
+    shims serving the old containerd socket, found even without a record), and whatever runs in the kubelet's
     `kubepods` cgroups (one cluster per machine: the lock).
     """
     import signal
     work = str(record["work"])
     victims = [pid for pid in record.get("pids", []) if work in _cmdline(pid) or str(CACHE) in _cmdline(pid)]
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and "containerd-shim" in _cmdline(int(proc.name)) and work in _cmdline(int(proc.name)):
+        # Daemons and shims started with the old workdir in their command line (all of them name it).
+        if proc.name.isdigit() and int(proc.name) != os.getpid() and work + "/" in _cmdline(int(proc.name)):
             victims.append(int(proc.name))
     pods_cgroup = Path("/sys/fs/cgroup/pids/kubepods")
     if pods_cgroup.is_dir():
