@@ -1,7 +1,8 @@
 """The Merger: lines become records, one open record per stream key (file + iostream).
 
-A record is emitted when a line starts a new one, when its stream has been quiet for the flush timeout, or when
-it would exceed the line or byte cap (then it is split, never cut: the split parts carry the flag
+A record is emitted when a line starts a new one, when its stream has been quiet for the flush timeout, at once
+when its rule says no later line can continue it (a one-line record that neither opens a trace nor carries an
+error or warning level, most lines of most streams), or when it would exceed the line or byte cap (then it is split, never cut: the split parts carry the flag
 `multiline_split`). Whether a line continues a record is its Rule's say (observe/logs/multiline/rules.py).
 """
 
@@ -46,6 +47,11 @@ class Rule(Protocol):
 
     def note(self, line: str, record: Record[Any]) -> None:
         """Update the record's state after `line` was added to it."""
+        ...
+
+    def holds(self, record: Record[Any]) -> bool:
+        """Whether a later line may still continue `record` (noted after its first line). False lets the merger
+        emit it at once instead of holding it until the stream's next line or its quiet timeout."""
         ...
 
 
@@ -112,7 +118,10 @@ class Merger(Generic[K, T]):
             out.append(record)
             return out
         rule.note(line, record)
-        self._open[key] = (rule, record)
+        if rule.holds(record):
+            self._open[key] = (rule, record)
+        else:
+            out.append(record)  # nothing can continue it: it leaves now, not a line or a timeout later
         return out
 
     def expired(self, now: float) -> list[Record[T]]:

@@ -71,6 +71,10 @@ class TraceRule:
         if level is not None:
             state["v"] = level
 
+    def holds(self, record: Record[Any]) -> bool:
+        # `continues` needs an owning language or a level (an error record a trace may attach to).
+        return bool(record.state)
+
 
 class JavaRule(TraceRule):
     """Java traces (`java` mode)."""
@@ -106,6 +110,9 @@ class StartRule:
     def note(self, line: str, record: Record[Any]) -> None:
         return None
 
+    def holds(self, record: Record[Any]) -> bool:
+        return True  # every line that is not a start continues the record
+
 
 class AnyRule:
     """Several rules at once: a line continues the record when any of them says so."""
@@ -121,6 +128,9 @@ class AnyRule:
     def note(self, line: str, record: Record[Any]) -> None:
         for rule in self.rules:
             rule.note(line, record)
+
+    def holds(self, record: Record[Any]) -> bool:
+        return any(rule.holds(record) for rule in self.rules)
 
 
 def _languages() -> dict[str, Language]:

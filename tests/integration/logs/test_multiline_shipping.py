@@ -132,3 +132,20 @@ def test_traces_of_eight_languages_ship_whole(tmp_path: Path, elasticsearch: Pee
         assert got["a.log/stderr"] == err_traces
     finally:
         sp.stop()
+
+
+def test_a_line_no_trace_can_continue_ships_without_waiting_for_the_quiet_timeout(tmp_path: Path,
+                                                                                   elasticsearch: Peer) -> None:
+    # A quiet timeout far longer than the wait: only lines the merger lets go at once can arrive in time. The
+    # error record is the exception: a trace may still attach to it, so it waits.
+    sp = start(tmp_path, elasticsearch, "mlquiet", flush_seconds=600.0)
+    error = "2024-05-14 09:12:46.000 ERROR 1 --- [main] c.e.Orders : payment failed"
+    (sp.logs_dir / "a.log").write_bytes(b"".join(cri([INFO, "last line before a quiet hour"], "stdout")
+                                                 + cri([error], "stderr")))
+    sp.start()
+    try:
+        wait_for(lambda: count(elasticsearch.url, sp.data_stream) >= 2, 60, "2 documents", sp.log_tail)
+        docs = all_docs(elasticsearch.url, sp.data_stream, ("message", "log"))
+        assert sorted(d["message"] for d in docs) == sorted([INFO, "last line before a quiet hour"])
+    finally:
+        sp.stop()

@@ -145,3 +145,44 @@ def test_drain_releases_held_lines_too() -> None:
     for i, line in enumerate(lines):
         merger.feed("s", rule, line, i, now=0.0)
     assert [r.message for r in merger.drain()] == [traces.GO_PANIC, ""]
+
+
+def test_a_line_no_later_line_can_continue_leaves_at_once() -> None:
+    # Neither a trace's start nor an error or warning record (a trace may attach to those): no reason to hold it
+    # until the stream's next line or its quiet timeout.
+    merger: Merger[str, int] = Merger(flush_seconds=2.0)
+    rule = rule_for("auto")
+    [record] = merger.feed("s", rule, INFO, 0, now=0.0)
+    assert (record.lines, record.origins) == ([INFO], [0])
+    assert merger.pending() == 0
+
+
+@pytest.mark.parametrize("line", [
+    "2024-05-14 09:12:45.002 ERROR 1 --- [main] o.s.boot.SpringApplication : Application run failed",
+    'level=warn msg="retrying"',
+    "java.lang.IllegalStateException: boom",
+    "Traceback (most recent call last):",
+    "panic: runtime error: index out of range [3] with length 3",
+])
+def test_a_line_a_later_line_may_continue_is_held(line: str) -> None:
+    merger: Merger[str, int] = Merger(flush_seconds=2.0)
+    assert merger.feed("s", rule_for("auto"), line, 0, now=0.0) == []
+    assert merger.pending() == 1
+    [record] = merger.expired(now=2.0)
+    assert record.lines == [line]
+
+
+def test_a_custom_start_pattern_holds_every_record() -> None:
+    merger: Merger[str, int] = Merger()
+    assert merger.feed("s", rule_for(r"regex:^\d{4}-"), "x", 0, now=0.0) == []
+    assert merger.pending() == 1
+
+
+def test_several_rules_hold_a_record_when_one_of_them_does() -> None:
+    from observe.logs.multiline import AnyRule, StartRule
+
+    merger: Merger[str, int] = Merger()
+    both = AnyRule([rule_for("java"), StartRule(r"^\d{4}-")])  # type: ignore[list-item]
+    assert merger.feed("s", both, INFO, 0, now=0.0) == []
+    java_only = AnyRule([rule_for("java"), rule_for("python")])  # type: ignore[list-item]
+    assert len(merger.feed("t", java_only, INFO, 1, now=0.0)) == 1
