@@ -2,8 +2,9 @@
 
 A record is emitted when a line starts a new one, when its stream has been quiet for the flush timeout, at once
 when its rule says no later line can continue it (a one-line record that neither opens a trace nor carries an
-error or warning level, most lines of most streams), or when it would exceed the line or byte cap (then it is split, never cut: the split parts carry the flag
-`multiline_split`). Whether a line continues a record is its Rule's say (observe/logs/multiline/rules.py).
+error or warning level, most lines of most streams), or when it would exceed the line or byte cap (then it is
+split, never cut: the split parts carry the flag `multiline_split`). Whether a line continues a record is its
+Rule's say (observe/logs/multiline/rules.py).
 """
 
 from __future__ import annotations
