@@ -13,12 +13,21 @@ RUN python -m venv /opt/observe \
  && /opt/observe/bin/pip install --only-binary=:all: -r requirements.txt
 COPY observe ./observe
 COPY exporters ./exporters
+# The CRI fast path in C (observe/logs/cri_native.c, docs/logs.md "Which path runs"): plain C without Python headers,
+# built by zig cc, a C compiler that PyPI ships as a wheel, in a throwaway virtualenv. -mcpu=baseline: the image runs
+# on any CPU of its architecture, not only the builder's.
+RUN python -m venv /tmp/zig \
+ && /tmp/zig/bin/pip install --only-binary=:all: ziglang==0.15.2 \
+ && /tmp/zig/bin/python -m ziglang cc -mcpu=baseline -std=c99 -O2 -shared -fPIC \
+      -o observe/logs/_cri_native.so observe/logs/cri_native.c \
+ && rm -rf /tmp/zig
 # The templates `observe render` and `observe kibana import` read (OBSERVE_TEMPLATES points at them).
 COPY dashboards /opt/observe/share/dashboards
 COPY alerts /opt/observe/share/alerts
 RUN /opt/observe/bin/pip install --no-deps . \
  && /opt/observe/bin/python -m compileall -q /opt/observe/lib \
- && /opt/observe/bin/observe --version
+ && /opt/observe/bin/observe --version \
+ && /opt/observe/bin/python -c "from observe.logs import cri_native; assert cri_native.AVAILABLE, 'no C fast path'"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="observe" \

@@ -10,7 +10,12 @@ STAMP := $(VENV)/.installed
 LOCK_FLAGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: up test dev lock peers lint typecheck pytest bench bench-scale bench-cost fuzz render docs clean image
+.PHONY: up test dev native lock peers lint typecheck pytest bench bench-scale bench-cost fuzz render docs clean image
+
+# The CRI fast path in C (observe/logs/cri_native.c, loaded by cri_native.py with ctypes): plain C99 without Python
+# headers, so any C compiler builds it; the image's build stage uses zig cc from PyPI (Dockerfile).
+CC ?= cc
+NATIVE := observe/logs/_cri_native.so
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,14 +25,20 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(PY) -m pip check || { echo "the lock misses a dependency of pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
 
-dev: $(STAMP)
+$(NATIVE): observe/logs/cri_native.c
+	@command -v $(CC) >/dev/null || { echo "make: no C compiler '$(CC)' for $@: install one (apt-get install gcc) or set CC=..."; exit 1; }
+	$(CC) -std=c99 -O2 -Wall -Wextra -shared -fPIC -o $@ $<
+
+native: $(NATIVE)
+
+dev: $(STAMP) $(NATIVE)
 
 lock:
 	test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install -q uv; }
 	$(UV_COMPILE) --extra dev pyproject.toml -o requirements-dev.txt
 	$(UV_COMPILE) pyproject.toml -c requirements-dev.txt -o requirements.txt
 
-up: $(STAMP)
+up: $(STAMP) $(NATIVE)
 	$(VENV)/bin/observe up --logs examples/logs
 
 peers: $(STAMP)
@@ -39,7 +50,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NATIVE)
 	$(VENV)/bin/pytest -q --durations=15 tests
 
 test: peers lint typecheck pytest
@@ -49,7 +60,7 @@ test: peers lint typecheck pytest
 image: $(STAMP)
 	$(PY) -m tests.peers.images
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(PY) -m tests.peers install --with-bench
 	$(PY) -m bench
 
@@ -79,4 +90,4 @@ docs: $(STAMP)
 	$(VENV)/bin/observe export metrics-reference > docs/metrics.md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(NATIVE)

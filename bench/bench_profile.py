@@ -30,6 +30,7 @@ RATE = 200
 # The first pattern found in an observe frame's file path names its stage.
 STAGES: list[tuple[str, str]] = [
     ("observe/logs/fastpath.py", "fast_path"),
+    ("observe/logs/cri_native.py", "fast_path"),  # the C loop's time shows as the Python frame that called it
     ("observe/logs/decode.py", "decode"),
     ("observe/logs/multiline/", "multiline"),
     ("observe/logs/stack_traces.py", "multiline"),

@@ -34,16 +34,21 @@ class Encoder:
         self.file_key = file_key
         self.index = index
         self.flagged: dict[str, int] = {}
-        self.action = b'{"create":{"_index":' + _esc(orjson.dumps(index)) + b',"_id":"' + _esc(file_key.encode()) + b'-%x"}}\n'
+        id_head = b'{"create":{"_index":' + orjson.dumps(index) + b',"_id":"' + file_key.encode() + b"-"
+        self.action = _esc(id_head) + b'%x"}}\n'
         path_part = b',"file":{"path":' + orjson.dumps(plan.path) + b"}}"
         rest = orjson.dumps(dict(plan.fields))[1:-1]
         self.suffix = path_part + (b"," + rest if rest else b"") + b"}\n"
         # For documents with parsed fields: the plan's fields, encoded once, and the keys a field may not share.
         self.plan_part = b"," + rest if rest else b""
         self.own_keys = frozenset(("@timestamp", "message", *plan.fields))
-        head = self.action + b'{"@timestamp":"%s","message":%s,"log":{"offset":%d'
-        # The template of a whole line with a stream: (offset, timestamp, JSON message, offset, stream).
-        self.tmpl = head + b',"iostream":"%s"' + _esc(self.suffix)
+        # A whole line with a stream: these constant pieces around (offset in hex, timestamp, JSON message, offset,
+        # stream). The C fast path (cri_native.c) writes them as they are; `tmpl` is the same item as a template.
+        self.line_parts = (id_head, b'"}}\n{"@timestamp":"', b'","message":', b',"log":{"offset":', b',"iostream":"',
+                           b'"' + self.suffix)
+        head = b"".join(_esc(part) + spec for part, spec in zip(self.line_parts[:4], (b"%x", b"%s", b"%s", b"%d"),
+                                                                strict=True))
+        self.tmpl = head + _esc(self.line_parts[4]) + b"%s" + _esc(self.line_parts[5])
         self.tmpl_nostream = head + _esc(self.suffix)
 
     def _flags(self, flags: int) -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from observe.logs import cri_native
+
 
 class ShipperMetrics:
     """Every observe_shipper_* family, registered on the given registry."""
@@ -65,6 +67,11 @@ class ShipperMetrics:
             "observe_shipper_bulk_items", "Bulk items by the HTTP status the server gave each.", ["status"], registry=r
         )
         self.files_open = Gauge("observe_shipper_files_open", "Log files held open.", registry=r)
+        self.native_fast_path = Gauge(
+            "observe_shipper_native_fast_path", "1 when whole CRI lines take the fast path in C (observe/logs/"
+            "cri_native.c), 0 when they take the pure-Python one (not built, or OBSERVE_NATIVE=off).", registry=r,
+        )
+        self.native_fast_path.set(1 if cri_native.AVAILABLE else 0)
         for outcome in ("delivered", "duplicate", "deadlettered"):
             self.events_acked.labels(outcome)
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from observe.logs import cri_native
 from observe.logs.batch import FileAcks, Segment
 from observe.logs.checkpoint import FileCheckpoint
 from observe.logs.decode import CriDecoder, Decoder, detect, make_decoder
@@ -148,6 +149,19 @@ class FileReader:
         if plan is not None:
             self._apply(plan)
 
+    def _encode_chunk(self, buf: bytes, end: int, offset: int, now: bytes, out: list[bytes]) -> None:
+        """The whole lines buf[:end] (each with its newline): by the C fast path when the file takes the CRI fast
+        path, else split and `_encode`d."""
+        if self.plans.next is not None:
+            self._take_plan()
+        if self.decoder is None:
+            self.decoder = make_decoder(detect(buf[: buf.index(b"\n")]), self.max_event_bytes)
+        dec = self.decoder
+        if self.processor is None and isinstance(dec, CriDecoder):
+            cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
+        else:
+            self._encode(buf[: end - 1].split(b"\n"), offset, now, out)
+
     def _encode(self, lines: list[bytes], offset: int, now: bytes, out: list[bytes], flags: int = 0) -> None:
         if self.plans.next is not None:
             self._take_plan()
@@ -203,11 +217,18 @@ class FileReader:
             buf = buf[nl + 1 :]
             base += nl + 1
             self.skip_from = None
-        lines = buf.split(b"\n")
-        carry = lines.pop()
-        if lines:
-            self._lines.inc(len(lines))
-            self._encode(lines, base, now, out)
+        if cri_native.AVAILABLE:
+            end = buf.rfind(b"\n") + 1
+            carry = buf[end:]
+            if end:
+                self._lines.inc(buf.count(b"\n", 0, end))
+                self._encode_chunk(buf, end, base, now, out)
+        else:
+            lines = buf.split(b"\n")
+            carry = lines.pop()
+            if lines:
+                self._lines.inc(len(lines))
+                self._encode(lines, base, now, out)
         if len(carry) > self.max_line:
             # An overlong physical line: ship its head flagged truncated, skip the rest up to its newline.
             start = base + len(buf) - len(carry)

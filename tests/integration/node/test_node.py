@@ -144,6 +144,11 @@ def test_workload_lines_are_shipped_once_with_the_pods_metadata(release: Release
     assert d["container"]["id"] in pod["status"]["containerStatuses"][0]["containerID"]
     assert by_message[f"seq {ident} stderr 0"]["log"]["iostream"] == "stderr"
     cluster.request("DELETE", f"/apis/apps/v1/namespaces/{ns}/deployments/writer")
+    # The image's shipper runs whole CRI lines through the C fast path (built by the Dockerfile's zig cc).
+    [shipper] = pods(cluster, release.namespace, "app.kubernetes.io/component=shipper")
+    text = proxy_get(cluster, f"/api/v1/namespaces/{release.namespace}/pods/http:{shipper['metadata']['name']}:9600"
+                              "/proxy/metrics")
+    assert metric(text, "observe_shipper_native_fast_path") == 1
 
 
 def test_kubelet_rotation_loses_and_repeats_nothing(release: Release, node_images: NodeImages,

@@ -68,7 +68,21 @@ def test_the_build_stage_installs_the_locked_runtime_versions() -> None:
     assert any("-r requirements.txt" in args for args in installs), installs
     assert any(word == "COPY" and "requirements.txt" in args.split() for word, args in build)
     # The project itself goes in without resolving anything again, so only locked versions are installed.
-    assert all("-r requirements.txt" in args or "--no-deps" in args for args in installs), installs
+    runtime = [args for args in installs if "/opt/observe/bin/pip install" in args]
+    assert all("-r requirements.txt" in args or "--no-deps" in args for args in runtime), runtime
+    # A build tool (the C compiler of the fast path) goes into a throwaway virtualenv, pinned to one version.
+    for args in installs:
+        if args not in runtime:
+            tool = args.split("pip install", 1)[1].split("&&")[0].split()
+            assert [w for w in tool if not w.startswith("-")] == ["ziglang==0.15.2"], args
+            assert "rm -rf /tmp/zig" in args, args
+
+
+def test_the_build_stage_builds_the_c_fast_path_and_checks_that_it_loads() -> None:
+    build = stages()[0]
+    runs = " ".join(args for word, args in build if word == "RUN")
+    assert "ziglang cc -mcpu=baseline" in runs and "-o observe/logs/_cri_native.so observe/logs/cri_native.c" in runs
+    assert "assert cri_native.AVAILABLE" in runs
 
 
 def test_dockerignore_lets_through_what_copy_needs() -> None:

@@ -1,0 +1,89 @@
+"""The CRI fast path in C (cri_native.c), when it is built: the same items as `fastpath.ship_cri`, byte for byte.
+
+`ship_chunk` takes a chunk of whole lines as it was read, not split: the C loop finds the lines, checks them and
+writes the items; Python only slices the items out of one buffer. A line the C loop does not take (a partial
+line, a bad timestamp, invalid UTF-8: see cri_native.c) goes through `ship_cri`, the pure-Python reference, and so
+does every line while a partial line is open. A test holds the two to the same bytes on fuzzed chunks
+(tests/unit/logs/test_cri_native.py).
+
+The library is plain C without Python headers, loaded with ctypes: `make native` builds it with the machine's C
+compiler, the image's build stage with zig cc (from PyPI). Without it (`OBSERVE_NATIVE=off`, or not built) the
+pure-Python path runs: same output, more CPU (docs/logs.md, "Which path runs").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+from observe.logs.decode import CriDecoder
+from observe.logs.encode import Encoder
+from observe.logs.fastpath import ship_cri
+
+LIBRARY = Path(__file__).with_name("_cri_native.so")
+_SIZE = ctypes.c_size_t
+
+
+def _load() -> ctypes._NamedFuncPointer | None:
+    if os.environ.get("OBSERVE_NATIVE", "on") == "off" or not LIBRARY.exists():
+        return None
+    fn = ctypes.CDLL(str(LIBRARY)).observe_cri_items
+    fn.restype = _SIZE
+    fn.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE),
+                   ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
+    return fn
+
+
+_items = _load()
+AVAILABLE = _items is not None
+
+
+class _Scratch(threading.local):
+    """The output buffer of one thread, kept between chunks (grown, never shrunk), so that a chunk does not pay for
+    zeroing megabytes, and a line the C loop hands back costs nothing but that line."""
+
+    def __init__(self) -> None:
+        self.room = ctypes.create_string_buffer(0)
+
+    def sized(self, nbytes: int) -> ctypes.Array[ctypes.c_char]:
+        if len(self.room) < nbytes:
+            self.room = ctypes.create_string_buffer(max(nbytes, 2 * len(self.room)))
+        return self.room
+
+
+_scratch = _Scratch()
+
+
+def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecoder, encoder: Encoder,
+               out: list[bytes]) -> None:
+    """Append the bulk items of the lines in buf[:end] (whole lines, each with its newline; the first at `offset`)
+    to `out`: what `ship_cri` appends for buf[:end - 1].split(b"\\n"). Needs AVAILABLE."""
+    assert _items is not None
+    parts = encoder.line_parts
+    joined = b"".join(parts)
+    lengths = (_SIZE * 6)(*map(len, parts))
+    limit = decoder.max_event_bytes
+    # An item is its line plus the constant parts: about 2.6 times a 200-byte line. Shorter lines, or messages
+    # full of escapes, fill the buffer: the C loop stops and goes on in a larger one (kept for the next chunk).
+    room = _scratch.sized(3 * end + 65536)
+    written, full = _SIZE(), ctypes.c_int()
+    pos = 0
+    while pos < end:
+        if not decoder.partial:
+            pos = _items(buf, end, pos, offset + pos, limit, joined, lengths, room, len(room), ctypes.byref(written),
+                         ctypes.byref(full))
+            if written.value:
+                items = ctypes.string_at(room, written.value).split(b"\0")
+                items.pop()  # after the last NUL
+                out.extend(items)
+            if pos >= end:
+                break
+            if full.value:
+                room = _scratch.sized(2 * len(room))
+                continue
+        # One line the C loop did not take, or any line while a partial line is open: the reference path.
+        nl = buf.index(b"\n", pos, end)
+        ship_cri([buf[pos:nl]], offset + pos, now, decoder, encoder, out)
+        pos = nl + 1
