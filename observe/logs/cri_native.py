@@ -40,12 +40,17 @@ _items = _load()
 AVAILABLE = _items is not None
 
 
+# The output buffer: a 1 MiB chunk of 200-byte lines makes about 2.6 MiB of items, written in parts of this size,
+# each split into items before the next (a larger buffer costs its size in RSS and saves nothing measurable).
+ROOM = 256 * 1024
+
+
 class _Scratch(threading.local):
-    """The output buffer of one thread, kept between chunks (grown, never shrunk), so that a chunk does not pay for
-    zeroing megabytes, and a line the C loop hands back costs nothing but that line."""
+    """The output buffer of one thread, kept between chunks, so that a chunk does not pay for zeroing it, and a line
+    the C loop hands back costs nothing but that line. It grows only for an item larger than itself."""
 
     def __init__(self) -> None:
-        self.room = ctypes.create_string_buffer(0)
+        self.room = ctypes.create_string_buffer(ROOM)
 
     def sized(self, nbytes: int) -> ctypes.Array[ctypes.c_char]:
         if len(self.room) < nbytes:
@@ -65,9 +70,7 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
     joined = b"".join(parts)
     lengths = (_SIZE * 6)(*map(len, parts))
     limit = decoder.max_event_bytes
-    # An item is its line plus the constant parts: about 2.6 times a 200-byte line. Shorter lines, or messages
-    # full of escapes, fill the buffer: the C loop stops and goes on in a larger one (kept for the next chunk).
-    room = _scratch.sized(3 * end + 65536)
+    room = _scratch.room
     written, full = _SIZE(), ctypes.c_int()
     pos = 0
     while pos < end:
@@ -81,7 +84,8 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
             if pos >= end:
                 break
             if full.value:
-                room = _scratch.sized(2 * len(room))
+                if not written.value:  # one item larger than the whole buffer
+                    room = _scratch.sized(2 * len(room))
                 continue
         # One line the C loop did not take, or any line while a partial line is open: the reference path.
         nl = buf.index(b"\n", pos, end)

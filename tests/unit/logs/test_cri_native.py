@@ -116,15 +116,27 @@ def test_every_byte_that_needs_a_closer_look_is_seen_in_every_lane() -> None:
     assert native == reference
 
 
-def test_a_chunk_whose_items_outgrow_the_buffer_continues_in_a_larger_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_chunk_whose_items_outgrow_the_buffer_is_written_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     # Short lines (items much longer than their lines) with messages of controls (six bytes each when escaped).
     monkeypatch.setattr(cri_native, "_scratch", cri_native._Scratch())
     lines = [b"2024-01-01T00:00:00Z stdout F %d\x01\x02\x03" % i for i in range(20000)]
     buf = b"\n".join(lines) + b"\n"
-    first = 3 * len(buf) + 65536
     reference: list[bytes] = []
     ship_cri(lines, 0, NOW, CriDecoder(LIMIT), _encoder(), reference)
     native: list[bytes] = []
     cri_native.ship_chunk(buf, len(buf), 0, NOW, CriDecoder(LIMIT), _encoder(), native)
     assert native == reference
-    assert len(cri_native._scratch.room) > first  # it did grow
+    assert sum(map(len, native)) > 4 * cri_native.ROOM
+    assert len(cri_native._scratch.room) == cri_native.ROOM  # parts, not a larger buffer
+
+
+def test_an_item_larger_than_the_buffer_grows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cri_native, "_scratch", cri_native._Scratch())
+    lines = [b"2024-01-01T00:00:00Z stdout F short", b"2024-01-01T00:00:00Z stderr F " + b"\x01" * cri_native.ROOM]
+    buf = b"\n".join(lines) + b"\n"
+    reference: list[bytes] = []
+    ship_cri(lines, 0, NOW, CriDecoder(1 << 20), _encoder(), reference)
+    native: list[bytes] = []
+    cri_native.ship_chunk(buf, len(buf), 0, NOW, CriDecoder(1 << 20), _encoder(), native)
+    assert native == reference
+    assert len(cri_native._scratch.room) > cri_native.ROOM
