@@ -62,9 +62,10 @@ _scratch = _Scratch()
 
 
 def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecoder, encoder: Encoder,
-               out: list[bytes]) -> None:
+               out: list[bytes]) -> int:
     """Append the bulk items of the lines in buf[:end] (whole lines, each with its newline; the first at `offset`)
-    to `out`: what `ship_cri` appends for buf[:end - 1].split(b"\\n"). Needs AVAILABLE."""
+    to `out`: what `ship_cri` appends for buf[:end - 1].split(b"\\n"). Returns how many lines that was (the C loop
+    writes one item per line it takes). Needs AVAILABLE."""
     assert _items is not None
     parts = encoder.line_parts
     joined = b"".join(parts)
@@ -72,7 +73,7 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
     limit = decoder.max_event_bytes
     room = _scratch.room
     written, full = _SIZE(), ctypes.c_int()
-    pos = 0
+    pos = lines = 0
     while pos < end:
         if not decoder.partial:
             pos = _items(buf, end, pos, offset + pos, limit, joined, lengths, room, len(room), ctypes.byref(written),
@@ -81,6 +82,7 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
                 items = ctypes.string_at(room, written.value).split(b"\0")
                 items.pop()  # after the last NUL
                 out.extend(items)
+                lines += len(items)
             if pos >= end:
                 break
             if full.value:
@@ -91,3 +93,5 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
         nl = buf.index(b"\n", pos, end)
         ship_cri([buf[pos:nl]], offset + pos, now, decoder, encoder, out)
         pos = nl + 1
+        lines += 1
+    return lines

@@ -149,18 +149,20 @@ class FileReader:
         if plan is not None:
             self._apply(plan)
 
-    def _encode_chunk(self, buf: bytes, end: int, offset: int, now: bytes, out: list[bytes]) -> None:
-        """The whole lines buf[:end] (each with its newline): by the C fast path when the file takes the CRI fast
-        path, else split and `_encode`d."""
+    def _encode_chunk(self, buf: bytes, end: int, offset: int, now: bytes, out: list[bytes]) -> int:
+        """The whole lines buf[:end] (each with its newline; what follows is the carry): by the C fast path when the
+        file takes the CRI fast path, else split and `_encode`d. Returns how many lines they were."""
         if self.plans.next is not None:
             self._take_plan()
         if self.decoder is None:
             self.decoder = make_decoder(detect(buf[: buf.index(b"\n")]), self.max_event_bytes)
         dec = self.decoder
         if self.processor is None and isinstance(dec, CriDecoder):
-            cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
-        else:
-            self._encode(buf[: end - 1].split(b"\n"), offset, now, out)
+            return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
+        lines = buf.split(b"\n")
+        lines.pop()  # the carry
+        self._encode(lines, offset, now, out)
+        return len(lines)
 
     def _encode(self, lines: list[bytes], offset: int, now: bytes, out: list[bytes], flags: int = 0) -> None:
         if self.plans.next is not None:
@@ -221,8 +223,7 @@ class FileReader:
             end = buf.rfind(b"\n") + 1
             carry = buf[end:]
             if end:
-                self._lines.inc(buf.count(b"\n", 0, end))
-                self._encode_chunk(buf, end, base, now, out)
+                self._lines.inc(self._encode_chunk(buf, end, base, now, out))
         else:
             lines = buf.split(b"\n")
             carry = lines.pop()

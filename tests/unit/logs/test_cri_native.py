@@ -77,8 +77,8 @@ def test_the_c_loop_writes_the_references_items(lines: list[bytes], offset: int)
     native: list[bytes] = []
     decoder = CriDecoder(LIMIT)
     buf = b"\n".join(lines) + b"\n"
-    cri_native.ship_chunk(buf + b"2024-01-01T00:00:00Z stdout F not yet whole", len(buf), offset, NOW, decoder,
-                          _encoder(), native)
+    assert cri_native.ship_chunk(buf + b"2024-01-01T00:00:00Z stdout F not yet whole", len(buf), offset, NOW,
+                                 decoder, _encoder(), native) == len(lines)
     assert native == reference
     assert (decoder.partial.keys(), decoder.skipped_bytes) == (ref_decoder.partial.keys(), ref_decoder.skipped_bytes)
     assert [_state(p) for p in decoder.partial.values()] == [_state(p) for p in ref_decoder.partial.values()]
