@@ -52,8 +52,13 @@ from observe.logs.sinks.spool import SpoolSink, spool_files
 LINE_BYTES = 200
 NULL_LINES = int(os.environ.get("OBSERVE_BENCH_NULL_LINES", "1000000"))
 ES_LINES = int(os.environ.get("OBSERVE_BENCH_ES_LINES", "200000"))
-# Rounded up to even; 6 runs each of the three runs' (loader, shipper, shipper on restart) six orders once.
-ES_ROUNDS = int(os.environ.get("OBSERVE_BENCH_ES_ROUNDS", "6"))
+# Rounded up to even; 12 runs each of the three runs' (loader, shipper, shipper on restart) six orders twice. Six
+# rounds gave medians 0.86-0.95 for the same code on 2026-12-04: the node's own speed drifts between runs.
+ES_ROUNDS = int(os.environ.get("OBSERVE_BENCH_ES_ROUNDS", "12"))
+# Warm-up runs into a stream of their own before the first timed run: a fresh node's first rounds ran at half the
+# speed of its later ones (JIT, caches, merges).
+ES_WARMUP_RUNS = int(os.environ.get("OBSERVE_BENCH_ES_WARMUP_RUNS", "3"))
+RESTART_ROUNDS = int(os.environ.get("OBSERVE_BENCH_RESTART_ROUNDS", "6"))  # restart_rollover's rounds
 BACKLOG_MB = int(os.environ.get("OBSERVE_BENCH_BACKLOG_MB", "1024"))
 PROC_LINES = int(os.environ.get("OBSERVE_BENCH_PROC_LINES", "300000"))
 TS = b"2024-05-01T12:34:56.123456789Z"
@@ -228,8 +233,9 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         restart_lps: list[float] = []
         restart_cpu: list[float] = []
         restart_node: list[float] = []
-        warm = logs_config(folder, data_stream="logs-bench.warmup-default")  # JIT and caches of a fresh node
-        asyncio.run(run_pipeline(warm, lambda m: ElasticsearchSink(SinkConfig(es_cfg, warm), m), ES_LINES))
+        for _ in range(ES_WARMUP_RUNS):  # JIT and caches of a fresh node
+            warm = logs_config(folder, data_stream="logs-bench.warmup-default")
+            asyncio.run(run_pipeline(warm, lambda m, c=warm: ElasticsearchSink(SinkConfig(es_cfg, c), m), ES_LINES))
         prepared = []
         for rnd in range(rounds):  # the loader's bodies: exactly what the shipper sends, for another data stream
             spool = folder / f"spool{rnd}"
@@ -550,7 +556,7 @@ def bench_restart_rollover(folder: Path) -> dict[str, Any]:
         shutil.copyfile(log, source)
         es_cfg = ElasticsearchConfig(url=peer.url)  # type: ignore[call-arg]
         first, again, lookups = [], [], []
-        for rnd in range(ES_ROUNDS):
+        for rnd in range(RESTART_ROUNDS):
             cfg = logs_config(folder, data_stream=f"logs-bench.restart{rnd}-default")
 
             def ship(cfg: LogsConfig = cfg) -> tuple[dict[str, float], float]:
