@@ -179,3 +179,45 @@ size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t 
     *out_len = (size_t)(o - out);
     return pos;
 }
+
+/*
+ * The multiline pre-check: for each of n messages (their lengths in `lens`, their bytes back to back in `buf`),
+ * out[i] = 1 when none of the patterns occurs in it, else 0. The patterns (at most 64) are NUL-terminated and back
+ * to back in `patterns`, `pattern_bytes` in all. Each message byte is looked up in a table of the patterns' first
+ * bytes; only where one starts is a pattern compared.
+ */
+void observe_untriggered(const uint8_t *buf, const uint32_t *lens, size_t n, const uint8_t *patterns,
+                         size_t pattern_bytes, uint8_t *out) {
+    const uint8_t *pat[64];
+    size_t plen[64];
+    uint64_t first[256] = {0};
+    int np = 0;
+    for (size_t at = 0; at < pattern_bytes && np < 64;) {
+        size_t k = strlen((const char *)patterns + at);
+        if (k) {
+            pat[np] = patterns + at;
+            plen[np] = k;
+            first[patterns[at]] |= (uint64_t)1 << np;
+            np++;
+        }
+        at += k + 1;
+    }
+    const uint8_t *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = lens[i];
+        uint8_t free_of_all = 1;
+        for (size_t j = 0; j < len && free_of_all; j++) {
+            uint64_t m = first[p[j]];
+            while (m) {
+                int k = __builtin_ctzll(m);
+                m &= m - 1;
+                if (plen[k] <= len - j && memcmp(p + j, pat[k], plen[k]) == 0) {
+                    free_of_all = 0;
+                    break;
+                }
+            }
+        }
+        out[i] = free_of_all;
+        p += len;
+    }
+}

@@ -1,4 +1,5 @@
 """The CRI fast path in C (cri_native.c), when it is built: the same items as `fastpath.ship_cri`, byte for byte.
+The same library also runs the multiline merger's pre-check (`untriggered`).
 
 `ship_chunk` takes a chunk of whole lines as it was read, not split: the C loop finds the lines, checks them and
 writes the items; Python only slices the items out of one buffer. A line the C loop does not take (a partial
@@ -26,18 +27,35 @@ LIBRARY = Path(__file__).with_name("_cri_native.so")
 _SIZE = ctypes.c_size_t
 
 
-def _load() -> ctypes._NamedFuncPointer | None:
+def _load() -> ctypes.CDLL | None:
     if os.environ.get("OBSERVE_NATIVE", "on") == "off" or not LIBRARY.exists():
         return None
-    fn = ctypes.CDLL(str(LIBRARY)).observe_cri_items
-    fn.restype = _SIZE
-    fn.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE),
-                   ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
-    return fn
+    lib = ctypes.CDLL(str(LIBRARY))
+    lib.observe_cri_items.restype = _SIZE
+    lib.observe_cri_items.argtypes = [
+        ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE), ctypes.c_char_p,
+        _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
+    lib.observe_untriggered.restype = None
+    lib.observe_untriggered.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
+                                        ctypes.c_char_p]
+    return lib
 
 
-_items = _load()
-AVAILABLE = _items is not None
+_lib = _load()
+AVAILABLE = _lib is not None
+_items = _lib.observe_cri_items if _lib is not None else None
+
+
+def untriggered(messages: list[bytes], patterns: bytes) -> bytes | None:
+    """One byte per message: 1 when none of `patterns` (NUL-terminated, back to back) occurs in it, else 0; None
+    without the library. The multiline merger's pre-check (observe/logs/process.py): one C call per chunk."""
+    if _lib is None:
+        return None
+    n = len(messages)
+    out = ctypes.create_string_buffer(n)
+    _lib.observe_untriggered(b"".join(messages), (ctypes.c_uint32 * n)(*map(len, messages)), n, patterns,
+                             len(patterns), out)
+    return out.raw
 
 
 # The output buffer: a 1 MiB chunk of 200-byte lines makes about 2.6 MiB of items, written in parts of this size,

@@ -14,12 +14,15 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from observe.logs import cri_native
 from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
-from observe.logs.multiline import SPLIT_FLAG, Merger, Rule, rule_for
+from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, Rule, TraceRule, rule_for
 from observe.logs.parsers import Parser, parser_for
 from observe.logs.plan import Settings
 from observe.logs.stack_traces import error_fields
 from observe.merge import deep_merge
+
+_TRIGGER_BYTES = b"".join(t.encode() + b"\0" for t in TRIGGERS)
 
 
 @lru_cache(maxsize=256)
@@ -62,8 +65,15 @@ class PlanProcessor:
             return out
         now = time.monotonic()
         feed = self.merger.feed
-        for rec in records:
+        # A line with none of the trace rules' trigger words, in a stream with no open record, is a one-line event
+        # whatever the rules say (TRIGGERS): it leaves as it came, without the merger. One C call tells them apart.
+        plain = cri_native.untriggered([rec[3] for rec in records], _TRIGGER_BYTES) if isinstance(rule, TraceRule) else None
+        is_open = self.merger.is_open
+        for i, rec in enumerate(records):
             msg = rec[3]
+            if plain is not None and plain[i] and not is_open(rec[2]):
+                out.append(self._parse(rec, parser) if parser is not None else rec)
+                continue
             # Most lines of a trace close nothing: _release only runs for lines that closed a record.
             if closed := feed(rec[2], rule, msg.decode("utf-8", "surrogateescape"), rec, now, len(msg)):
                 out.extend(self._release(closed, s))

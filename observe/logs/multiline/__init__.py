@@ -16,7 +16,7 @@ from __future__ import annotations
 from observe.logs.multiline.at_frames import AtFrames
 from observe.logs.multiline.dart_trace import DartTrace
 from observe.logs.multiline.go_panic import GoPanic
-from observe.logs.multiline.language import HELD, Language, level_of
+from observe.logs.multiline.language import HELD, TRIGGERS, Language, level_of
 from observe.logs.multiline.merger import SPLIT_FLAG, Merger, Record, Rule
 from observe.logs.multiline.php_trace import PhpStackTrace
 from observe.logs.multiline.python_traceback import PythonTraceback
@@ -39,6 +39,7 @@ __all__ = [
     "LANGUAGES",
     "MODES",
     "SPLIT_FLAG",
+    "TRIGGERS",
     "AnyRule",
     "AtFrames",
     "DartTrace",

@@ -29,6 +29,21 @@ def level_of(line: str) -> str | None:
     return _LEVELS.get(word[1].lower()) if word else None
 
 
+# Substrings without one of which no built-in language's `start` and no `level_of` says anything of a line: each
+# is the literal test those functions make first (a trace's header word, a panic, a level word, ...). A line free of
+# all of them, in a stream with no open record, is a one-line event whatever the rules (observe/logs/process.py
+# checks a chunk's lines in one C call). A change to a start line's tests must keep this a superset:
+# tests/unit/logs/test_multiline.py checks it on fuzzed lines and on every line of the trace corpora.
+TRIGGERS = (
+    "Traceback (most recent call last):",  # Python
+    "panic", "fatal error: ", "SIG", "runtime: ",  # Go
+    "PHP ", "exception '", "Fatal error",  # PHP
+    "Unhandled exception:",  # Dart
+    "):", ":in ",  # Ruby
+    "Exception", "Error", "Throwable", "V8 errors",  # Java, JavaScript, C#
+    "ERROR", "CRITICAL", "FATAL", "SEVERE", "WARN", "evel", "EVEL", "everity", "lvl",  # level_of
+)
+
 # A state that starts with HELD keeps its line only tentatively: if no later line confirms the trace goes on,
 # the held lines leave the event again and ship as the separate lines they were (blank lines after a trace,
 # an indented line after an exception header that turned out to have no frames).

@@ -144,6 +144,10 @@ class Merger(Generic[K, T]):
         """The records still open (their first origin bounds the checkpoint)."""
         return [r for _, r in self._open.values()]
 
+    def is_open(self, key: K) -> bool:
+        """Whether stream `key` has an open record (a later line may continue it)."""
+        return key in self._open
+
     def pending(self) -> int:
         """How many streams have an open record."""
         return len(self._open)

@@ -8,6 +8,7 @@ state they leave behind must be equal.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import orjson
@@ -19,7 +20,9 @@ from observe.logs import cri_native
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder
 from observe.logs.fastpath import ship_cri
-from observe.logs.plan import path_plan
+from observe.logs.plan import Settings, path_plan
+from observe.logs.process import PlanProcessor
+from tests.unit.logs import traces
 
 NOW = b"2024-05-01T00:00:00.000000000Z"
 LIMIT = 64
@@ -140,3 +143,53 @@ def test_an_item_larger_than_the_buffer_grows_it(monkeypatch: pytest.MonkeyPatch
     cri_native.ship_chunk(buf, len(buf), 0, NOW, CriDecoder(1 << 20), _encoder(), native)
     assert native == reference
     assert len(cri_native._scratch.room) > cri_native.ROOM
+
+
+_PATTERNS = [b"Exception", b"SIG", b"):", b"evel", b"Traceback (most recent call last):", b"x"]
+_PIECES = st.sampled_from([*_PATTERNS, *(p[:-1] for p in _PATTERNS), *(p[1:] for p in _PATTERNS), b"\xc3\xa9", b"\0"])
+
+
+@given(st.lists(st.lists(st.one_of(_PIECES, st.binary(max_size=5)), max_size=5).map(b"".join), max_size=20))
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+def test_the_multiline_pre_check_finds_exactly_the_messages_without_a_pattern(messages: list[bytes]) -> None:
+    got = cri_native.untriggered(messages, b"".join(p + b"\0" for p in _PATTERNS))
+    assert got is not None
+    assert list(got) == [int(not any(p in m for p in _PATTERNS)) for m in messages]
+
+
+_RECORD_LINES = [
+    *traces.SPRING_CAUSED_BY.split("\n"), *traces.PYTHON.split("\n"), *traces.GO_PANIC.split("\n"),
+    "2024-05-14 09:12:45.002  INFO 1 --- [main] c.e.Orders : GET /orders/7 200",
+    "2024-05-14 09:12:46.000 ERROR 1 --- [main] c.e.Orders : payment failed", "", "   ", "plain line", "é ü",
+]
+
+
+@given(lines=st.lists(st.tuples(st.sampled_from(_RECORD_LINES), st.sampled_from([b"stdout", b"stderr"])),
+                      max_size=60),
+       cuts=st.lists(st.integers(0, 60), max_size=4), mode=st.sampled_from(["auto", "java", "python", "go"]),
+       parser=st.sampled_from(["none", "json"]))
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+def test_the_pre_check_changes_no_event(lines: list[tuple[str, bytes]], cuts: list[int], mode: str, parser: str) -> None:
+    # The processor with the pre-check (lines free of trigger words skip the merger when their stream has no open
+    # record) and without it: the same events, chunk by chunk, and the same held-back offset.
+    records = []
+    offset = 0
+    for text, stream in lines:
+        msg = text.encode()
+        records.append((offset, NOW, stream, msg, 0, None))
+        offset += len(msg) + 40
+    bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
+
+    def run() -> list[object]:
+        proc = PlanProcessor(Settings(multiline=mode, parser=parser))
+        seen: list[object] = []
+        for a, b in itertools.pairwise(bounds):
+            seen.append(proc.process(records[a:b]))
+            seen.append(proc.pending_offset())
+        seen.append(proc.flush(0.0, True))
+        return seen
+
+    with_check = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cri_native, "untriggered", lambda messages, patterns: None)
+        assert run() == with_check

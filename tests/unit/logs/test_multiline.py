@@ -5,9 +5,15 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from observe.logs.multiline import SPLIT_FLAG, Merger, MultilineSpecError, Record, rule_for
+from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, MultilineSpecError, Record, level_of, rule_for
+from observe.logs.multiline.go_panic import _GO_SIGNALS
+from observe.logs.multiline.python_traceback import _PY_TRACEBACK
+from observe.logs.multiline.rules import _languages
 from tests.unit.logs import traces
+from tests.unit.logs.multiline_cases import HERE as CASES
 
 INFO = "2024-05-14 09:12:45.002  INFO 1 --- [nio-8080-exec-4] c.e.orders.OrderController : GET /orders/7 200"
 
@@ -186,3 +192,45 @@ def test_several_rules_hold_a_record_when_one_of_them_does() -> None:
     assert merger.feed("s", both, INFO, 0, now=0.0) == []
     java_only = AnyRule([rule_for("java"), rule_for("python")])  # type: ignore[list-item]
     assert len(merger.feed("t", java_only, INFO, 1, now=0.0)) == 1
+
+
+# TRIGGERS: a line free of all of them starts no trace and has no level, so a stream without an open record
+# ships it as a one-line event without asking the rules (observe/logs/process.py).
+def _triggerless(line: str) -> bool:
+    return not any(t in line for t in TRIGGERS)
+
+
+def _says_nothing(line: str) -> bool:
+    return all(lang.start(line) is None for lang in _languages().values()) and level_of(line) is None
+
+
+_STARTS = [*TRIGGERS, *_GO_SIGNALS, _PY_TRACEBACK, "panic: ", "http: panic serving ", "PHP Fatal error:  ",
+           "exception 'E' with message 'boom'", "Fatal error: Uncaught foo",
+           "Unhandled exception:", "app/models/user.rb:12:in `save'", "Started GET (x):",
+           'Exception in thread "main" ', "java.lang.IllegalStateException: boom", "TypeError: x", "level=error ",
+           '"severity":"WARNING"', "lvl=crit",
+           # One start line or level per trigger word, holding no other trigger word: removing that word from
+           # TRIGGERS must fail the test.
+           "PHP Warning:  x", "ActiveRecord::RecordNotFound (Couldn't find User with 'id'=7):", "java.lang.Throwable: x",
+           "V8 errors stack trace", "runtime: out of memory", "fatal error: all goroutines are asleep",
+           "[CRITICAL] x", "[FATAL] x", "SEVERE: x", "WARN x", "LEVEL=warn x", "severity: error"]
+_FRAGMENTS = st.sampled_from([*_STARTS, *(t[:-1] for t in _STARTS), *(t[1:] for t in _STARTS),
+                              " ", "\t", ":", "(", ")", "[", "]", "é", "\udcff"])
+
+
+@given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=6)), max_size=6).map("".join))
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+def test_a_line_without_a_trigger_word_starts_no_trace_and_has_no_level(line: str) -> None:
+    if _triggerless(line):
+        assert _says_nothing(line), line
+
+
+def test_every_line_of_the_trace_corpora_that_says_something_has_a_trigger_word() -> None:
+    lines = [line for path in sorted(CASES.rglob("*.log"))
+             for line in path.read_bytes().decode("utf-8", "surrogateescape").split("\n")]
+    lines += [line for trace in (traces.SPRING_BOOT, traces.SPRING_CAUSED_BY, traces.DUBBO, traces.PYTHON,
+                                 traces.PYTHON_UNCAUGHT, traces.GO_PANIC) for line in trace.split("\n")]
+    lines += _STARTS
+    speaking = [line for line in lines if not _says_nothing(line)]
+    assert len(speaking) > 50  # the corpora's headers, panics and level lines
+    assert [line for line in speaking if _triggerless(line)] == []
