@@ -30,14 +30,17 @@ _SIZE = ctypes.c_size_t
 def _load() -> ctypes.CDLL | None:
     if os.environ.get("OBSERVE_NATIVE", "on") == "off" or not LIBRARY.exists():
         return None
-    lib = ctypes.CDLL(str(LIBRARY))
-    lib.observe_cri_items.restype = _SIZE
-    lib.observe_cri_items.argtypes = [
-        ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE), ctypes.c_char_p,
-        _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
-    lib.observe_untriggered.restype = None
-    lib.observe_untriggered.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
-                                        ctypes.c_char_p]
+    try:
+        lib = ctypes.CDLL(str(LIBRARY))
+        items, untriggered = lib.observe_cri_items, lib.observe_untriggered
+    except (OSError, AttributeError):  # not loadable here, or built from an older cri_native.c: `make native`
+        return None
+    items.restype = _SIZE
+    items.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE),
+                      ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
+    untriggered.restype = None
+    untriggered.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
+                            ctypes.c_char_p]
     return lib
 
 

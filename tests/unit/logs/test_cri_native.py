@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+from pathlib import Path
 
 import orjson
 import pytest
@@ -193,3 +195,17 @@ def test_the_pre_check_changes_no_event(lines: list[tuple[str, bytes]], cuts: li
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cri_native, "untriggered", lambda messages, patterns: None)
         assert run() == with_check
+
+
+def test_a_library_that_does_not_load_or_is_stale_leaves_the_python_path(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    bogus = tmp_path / "bogus.so"
+    bogus.write_bytes(b"not a shared object")
+    monkeypatch.setattr(cri_native, "LIBRARY", bogus)
+    assert cri_native._load() is None
+    # Built from an older cri_native.c, without a function this module needs: the Python path, not a crash.
+    source, stale = tmp_path / "old.c", tmp_path / "old.so"
+    source.write_text("int observe_cri_items(void) { return 0; }\n")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-o", str(stale), str(source)], check=True)
+    monkeypatch.setattr(cri_native, "LIBRARY", stale)
+    assert cri_native._load() is None
