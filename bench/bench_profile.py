@@ -27,10 +27,12 @@ EVENTS = int(os.environ.get("OBSERVE_BENCH_PROFILE_EVENTS", "300000"))
 CORPORA = [c for c in os.environ.get("OBSERVE_BENCH_PROFILE_CORPORA", "plain,java_mix,nginx,json").split(",") if c]
 RATE = 200
 
-# The first pattern found in an observe frame's file path names its stage.
+# The first pattern found in an observe frame (`function (file:line)`, mostly its file path) names its stage.
 STAGES: list[tuple[str, str]] = [
     ("observe/logs/fastpath.py", "fast_path"),
-    ("observe/logs/cri_native.py", "fast_path"),  # the C loop's time shows as the Python frame that called it
+    # The C library's time shows as the Python frame that called it: the multiline pre-check, else the fast path.
+    ("untriggered (", "multiline"),
+    ("observe/logs/cri_native.py", "fast_path"),
     ("observe/logs/decode.py", "decode"),
     ("observe/logs/multiline/", "multiline"),
     ("observe/logs/stack_traces.py", "multiline"),
@@ -67,9 +69,8 @@ def stage_of(stack: str) -> str:
     if any("_find_and_load" in f or "<frozen importlib" in f for f in frames):
         return STARTUP
     for frame in reversed(frames):
-        path = frame[frame.rfind("(") + 1:]
         for pattern, stage in STAGES:
-            if pattern in path:
+            if pattern in frame:
                 return stage
     return OUTSIDE
 
