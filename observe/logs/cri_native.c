@@ -5,7 +5,7 @@
  * them: `parts[0] <offset hex> parts[1] <timestamp> parts[2] <message as a JSON string> parts[3] <offset decimal>
  * parts[4] <stream> parts[5]`. It stops before the first line the fast path does not take (a partial line, another
  * stream or tag, an overlong message, a timestamp that is not RFC 3339 in UTC, a message that is not valid UTF-8),
- * so that line goes through the Python decoder and encoder, and stops when `out` or `ends` could overflow.
+ * so that line goes through the Python decoder and encoder, and stops when `out` could overflow.
  *
  * Plain C99 with no Python headers, loaded with ctypes: it builds with any C compiler, also in the image's build
  * stage (zig cc from PyPI), and the interpreter is not involved until the caller slices the items out.
