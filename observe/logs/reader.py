@@ -149,15 +149,19 @@ class FileReader:
         if plan is not None:
             self._apply(plan)
 
-    def _encode_chunk(self, buf: bytes, end: int, offset: int, now: bytes, out: list[bytes]) -> int:
-        """The whole lines buf[:end] (each with its newline; what follows is the carry): by the C fast path when the
-        file takes the CRI fast path, else split and `_encode`d. Returns how many lines they were."""
+    def _decoder_for(self, first_line: bytes) -> Decoder:
+        """The file's decoder, detected from its first line, after taking the newest plan."""
         if self.plans.next is not None:
             self._take_plan()
         if self.decoder is None:
-            self.decoder = make_decoder(detect(buf[: buf.index(b"\n")]), self.max_event_bytes)
-        dec = self.decoder
-        if self.processor is None and isinstance(dec, CriDecoder):
+            self.decoder = make_decoder(detect(first_line), self.max_event_bytes)
+        return self.decoder
+
+    def _encode_chunk(self, buf: bytes, end: int, offset: int, now: bytes, out: list[bytes]) -> int:
+        """The whole lines buf[:end] (each with its newline; what follows is the carry): by the C fast path when it is
+        built and the file takes the CRI fast path, else split and `_encode`d. Returns how many lines they were."""
+        dec = self._decoder_for(buf[: buf.index(b"\n")])
+        if cri_native.AVAILABLE and self.processor is None and isinstance(dec, CriDecoder):
             return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
         lines = buf.split(b"\n")
         lines.pop()  # the carry
@@ -165,11 +169,7 @@ class FileReader:
         return len(lines)
 
     def _encode(self, lines: list[bytes], offset: int, now: bytes, out: list[bytes], flags: int = 0) -> None:
-        if self.plans.next is not None:
-            self._take_plan()
-        if self.decoder is None:
-            self.decoder = make_decoder(detect(lines[0]), self.max_event_bytes)
-        dec = self.decoder
+        dec = self._decoder_for(lines[0])
         if not flags and self.processor is None and isinstance(dec, CriDecoder):
             ship_cri(lines, offset, now, dec, self.encoder, out)
             return
@@ -219,17 +219,10 @@ class FileReader:
             buf = buf[nl + 1 :]
             base += nl + 1
             self.skip_from = None
-        if cri_native.AVAILABLE:
-            end = buf.rfind(b"\n") + 1
-            carry = buf[end:]
-            if end:
-                self._lines.inc(self._encode_chunk(buf, end, base, now, out))
-        else:
-            lines = buf.split(b"\n")
-            carry = lines.pop()
-            if lines:
-                self._lines.inc(len(lines))
-                self._encode(lines, base, now, out)
+        end = buf.rfind(b"\n") + 1
+        carry = buf[end:]
+        if end:
+            self._lines.inc(self._encode_chunk(buf, end, base, now, out))
         if len(carry) > self.max_line:
             # An overlong physical line: ship its head flagged truncated, skip the rest up to its newline.
             start = base + len(buf) - len(carry)

@@ -73,6 +73,16 @@ def _encoder() -> Encoder:
     return Encoder(plan, "k%1", "logs-a%b-default")
 
 
+def _both_paths(lines: list[bytes], offset: int = 0, limit: int = LIMIT) -> tuple[list[bytes], list[bytes]]:
+    """The items of `lines` by the Python reference and by the C path, each from a fresh decoder."""
+    reference: list[bytes] = []
+    ship_cri(lines, offset, NOW, CriDecoder(limit), _encoder(), reference)
+    native: list[bytes] = []
+    buf = b"\n".join(lines) + b"\n"
+    cri_native.ship_chunk(buf, len(buf), offset, NOW, CriDecoder(limit), _encoder(), native)
+    return reference, native
+
+
 @given(lines=st.lists(_CRI_LINE, min_size=1, max_size=14), offset=st.integers(0, 2**40))
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)
 def test_the_c_loop_writes_the_references_items(lines: list[bytes], offset: int) -> None:
@@ -96,12 +106,9 @@ def _state(partial: object) -> tuple[object, ...]:
 def test_a_long_chunk_of_common_lines_is_the_same_and_valid_json() -> None:
     lines = [b"2024-01-01T00:00:00.%09dZ std%s F message %d \"q\" \\ \x01 \xc3\xa9" % (i, b"out" if i % 3 else b"err", i)
              for i in range(5000)]
-    reference: list[bytes] = []
-    ship_cri(lines, 7, NOW, CriDecoder(1024), _encoder(), reference)
-    native: list[bytes] = []
-    buf = b"\n".join(lines) + b"\n"
-    cri_native.ship_chunk(buf, len(buf), 7, NOW, CriDecoder(1024), _encoder(), native)
+    reference, native = _both_paths(lines, 7, 1024)
     assert native == reference
+    buf = b"\n".join(lines) + b"\n"
     action, doc = native[4999].split(b"\n")[:2]
     assert orjson.loads(action)["create"]["_id"] == "k%1-" + format(7 + len(buf) - len(lines[-1]) - 1, "x")
     assert orjson.loads(doc)["message"] == 'message 4999 "q" \\ \x01 é'
@@ -113,11 +120,7 @@ def test_every_byte_that_needs_a_closer_look_is_seen_in_every_lane() -> None:
     odd = [bytes([c]) for c in range(256) if c == 0x7F or (c < 0x20 and c != 10) or c in b'"\\' or c >= 0x80]
     odd += [b"\xc3\xa9", b"\xe2\x80\xa8", b"\xf0\x9f\x98\x80", b"\xed\xa0\x80", b"\xc0\xaf"]
     lines = [b"2024-01-01T00:00:00Z stdout F " + _LETTERS[:pos] + o + _LETTERS[pos:] for o in odd for pos in range(16)]
-    reference: list[bytes] = []
-    ship_cri(lines, 0, NOW, CriDecoder(LIMIT), _encoder(), reference)
-    native: list[bytes] = []
-    buf = b"\n".join(lines) + b"\n"
-    cri_native.ship_chunk(buf, len(buf), 0, NOW, CriDecoder(LIMIT), _encoder(), native)
+    reference, native = _both_paths(lines)
     assert native == reference
 
 
@@ -125,11 +128,7 @@ def test_a_chunk_whose_items_outgrow_the_buffer_is_written_in_parts(monkeypatch:
     # Short lines (items much longer than their lines) with messages of controls (six bytes each when escaped).
     monkeypatch.setattr(cri_native, "_scratch", cri_native._Scratch())
     lines = [b"2024-01-01T00:00:00Z stdout F %d\x01\x02\x03" % i for i in range(20000)]
-    buf = b"\n".join(lines) + b"\n"
-    reference: list[bytes] = []
-    ship_cri(lines, 0, NOW, CriDecoder(LIMIT), _encoder(), reference)
-    native: list[bytes] = []
-    cri_native.ship_chunk(buf, len(buf), 0, NOW, CriDecoder(LIMIT), _encoder(), native)
+    reference, native = _both_paths(lines)
     assert native == reference
     assert sum(map(len, native)) > 4 * cri_native.ROOM
     assert len(cri_native._scratch.room) == cri_native.ROOM  # parts, not a larger buffer
@@ -138,11 +137,7 @@ def test_a_chunk_whose_items_outgrow_the_buffer_is_written_in_parts(monkeypatch:
 def test_an_item_larger_than_the_buffer_grows_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cri_native, "_scratch", cri_native._Scratch())
     lines = [b"2024-01-01T00:00:00Z stdout F short", b"2024-01-01T00:00:00Z stderr F " + b"\x01" * cri_native.ROOM]
-    buf = b"\n".join(lines) + b"\n"
-    reference: list[bytes] = []
-    ship_cri(lines, 0, NOW, CriDecoder(1 << 20), _encoder(), reference)
-    native: list[bytes] = []
-    cri_native.ship_chunk(buf, len(buf), 0, NOW, CriDecoder(1 << 20), _encoder(), native)
+    reference, native = _both_paths(lines, limit=1 << 20)
     assert native == reference
     assert len(cri_native._scratch.room) > cri_native.ROOM
 
