@@ -19,6 +19,9 @@ _GO_HTTP_PANIC = re.compile(r"http: panic serving \S+: (?P<message>.*)$", re.M)
 _JS_HEADER = re.compile(r"^(?P<type>[A-Z][\w$]*(?:Error|Exception)|Error)(?::\s*(?P<message>.*))?$", re.M)
 _RB_RAILS = re.compile(r"^\s*(?P<type>[A-Z]\w*(?:::[A-Z]\w*)*) \((?P<message>.*)\):$", re.M)
 _RB_UNCAUGHT = re.compile(r"^\S.*?:\d+:in [`'][^`']*[`']: (?P<message>.*) \((?P<type>[A-Z][\w:]*)\)$", re.M)
+_JAVA_FRAME = re.compile(r"^\s+at\s", re.M)
+_RB_FRAME = re.compile(r"^\s+(?:from )?\S.*:\d+:in [`']", re.M)
+_JS_FRAME = re.compile(r"^\s+(?:eval )?at\s", re.M)
 _PHP = re.compile(r"Uncaught (?P<type>[\w\\]+): (?P<message>.*?) in \S+:\d+$"
                   r"|exception '(?P<type2>[^']+)' with message '(?P<message2>.*)' in ", re.M)
 
@@ -46,16 +49,19 @@ def error_fields(message: str) -> dict[str, Any]:
         put(out, "error.stack_trace", trace)
         out["tags"] = ["python_exception"]
         return out
-    if (g := _GO_PANIC.search(message)) and "goroutine " in message:
+    # Each regex below is searched only when the message holds the literal text it needs (a `^` under re.M is
+    # tried at every position: over a 5 kB Java trace, _GO_PANIC alone cost 13 us of the 24 this function took).
+    if "goroutine " in message and ("panic: " in message or "fatal error: " in message) and (
+            g := _GO_PANIC.search(message)):
         put(out, "error.type", g["type"])
         put(out, "error.message", g["message"])
         put(out, "error.stack_trace", message[g.start():])
         out["tags"] = ["go_panic"]
         return out
-    if (h := _GO_HTTP_PANIC.search(message)) and "\ngoroutine " in message:
+    if "\ngoroutine " in message and (h := _GO_HTTP_PANIC.search(message)):
         return _trace(out, "panic", h["message"], message[h.start():], "go_panic")
     j = _JAVA_HEADER.search(message)
-    if j and re.search(r"^\s+at\s", message[j.end():], re.M):
+    if j and _JAVA_FRAME.search(message[j.end():]):  # a slice: its `^` matches at its start
         put(out, "error.type", j["type"])
         if j["message"]:
             put(out, "error.message", j["message"])
@@ -85,10 +91,10 @@ def _other_languages(out: dict[str, Any], message: str) -> dict[str, Any]:
     if "\nStack trace:\n" in message and (p := _PHP.search(message)):
         return _trace(out, p["type"] or p["type2"], p["message"] or p["message2"], message[p.start():].lstrip(),
                       "php_exception")
-    if r := _RB_RAILS.search(message) or _RB_UNCAUGHT.search(message):
-        if re.search(r"^\s+(?:from )?\S.*:\d+:in [`']", message[r.end():], re.M):
+    if r := ("):" in message and _RB_RAILS.search(message)) or (":in " in message and _RB_UNCAUGHT.search(message)):
+        if _RB_FRAME.search(message[r.end():]):
             return _trace(out, r["type"], r["message"], message[r.start():].lstrip(), "ruby_exception")
-    js = _JS_HEADER.search(message)
-    if js and re.search(r"^\s+(?:eval )?at\s", message[js.end():], re.M):
+    js = ("Error" in message or "Exception" in message) and _JS_HEADER.search(message)
+    if js and _JS_FRAME.search(message[js.end():]):
         return _trace(out, js["type"], js["message"], message[js.start():], "javascript_exception")
     return out
