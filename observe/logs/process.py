@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from observe.logs import cri_native
 from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
 from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, Rule, TraceRule, rule_for
+from observe.logs.multiline.at_frames import is_frame
 from observe.logs.parsers import Parser, parser_for
 from observe.logs.plan import Settings
 from observe.logs.stack_traces import error_fields
@@ -67,17 +68,43 @@ class PlanProcessor:
         feed = self.merger.feed
         # A line with none of the trace rules' trigger words, in a stream with no open record, is a one-line event
         # whatever the rules say (TRIGGERS): it leaves as it came, without the merger. One C call tells them apart.
-        plain = cri_native.untriggered([rec[3] for rec in records], _TRIGGER_BYTES) if isinstance(rule, TraceRule) else None
+        traces = rule if isinstance(rule, TraceRule) else None
+        plain = cri_native.untriggered([rec[3] for rec in records], _TRIGGER_BYTES) if traces is not None else None
         is_open = self.merger.is_open
-        for i, rec in enumerate(records):
-            msg = rec[3]
-            if plain is not None and plain[i] and not is_open(rec[2]):
+        i, n = 0, len(records)
+        while i < n:
+            rec = records[i]
+            msg, key = rec[3], rec[2]
+            if plain is not None and plain[i] and not is_open(key):
                 out.append(self._parse(rec, parser) if parser is not None else rec)
+                i += 1
+                continue
+            if traces is not None and is_frame(msg) and (taken := self._frames(traces, records, i, now)):
+                i += taken
                 continue
             # Most lines of a trace close nothing: _release only runs for lines that closed a record.
-            if closed := feed(rec[2], rule, msg.decode("utf-8", "surrogateescape"), rec, now, len(msg)):
+            if closed := feed(key, rule, msg.decode("utf-8", "surrogateescape"), rec, now, len(msg)):
                 out.extend(self._release(closed, s))
+            i += 1
         return out
+
+    def _frames(self, rule: TraceRule, records: list[Event], i: int, now: float) -> int:
+        """A run of `at` frames from records[i] on, in one go: when their stream's open record is a trace that takes
+        them (`rule.takes_frames`), each would only continue it in state FRAME, so `feed` line by line is skipped
+        (a 30-line Java trace is 28 such lines). How many were taken; 0 leaves records[i] to `feed`."""
+        key = records[i][2]
+        record = self.merger.open_record(key, rule)
+        if record is None or not rule.takes_frames(record):
+            return 0
+        j, n = i + 1, len(records)
+        while j < n and records[j][2] == key and is_frame(records[j][3]):
+            j += 1
+        run = records[i:j]
+        taken = self.merger.extend(record, [r[3].decode("utf-8", "surrogateescape") for r in run], run,
+                                   [len(r[3]) for r in run], now)
+        if taken:
+            rule.framed(record)
+        return taken
 
     def flush(self, now: float, final: bool) -> list[Event]:
         """Release merged events whose stream went quiet (all of them when the file closes)."""

@@ -16,6 +16,22 @@ _AT_HEADER = re.compile(
 _AT_MORE = re.compile(r"^\.\.\. ?\d+ (?:more|common frames omitted)")
 _AT_CHAIN = ("Caused by:", "Suppressed:", "Wrapped by:")
 _AT_BLANK = {"h": HELD + "b", "b": HELD + "b", "n": HELD + "n", "a": HELD + "a"}  # blank lines before the first frame
+_INDENT = (b" ", b"\t")
+_FRAME_WORDS = (b"at ", b"eval at ")
+FRAME = "f"
+"""The state after an `at` frame, from every state but `o` (see `is_frame`)."""
+
+
+def is_frame(msg: bytes) -> bool:
+    """Whether the line `msg` (raw bytes) is an indented `at` frame that does not open Node's `{ ... }`: such a line
+    continues a trace of AtFrames in any state but `o`, and leaves it in state `f` (FRAME). This is `follow`'s own
+    first test, on bytes, for a run of frames taken in one go (observe/logs/process.py). bytes.lstrip strips ASCII
+    whitespace only, str.lstrip more; so a line this calls a frame is one for `follow` too, and a line whose
+    indent holds other whitespace is simply left to `follow`."""
+    if msg[:1] not in _INDENT:
+        return False
+    body = msg.lstrip()
+    return body.startswith(_FRAME_WORDS) and len(body) > 3 and not body.endswith(b" {")
 
 
 class AtFrames:
@@ -47,7 +63,7 @@ class AtFrames:
             if state == "o":
                 return "o"
             if body.startswith(("at ", "eval at ")) and len(body) > 3:
-                return "o" if body.endswith(" {") else "f"
+                return "o" if body.endswith(" {") else FRAME
             if body.startswith(_AT_CHAIN) or body.startswith("---> "):
                 return "h"
             if body.startswith("--- End of ") or _AT_MORE.match(body):

@@ -125,6 +125,29 @@ class Merger(Generic[K, T]):
             out.append(record)  # nothing can continue it: it leaves now, not a line or a timeout later
         return out
 
+    def open_record(self, key: K, rule: Rule) -> Record[T] | None:
+        """The open record of stream `key` when it is open under `rule`, else None."""
+        current = self._open.get(key)
+        return current[1] if current is not None and current[0] is rule else None
+
+    def extend(self, record: Record[T], lines: list[str], origins: list[T], sizes: list[int], now: float) -> int:
+        """Append lines that the record's rule has already found to continue it (a run checked in one go), as many
+        as the line and byte caps allow; the count taken. The rest go through `feed`, which splits the record."""
+        take = min(len(lines), self.max_lines - len(record.lines))
+        if take <= 0:
+            return 0
+        grown = record.size + sum(sizes[:take]) + take
+        while take > 0 and grown > self.max_bytes:  # rare: back off to the lines that still fit
+            take -= 1
+            grown -= sizes[take] + 1
+        if take <= 0:
+            return 0
+        record.lines.extend(lines[:take])
+        record.origins.extend(origins[:take])
+        record.size = grown
+        record.last_seen = now
+        return take
+
     def expired(self, now: float) -> list[Record[T]]:
         """Records whose stream has been quiet for the flush timeout."""
         done = [k for k, (_, r) in self._open.items() if now - r.last_seen >= self.flush_seconds]

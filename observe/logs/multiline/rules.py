@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from observe.logs.multiline.at_frames import AtFrames
+from observe.logs.multiline.at_frames import FRAME, AtFrames
 from observe.logs.multiline.dart_trace import DartTrace
 from observe.logs.multiline.go_panic import GoPanic
 from observe.logs.multiline.language import HELD, Language, level_of
@@ -26,6 +26,7 @@ class TraceRule:
         self.name = name
         self.languages = languages
         self._by_name = {lang.name: lang for lang in languages}
+        self._framed = {lang.name for lang in languages if isinstance(lang, AtFrames)}
 
     def continues(self, line: str, record: Record[Any]) -> bool:
         state = record.state
@@ -74,6 +75,17 @@ class TraceRule:
     def holds(self, record: Record[Any]) -> bool:
         # `continues` needs an owning language or a level (an error record a trace may attach to).
         return bool(record.state)
+
+    def takes_frames(self, record: Record[Any]) -> bool:
+        """Whether every line `at_frames.is_frame` accepts continues `record` into state FRAME: the record is a
+        trace of AtFrames in a state other than `o`. The processor then takes a run of such lines in one go."""
+        state = record.state
+        return state.get("l") in self._framed and state["s"] != "o"
+
+    def framed(self, record: Record[Any]) -> None:
+        """What `note` does after frame lines (a trace of AtFrames took them): state FRAME, nothing held."""
+        record.state["s"] = FRAME
+        record.held = 0
 
 
 class JavaRule(TraceRule):

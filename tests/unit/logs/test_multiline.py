@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, MultilineSpecError, Record, level_of, rule_for
+from observe.logs.multiline.at_frames import FRAME, AtFrames, is_frame
 from observe.logs.multiline.go_panic import _GO_SIGNALS
 from observe.logs.multiline.python_traceback import _PY_TRACEBACK
 from observe.logs.multiline.rules import _languages
@@ -234,3 +235,60 @@ def test_every_line_of_the_trace_corpora_that_says_something_has_a_trigger_word(
     speaking = [line for line in lines if not _says_nothing(line)]
     assert len(speaking) > 50  # the corpora's headers, panics and level lines
     assert [line for line in speaking if _triggerless(line)] == []
+
+
+# A run of `at` frames is taken in one go (observe/logs/process.py): is_frame must only say yes to a line that
+# `follow` continues into state FRAME from every state but `o`.
+_FRAME_BITS = st.sampled_from(["\tat ", "    at ", "at ", "eval at ", " ", "\t", "\u00a0", "\x1c", "\x0b", " {", "{",
+                               "at", "a", "é", "\udcff", "org.x.Y.run(Y.java:1)", "--- End of ", "... 3 more"])
+
+
+def _frame_lines() -> list[str]:
+    return [line for path in sorted(CASES.rglob("*.log"))
+            for line in path.read_bytes().decode("utf-8", "surrogateescape").split("\n")]
+
+
+@given(st.lists(st.one_of(_FRAME_BITS, st.text(max_size=4)), max_size=6).map("".join))
+@settings(max_examples=3000, deadline=None, derandomize=True, database=None)
+def test_a_line_is_frame_calls_a_frame_is_one_for_follow_in_every_state_but_o(line: str) -> None:
+    _frames_agree(line)
+
+
+def _frames_agree(line: str) -> None:
+    lang = AtFrames("java")
+    if is_frame(line.encode("utf-8", "surrogateescape")):
+        assert [lang.follow(s, line) for s in "hbnaf"] == [FRAME] * 5, line
+
+
+def test_is_frame_on_the_corpora_says_yes_to_the_indented_at_frames_and_agrees_with_follow() -> None:
+    lines = _frame_lines()
+    framed = [line for line in lines if is_frame(line.encode("utf-8", "surrogateescape"))]
+    assert len(framed) > 80
+    for line in lines:
+        _frames_agree(line)
+    # Every indented at-frame of the corpora that follow puts into FRAME is seen (none left to feed needlessly),
+    # except those whose indent holds whitespace bytes.lstrip does not strip.
+    missed = [line for line in lines if line[:1] in " \t" and line.lstrip()[:3] == "at " and len(line.lstrip()) > 3
+              and not line.endswith(" {") and not is_frame(line.encode("utf-8", "surrogateescape"))]
+    assert missed == []
+
+
+@pytest.mark.parametrize("max_lines", [1, 2, 3, 6])
+def test_extend_takes_exactly_the_lines_feed_would_before_it_splits(max_lines: int) -> None:
+    # Merger.extend (a run of frames taken in one go) against feed, line by line, at every byte cap around the sizes.
+    rule = rule_for("regex:^START")
+    assert rule is not None
+    lines = ["START", "a" * 7, "bb", "c" * 11, "d", "e" * 5]
+    for max_bytes in range(0, 40):
+        by_feed: Merger[str, int] = Merger(max_lines=max_lines, max_bytes=max_bytes)
+        closed = [r for i, line in enumerate(lines) for r in by_feed.feed("k", rule, line, i, now=float(i))]
+        first = closed[0] if closed else next(by_feed.drain())
+        by_extend: Merger[str, int] = Merger(max_lines=max_lines, max_bytes=max_bytes)
+        by_extend.feed("k", rule, lines[0], 0, now=0.0)
+        record = by_extend.open_record("k", rule)
+        assert record is not None
+        rest = lines[1:]
+        taken = by_extend.extend(record, rest, list(range(1, len(lines))), [len(x) for x in rest], now=5.0)
+        assert (taken, record.size) == (len(first.lines) - 1, first.size), (max_bytes, taken)
+        assert record.lines == first.lines and record.origins == first.origins
+        assert record.last_seen == (5.0 if taken else 0.0)

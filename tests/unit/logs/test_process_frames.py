@@ -1,0 +1,99 @@
+"""Runs of `at` frames taken in one go by the processor (PlanProcessor._frames, Merger.extend) change no event.
+
+The reference is the same processor with every line fed to the merger one by one (is_frame patched to say no).
+Fuzzed: Java, JavaScript and C# traces from the corpora and Node's `{ ... }` frames, interleaved over two streams,
+cut into chunks anywhere, under tight line and byte caps so that the run meets the split.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from observe.logs import process
+from observe.logs.event import Event
+from observe.logs.plan import Settings
+from observe.logs.process import PlanProcessor
+from tests.unit.logs import traces
+from tests.unit.logs.multiline_cases import HERE as CASES
+
+NOW = b"2024-05-01T00:00:00.000000000Z"
+
+
+def _corpus(*langs: str) -> list[str]:
+    return [line for lang in langs for path in sorted((CASES / lang).glob("*.log"))
+            for line in path.read_bytes().decode("utf-8", "surrogateescape").split("\n")]
+
+
+_LINES = sorted({*_corpus("java", "javascript", "csharp"), *traces.SPRING_CAUSED_BY.split("\n"),
+                 *traces.DUBBO.split("\n"), "    at Object.<anonymous> (/app/x.js:1:1) {", "  code: 'E'", "}",
+                 "\tat ", "\tat x", "\u00a0at y", "2024-05-14 09:12:46.000 ERROR 1 --- [main] c.e.O : failed", ""})
+_FRAMES = [line for line in _LINES if line[:1] in " \t" and line.lstrip().startswith("at ")]
+
+
+def _records(lines: list[tuple[str, bytes]]) -> list[Event]:
+    records: list[Event] = []
+    offset = 0
+    for text, stream in lines:
+        msg = text.encode("utf-8", "surrogateescape")
+        records.append((offset, NOW, stream, msg, 0, None))
+        offset += len(msg) + 40
+    return records
+
+
+def _run(records: list[Event], bounds: list[int], mode: str, max_lines: int, max_bytes: int) -> list[object]:
+    proc = PlanProcessor(Settings(multiline=mode), max_lines=max_lines, max_bytes=max_bytes)
+    seen: list[object] = []
+    for a, b in itertools.pairwise(bounds):
+        seen.append(proc.process(records[a:b]))
+        seen.append(proc.pending_offset())
+    seen.append(proc.flush(0.0, True))
+    return seen
+
+
+# A small vocabulary, so that headers, blank and held lines, causes and Node's `{ ... }` meet runs of frames often;
+# and the corpora's lines.
+_DENSE = ["java.lang.IllegalStateException: boom", "TypeError: x", "Caused by: java.io.IOException: gone", "", "  ",
+          "\tat a.B.c(B.java:1)", "\tat a.B.d(B.java:2)", "    at f (/app/x.js:1:1)", "    at g (/app/x.js:2:2) {",
+          "  code: 'E'", "}", "\t... 3 more", "nested exception is:", "  wrapped message",
+          "2024-05-14 09:12:46.000 ERROR 1 --- [main] c.e.O : failed", "2024-05-14 09:12:47.000  INFO 1 --- x"]
+_LINE = st.one_of(st.sampled_from(_DENSE), st.sampled_from(_FRAMES), st.sampled_from(_LINES))
+
+
+@given(lines=st.lists(st.tuples(_LINE, st.sampled_from([b"stdout", b"stdout", b"stderr"])), max_size=80),
+       cuts=st.lists(st.integers(0, 80), max_size=4), mode=st.sampled_from(["auto", "java", "javascript", "csharp"]),
+       max_lines=st.sampled_from([2, 5, 30, 500]), max_bytes=st.sampled_from([120, 700, 4000, 1 << 20]))
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+def test_frame_runs_change_no_event(lines: list[tuple[str, bytes]], cuts: list[int], mode: str, max_lines: int,
+                                    max_bytes: int) -> None:
+    records = _records(lines)
+    bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
+    with_runs = _run(records, bounds, mode, max_lines, max_bytes)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(process, "is_frame", lambda msg: False)
+        assert _run(records, bounds, mode, max_lines, max_bytes) == with_runs
+
+
+def test_a_java_trace_is_taken_in_runs_and_is_one_event() -> None:
+    # The bench's shape: an error line, the exception, 28 frames; then the next log line closes it.
+    frames = [f"\tat org.example.Handler{i}.invoke(Handler.java:{i})" for i in range(28)]
+    lines = ["2024-05-14 09:12:46.000 ERROR 1 --- [main] c.e.O : failed", "java.lang.IllegalStateException: boom",
+             *frames, "2024-05-14 09:12:47.000  INFO 1 --- [main] c.e.O : next"]
+    records = _records([(line, b"stdout") for line in lines])
+    calls = []
+    proc = PlanProcessor(Settings(multiline="auto"))
+    real = proc._frames
+
+    def spy(*args: object) -> int:
+        calls.append(taken := real(*args))  # type: ignore[arg-type]
+        return taken
+
+    proc._frames = spy  # type: ignore[method-assign]
+    out = proc.process(records)
+    assert calls == [28]  # one run took every frame
+    assert [e[3].count(b"\n") + 1 for e in out] == [30, 1]
+    fields = out[0][5]
+    assert fields is not None and fields["error"]["type"] == "java.lang.IllegalStateException"
