@@ -31,7 +31,7 @@ RATE = 200
 STAGES: list[tuple[str, str]] = [
     ("observe/logs/fastpath.py", "fast_path"),
     # The C library's time shows as the Python frame that called it: the multiline pre-check, else the fast path.
-    ("untriggered (", "multiline"),
+    ("classify (", "multiline"),
     ("observe/logs/cri_native.py", "fast_path"),
     ("observe/logs/decode.py", "decode"),
     ("observe/logs/multiline/", "multiline"),

@@ -181,23 +181,47 @@ size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t 
 }
 
 /*
- * The multiline pre-check: for each of n messages (their lengths in `lens`, their bytes back to back in `buf`),
- * out[i] = 1 when none of the patterns occurs in it, else 0. The patterns (at most 64) are NUL-terminated and back
- * to back in `patterns`, `pattern_bytes` in all. Each message byte is looked up in a table of the patterns' first
- * bytes; only where one starts is a pattern compared.
+ * at_frames.is_frame() on bytes: an indented line whose body (after the ASCII whitespace bytes.lstrip strips) starts
+ * with `at ` or `eval at `, is longer than 3 bytes, and does not end in ` {`.
  */
-void observe_untriggered(const uint8_t *buf, const uint32_t *lens, size_t n, const uint8_t *patterns,
-                         size_t pattern_bytes, uint8_t *out) {
+static int is_frame(const uint8_t *p, size_t len) {
+    if (len == 0 || (p[0] != ' ' && p[0] != '\t')) return 0;
+    size_t i = 0;
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == 0x0b || p[i] == 0x0c))
+        i++;
+    const uint8_t *b = p + i;
+    size_t n = len - i;
+    int at = (n > 3 && memcmp(b, "at ", 3) == 0) || (n >= 8 && memcmp(b, "eval at ", 8) == 0);
+    return at && !(b[n - 2] == ' ' && b[n - 1] == '{');
+}
+
+/*
+ * The multiline processor's look at a chunk (observe/logs/process.py): for each of n messages (their lengths in
+ * `lens`, their bytes back to back in `buf`), out[i] has bit 1 when none of the patterns occurs in it (the pre-check)
+ * and bit 2 when it is an `at` frame (is_frame). The patterns (at most 64) are NUL-terminated and back to back in
+ * `patterns`, `pattern_bytes` in all. Each position's two bytes are looked up in a bitmap of the patterns' first two
+ * bytes (a one-byte pattern marks every pair it starts), then its first byte in a table of which patterns start
+ * with it; only those are compared. Common letters start some trigger word, common pairs far fewer.
+ */
+void observe_classify(const uint8_t *buf, const uint32_t *lens, size_t n, const uint8_t *patterns,
+                      size_t pattern_bytes, uint8_t *out) {
     const uint8_t *pat[64];
     size_t plen[64];
     uint64_t first[256] = {0};
+    uint8_t pairs[8192] = {0};
     int np = 0;
     for (size_t at = 0; at < pattern_bytes && np < 64;) {
         size_t k = strlen((const char *)patterns + at);
         if (k) {
-            pat[np] = patterns + at;
+            const uint8_t *q = patterns + at;
+            pat[np] = q;
             plen[np] = k;
-            first[patterns[at]] |= (uint64_t)1 << np;
+            first[q[0]] |= (uint64_t)1 << np;
+            for (unsigned b = 0; b < 256; b++) {
+                if (k > 1 && b != q[1]) continue;
+                unsigned key = q[0] | (b << 8);
+                pairs[key >> 3] |= (uint8_t)(1u << (key & 7));
+            }
             np++;
         }
         at += k + 1;
@@ -207,6 +231,10 @@ void observe_untriggered(const uint8_t *buf, const uint32_t *lens, size_t n, con
         size_t len = lens[i];
         uint8_t free_of_all = 1;
         for (size_t j = 0; j < len && free_of_all; j++) {
+            if (j + 1 < len) {
+                unsigned key = p[j] | ((unsigned)p[j + 1] << 8);
+                if (!(pairs[key >> 3] & (1u << (key & 7)))) continue;
+            }
             uint64_t m = first[p[j]];
             while (m) {
                 int k = __builtin_ctzll(m);
@@ -217,7 +245,7 @@ void observe_untriggered(const uint8_t *buf, const uint32_t *lens, size_t n, con
                 }
             }
         }
-        out[i] = free_of_all;
+        out[i] = (uint8_t)(free_of_all | (is_frame(p, len) << 1));
         p += len;
     }
 }

@@ -1,5 +1,5 @@
 """The CRI fast path in C (cri_native.c), when it is built: the same items as `fastpath.ship_cri`, byte for byte.
-The same library also runs the multiline merger's pre-check (`untriggered`).
+The same library also classifies a chunk's messages for the multiline processor (`classify`).
 
 `ship_chunk` takes a chunk of whole lines as it was read, not split: the C loop finds the lines, checks them and
 writes the items; Python only slices the items out of one buffer. A line the C loop does not take (a partial
@@ -14,6 +14,7 @@ pure-Python path runs: same output, more CPU (docs/logs.md, "Which path runs").
 
 from __future__ import annotations
 
+import array
 import ctypes
 import os
 import threading
@@ -32,15 +33,15 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(str(LIBRARY))
-        items, untriggered = lib.observe_cri_items, lib.observe_untriggered
+        items, classify = lib.observe_cri_items, lib.observe_classify
     except (OSError, AttributeError):  # not loadable here, or built from an older cri_native.c: `make native`
         return None
     items.restype = _SIZE
     items.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE),
                       ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
-    untriggered.restype = None
-    untriggered.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
-                            ctypes.c_char_p]
+    classify.restype = None
+    classify.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
+                         ctypes.c_char_p]
     return lib
 
 
@@ -49,15 +50,23 @@ AVAILABLE = _lib is not None
 _items = _lib.observe_cri_items if _lib is not None else None
 
 
-def untriggered(messages: list[bytes], patterns: bytes) -> bytes | None:
-    """One byte per message: 1 when none of `patterns` (NUL-terminated, back to back) occurs in it, else 0; None
-    without the library. The multiline merger's pre-check (observe/logs/process.py): one C call per chunk."""
+UNTRIGGERED = 1
+"""`classify` bit: none of the patterns occurs in the message."""
+AT_FRAME = 2
+"""`classify` bit: the message is an `at` frame (observe/logs/multiline/at_frames.is_frame)."""
+
+
+def classify(messages: list[bytes], patterns: bytes) -> bytes | None:
+    """One byte per message, of the bits UNTRIGGERED (none of `patterns`, NUL-terminated and back to back, occurs
+    in it) and AT_FRAME; None without the library. The multiline processor's look at a chunk (observe/logs/process.py):
+    one C call, not two Python tests per line."""
     if _lib is None:
         return None
     n = len(messages)
     out = ctypes.create_string_buffer(n)
-    _lib.observe_untriggered(b"".join(messages), (ctypes.c_uint32 * n)(*map(len, messages)), n, patterns,
-                             len(patterns), out)
+    lens = array.array("I", map(len, messages))  # three times faster to build than a ctypes array
+    _lib.observe_classify(b"".join(messages), (ctypes.c_uint32 * n).from_buffer(lens), n, patterns, len(patterns),
+                          out)
     return out.raw
 
 

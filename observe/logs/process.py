@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from observe.logs import cri_native
+from observe.logs.cri_native import AT_FRAME, UNTRIGGERED
 from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
 from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, Rule, TraceRule, rule_for
 from observe.logs.multiline.at_frames import is_frame
@@ -68,18 +69,23 @@ class PlanProcessor:
         feed = self.merger.feed
         # A line with none of the trace rules' trigger words, in a stream with no open record, is a one-line event
         # whatever the rules say (TRIGGERS): it leaves as it came, without the merger. One C call tells them apart.
+        # And a run of `at` frames in an open trace is taken in one go (_frames). The same C call finds the frames.
         traces = rule if isinstance(rule, TraceRule) else None
-        plain = cri_native.untriggered([rec[3] for rec in records], _TRIGGER_BYTES) if traces is not None else None
+        codes = cri_native.classify([rec[3] for rec in records], _TRIGGER_BYTES) if traces is not None else None
         is_open = self.merger.is_open
         i, n = 0, len(records)
         while i < n:
             rec = records[i]
             msg, key = rec[3], rec[2]
-            if plain is not None and plain[i] and not is_open(key):
-                out.append(self._parse(rec, parser) if parser is not None else rec)
-                i += 1
-                continue
-            if traces is not None and is_frame(msg) and (taken := self._frames(traces, records, i, now)):
+            if codes is not None:
+                if codes[i] & UNTRIGGERED and not is_open(key):
+                    out.append(self._parse(rec, parser) if parser is not None else rec)
+                    i += 1
+                    continue
+                frame = codes[i] & AT_FRAME
+            else:
+                frame = traces is not None and is_frame(msg)
+            if frame and traces is not None and (taken := self._frames(traces, records, i, now, codes)):
                 i += taken
                 continue
             # Most lines of a trace close nothing: _release only runs for lines that closed a record.
@@ -88,7 +94,7 @@ class PlanProcessor:
             i += 1
         return out
 
-    def _frames(self, rule: TraceRule, records: list[Event], i: int, now: float) -> int:
+    def _frames(self, rule: TraceRule, records: list[Event], i: int, now: float, codes: bytes | None) -> int:
         """A run of `at` frames from records[i] on, in one go: when their stream's open record is a trace that takes
         them (`rule.takes_frames`), each would only continue it in state FRAME, so `feed` line by line is skipped
         (a 30-line Java trace is 28 such lines). How many were taken; 0 leaves records[i] to `feed`."""
@@ -97,8 +103,12 @@ class PlanProcessor:
         if record is None or not rule.takes_frames(record):
             return 0
         j, n = i + 1, len(records)
-        while j < n and records[j][2] == key and is_frame(records[j][3]):
-            j += 1
+        if codes is not None:
+            while j < n and codes[j] & AT_FRAME and records[j][2] == key:
+                j += 1
+        else:
+            while j < n and records[j][2] == key and is_frame(records[j][3]):
+                j += 1
         run = records[i:j]
         taken = self.merger.extend(record, [r[3].decode("utf-8", "surrogateescape") for r in run], run,
                                    [len(r[3]) for r in run], now)

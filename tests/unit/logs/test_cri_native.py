@@ -22,6 +22,7 @@ from observe.logs import cri_native
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder
 from observe.logs.fastpath import ship_cri
+from observe.logs.multiline.at_frames import is_frame
 from observe.logs.plan import Settings, path_plan
 from observe.logs.process import PlanProcessor
 from tests.unit.logs import traces
@@ -142,16 +143,34 @@ def test_an_item_larger_than_the_buffer_grows_it(monkeypatch: pytest.MonkeyPatch
     assert len(cri_native._scratch.room) > cri_native.ROOM
 
 
-_PATTERNS = [b"Exception", b"SIG", b"):", b"evel", b"Traceback (most recent call last):", b"x"]
-_PIECES = st.sampled_from([*_PATTERNS, *(p[:-1] for p in _PATTERNS), *(p[1:] for p in _PATTERNS), b"\xc3\xa9", b"\0"])
+_PATTERNS = [b"Exception", b"SIG", b"):", b"evel", b"Traceback (most recent call last):", b"x", b"q"]
+_PIECES = st.sampled_from([*_PATTERNS, *(p[:-1] for p in _PATTERNS), *(p[1:] for p in _PATTERNS), b"\xc3\xa9", b"\0",
+                           b" ", b"\t", b"\x0b", b"\x1c", b"\xc2\xa0", b"at ", b"at", b"eval at ", b" {", b"{"])
 
 
 @given(st.lists(st.lists(st.one_of(_PIECES, st.binary(max_size=5)), max_size=5).map(b"".join), max_size=20))
-@settings(max_examples=400, deadline=None, derandomize=True, database=None)
-def test_the_multiline_pre_check_finds_exactly_the_messages_without_a_pattern(messages: list[bytes]) -> None:
-    got = cri_native.untriggered(messages, b"".join(p + b"\0" for p in _PATTERNS))
+@settings(max_examples=600, deadline=None, derandomize=True, database=None)
+def test_classify_finds_exactly_the_messages_without_a_pattern_and_the_at_frames(messages: list[bytes]) -> None:
+    got = cri_native.classify(messages, b"".join(p + b"\0" for p in _PATTERNS))
     assert got is not None
-    assert list(got) == [int(not any(p in m for p in _PATTERNS)) for m in messages]
+    assert [c & cri_native.UNTRIGGERED for c in got] == [int(not any(p in m for p in _PATTERNS)) for m in messages]
+    assert [bool(c & cri_native.AT_FRAME) for c in got] == [is_frame(m) for m in messages]
+    assert all(c < 4 for c in got)
+
+
+def test_classify_with_a_pattern_at_either_end_of_a_message_and_one_byte_patterns() -> None:
+    patterns = b"ab\0z\0"
+    messages = [b"ab", b"xab", b"abx", b"a", b"b", b"z", b"xz", b"zx", b"", b"ba", b"xaxb"]
+    got = cri_native.classify(messages, patterns)
+    assert got is not None
+    assert [c & 1 for c in got] == [0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("message", [b"\tat x", b" at x", b" \x0b\tat x", b"  eval at x", b"\tat ", b"\tat", b"at x",
+                                     b"  at x {", b"  at x {}", b"\x0bat x", b" \x1cat x", b" \xc2\xa0at x", b" ", b""])
+def test_classify_finds_the_frames_is_frame_finds(message: bytes) -> None:
+    got = cri_native.classify([message], b"Q\0")
+    assert got is not None and bool(got[0] & cri_native.AT_FRAME) == is_frame(message)
 
 
 _RECORD_LINES = [
@@ -188,7 +207,7 @@ def test_the_pre_check_changes_no_event(lines: list[tuple[str, bytes]], cuts: li
 
     with_check = run()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cri_native, "untriggered", lambda messages, patterns: None)
+        mp.setattr(cri_native, "classify", lambda messages, patterns: None)
         assert run() == with_check
 
 

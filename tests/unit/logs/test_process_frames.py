@@ -1,6 +1,7 @@
 """Runs of `at` frames taken in one go by the processor (PlanProcessor._frames, Merger.extend) change no event.
 
-The reference is the same processor with every line fed to the merger one by one (is_frame patched to say no).
+The reference is the same processor with every line fed to the merger one by one (no frame is found); the runs are
+found by the C library's classify when it is built, and by is_frame in Python.
 Fuzzed: Java, JavaScript and C# traces from the corpora and Node's `{ ... }` frames, interleaved over two streams,
 cut into chunks anywhere, under tight line and byte caps so that the run meets the split.
 """
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from observe.logs import process
+from observe.logs import cri_native, process
 from observe.logs.event import Event
 from observe.logs.plan import Settings
 from observe.logs.process import PlanProcessor
@@ -71,10 +72,12 @@ def test_frame_runs_change_no_event(lines: list[tuple[str, bytes]], cuts: list[i
                                     max_bytes: int) -> None:
     records = _records(lines)
     bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
-    with_runs = _run(records, bounds, mode, max_lines, max_bytes)
+    with_runs = _run(records, bounds, mode, max_lines, max_bytes)  # frames found by the C library when it is built
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cri_native, "classify", lambda messages, patterns: None)
+        assert _run(records, bounds, mode, max_lines, max_bytes) == with_runs  # frames found by is_frame
         mp.setattr(process, "is_frame", lambda msg: False)
-        assert _run(records, bounds, mode, max_lines, max_bytes) == with_runs
+        assert _run(records, bounds, mode, max_lines, max_bytes) == with_runs  # no runs: feed, line by line
 
 
 def test_a_java_trace_is_taken_in_runs_and_is_one_event() -> None:
@@ -97,3 +100,14 @@ def test_a_java_trace_is_taken_in_runs_and_is_one_event() -> None:
     assert [e[3].count(b"\n") + 1 for e in out] == [30, 1]
     fields = out[0][5]
     assert fields is not None and fields["error"]["type"] == "java.lang.IllegalStateException"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_node_frame_that_opens_its_properties_is_not_taken_as_a_frame(native: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not native:
+        monkeypatch.setattr(cri_native, "classify", lambda messages, patterns: None)
+    lines = ["TypeError: boom", "    at f (/app/x.js:1:1)", "    at g (/app/x.js:2:2) {", "  code: 'E_BOOM'", "}",
+             "next line"]
+    out = PlanProcessor(Settings(multiline="javascript")).process(_records([(line, b"stderr") for line in lines]))
+    assert [e[3].count(b"\n") + 1 for e in out] == [5, 1]  # the trace with its properties, then `next line`
