@@ -22,7 +22,11 @@ def level_of(line: str) -> str | None:
             or "evel" in head or "EVEL" in head or "everity" in head or "lvl" in head):
         return None
     # A `level=`/`"level":` key is the level field when there is one (its message may say ERROR); else a word.
-    key = _LEVEL_KEY.search(head)
+    # The key's case-insensitive search (3 us over 160 characters) runs only when the head may hold one: on ASCII
+    # text, (?i) matches exactly what lower() finds; other text may fold more (U+017F, long s, is an `s` to it), so
+    # there it always runs.
+    low = head.lower()
+    key = _LEVEL_KEY.search(head) if "level" in low or "severity" in low or "lvl" in low or not head.isascii() else None
     if key is not None and (value := key[1].lower()) in _KNOWN_LEVELS:
         return _LEVELS.get(value)
     word = _LEVEL_WORD.search(head)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, MultilineSpecError, Record, level_of, rule_for
 from observe.logs.multiline.at_frames import FRAME, AtFrames, is_frame
 from observe.logs.multiline.go_panic import _GO_SIGNALS
+from observe.logs.multiline.language import _KNOWN_LEVELS, _LEVEL_HEAD, _LEVEL_KEY, _LEVEL_WORD, _LEVELS
 from observe.logs.multiline.python_traceback import _PY_TRACEBACK
 from observe.logs.multiline.rules import _languages
 from tests.unit.logs import traces
@@ -292,3 +293,34 @@ def test_extend_takes_exactly_the_lines_feed_would_before_it_splits(max_lines: i
         assert (taken, record.size) == (len(first.lines) - 1, first.size), (max_bytes, taken)
         assert record.lines == first.lines and record.origins == first.origins
         assert record.last_seen == (5.0 if taken else 0.0)
+
+
+def _level_unguarded(line: str) -> str | None:
+    """level_of before its guard: the key's case-insensitive search always runs."""
+    head = line[:_LEVEL_HEAD]
+    if not ("ERROR" in head or "CRITICAL" in head or "FATAL" in head or "SEVERE" in head or "WARN" in head
+            or "evel" in head or "EVEL" in head or "everity" in head or "lvl" in head):
+        return None
+    key = _LEVEL_KEY.search(head)
+    if key is not None and (value := key[1].lower()) in _KNOWN_LEVELS:
+        return _LEVELS.get(value)
+    word = _LEVEL_WORD.search(head)
+    return _LEVELS.get(word[1].lower()) if word else None
+
+
+_LEVEL_BITS = st.sampled_from(["level", "Level", "LEVEL", "LeVeL", "severity", "SEVERITY", "\u017feverity", "Severity",
+                               "lvl", "LVL", "L\u0130vl", "evel", "everity", "=", ":", '"', " ", "error", "ERROR",
+                               "warn", "WARN", "info", "fatal", "[", "]", "K", "\u212a", "x" * 150])
+
+
+@given(st.lists(st.one_of(_LEVEL_BITS, _LEVEL_BITS, _LEVEL_BITS, st.text(max_size=3)), max_size=8).map("".join))
+@settings(max_examples=3000, deadline=None, derandomize=True, database=None)
+def test_level_of_with_its_guard_is_level_of_without(line: str) -> None:
+    assert level_of(line) == _level_unguarded(line)
+
+
+@pytest.mark.parametrize(("line", "level"), [("LEVEL=error x", "e"), ("Level: warn", "w"), ("x level=error", "e"),
+                                             ('{"severity":"ERROR"}', "e"), ("\u017feverity=warn", "w"),
+                                             ("lvl=info ERROR", None), ("ERROR x", "e"), ("x" * 170 + "level=error", None)])
+def test_level_of_reads_the_level_key_in_any_case(line: str, level: str | None) -> None:
+    assert level_of(line) == _level_unguarded(line) == level
