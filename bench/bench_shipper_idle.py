@@ -6,6 +6,8 @@ VmRSS is read (idle), and SIGTERM ends it. VmHWM is the peak. CPU is utime + sti
 /proc/<pid>/stat: start-up is up to the delivery, idle the IDLE_S seconds after, shutdown from SIGTERM to the last
 reading before the process is reaped; `startup_shutdown_cpu_s` leaves the idle seconds out. The median of ROUNDS runs is reported
 with each run's figures. `import_cli_cpu_s` is `python -c 'import observe.app.cli'` alone (the CLI's import cost).
+`library_floor` is a fresh interpreter importing exactly the third-party modules `observe ship` loads and nothing
+of ours (medians over the same rounds): what these libraries cost before the shipper does anything.
 
 Run: `python -m bench shipper_idle`.
 """
@@ -50,16 +52,53 @@ def _import_s() -> float:
     return (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
 
 
+# The modules `observe ship` loads (its CLI and its service) that are neither the standard library's nor ours.
+_THIRD_PARTY = """
+import sys, observe.app.cli, observe.logs.service
+skip = ("observe", "exporters", "_", "cython_runtime")  # ours, and the interpreter's own (__main__, _cython_*, ...)
+print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] not in sys.stdlib_module_names
+                      and not m.startswith(skip))))
+"""
+# A fresh interpreter that imports exactly those and nothing of ours, prints its VmRSS in KiB and leaves without
+# tearing the modules down (as the shipper does, observe.service.exit_process).
+_FLOOR = """
+import importlib, os, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmRSS:")), flush=True)
+os._exit(0)
+"""
+
+
+def library_floor() -> dict[str, Any]:
+    """What the shipper's third-party modules alone cost: CPU s (interpreter start included) and RSS of a fresh
+    interpreter importing them, so the start-up and idle figures have a same-run floor the shipper cannot go under
+    with these libraries."""
+    names = subprocess.run([sys.executable, "-c", _THIRD_PARTY], check=True, capture_output=True,
+                           text=True).stdout.split()
+    t0 = os.times()
+    kib = subprocess.run([sys.executable, "-c", _FLOOR, *names], check=True, capture_output=True, text=True).stdout
+    t1 = os.times()
+    return {"cpu_s": round((t1.children_user - t0.children_user) + (t1.children_system - t0.children_system), 3),
+            "rss_mib": round(int(kib) / 1024, 1), "packages": sorted({n.split(".")[0] for n in names})}
+
+
 def run(results_dir: Path) -> dict[str, Any]:
     """ROUNDS runs of `observe ship` with the null sink; medians and every run."""
     runs = []
     imports = []
+    floors = []
     for i in range(ROUNDS):
         with tempfile.TemporaryDirectory(prefix="observe-bench-ship-") as tmp:
             runs.append(one_run(Path(tmp) / str(i)))
         imports.append(_import_s())
+        floors.append(library_floor())
     median = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
+    floor = {k: round(statistics.median(f[k] for f in floors), 3) for k in ("cpu_s", "rss_mib")}
     return {"median": {**median, "import_cli_cpu_s": round(statistics.median(imports), 3)},
+            "library_floor": {**floor, "packages": floors[0]["packages"],
+                              "startup_shutdown_over_floor": round(median["startup_shutdown_cpu_s"] / floor["cpu_s"], 2),
+                              "rss_idle_over_floor": round(median["rss_idle_mib"] / floor["rss_mib"], 2)},
             "goal": {"rss_idle_mib": 30, "startup_shutdown_cpu_s": 0.2},
             "rounds": ROUNDS, "idle_s": IDLE_S, "lines": LINES, "sink": "null", "kubernetes": "off", "otlp": "unset",
             "runs": {str(i): r for i, r in enumerate(runs)}}
