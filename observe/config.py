@@ -200,6 +200,9 @@ def load_settings(model: type[Settings], path: Path | None = None,
     if odd:
         raise ConfigError(f"config file {path}: top-level keys are section names; got {config_input.echo(odd[0])}, "
                           f"expected one of: {', '.join(_allowed_keys(model, ()))}")
+    if wrong := config_input.env_name_errors(model, os.environ):
+        raise ConfigError("\n  ".join(["invalid config (environment): an OBSERVE_* variable that would be ignored",
+                                        *wrong]))
     try:
         return model(**data)
     except ValidationError as exc:

@@ -226,3 +226,27 @@ def split_url_list(value: str) -> Any:
         except RecursionError:
             raise ValueError("a short JSON list of URLs") from None
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def env_name_errors(model: Any, environ: Any, prefix: str = "OBSERVE_") -> list[str]:
+    """OBSERVE_* names that look like config overrides but would be ignored: a section that does not exist
+    (`OBSERVE_LOGZ__SINK`), or a section's key joined by one underscore instead of two (`OBSERVE_SERVICE_PORT`).
+    Other OBSERVE_* names are not the config's (secrets such as OBSERVE_ES_PASSWORD, tools' own switches) and pass."""
+    sections = sorted(getattr(model, "model_fields", {}))
+    errors = []
+    for name in sorted(environ):
+        if not name.upper().startswith(prefix):
+            continue
+        rest = name[len(prefix):].lower()
+        head, nested, _ = rest.partition("__")
+        if nested:
+            if head not in sections:
+                errors.append(f"{name}: unknown section {head!r}; OBSERVE_<SECTION>__<KEY> takes one of: "
+                              f"{', '.join(sections)}")
+            continue
+        for section in sections:
+            if rest.startswith(section + "_"):
+                errors.append(f"{name}: levels are joined by two underscores: "
+                              f"{prefix}{section.upper()}__{rest[len(section) + 1:].upper()}")
+                break
+    return errors

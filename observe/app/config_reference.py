@@ -62,8 +62,12 @@ def render_reference() -> str:
     out = [HEADER, "# Configuration reference\n\n",
            "The config is one YAML file (`--config FILE` or `OBSERVE_CONFIG`). Every key can be overridden by an "
            "environment variable: `OBSERVE_` + the key path in upper case, with `__` between levels "
-           "(e.g. `OBSERVE_SERVICE__PORT=9700`). Unknown keys are errors. `observe config check FILE` validates a "
-           "file and exits with code 2 naming the key, the value and what was expected.\n\n",
+           "(e.g. `OBSERVE_SERVICE__PORT=9700`). Unknown keys are errors, in the file and in the environment: "
+           "`OBSERVE_<SECTION>__...` with a section that does not exist, and a section's key joined by one "
+           "underscore (`OBSERVE_SERVICE_PORT`), stop the command too, since they would be ignored; other "
+           "`OBSERVE_*` names (secrets, tools' switches such as `OBSERVE_NATIVE`) are not the config's. "
+           "`observe config check FILE` validates a file and exits with code 2 naming the key, the value and what "
+           "was expected.\n\n",
            "Secrets never go in the file: the Elasticsearch password comes from `OBSERVE_ES_PASSWORD` or "
            "`elasticsearch.password_file`, the API key from `OBSERVE_ES_API_KEY` or `elasticsearch.api_key_file`.\n",
            _limits()]

@@ -84,6 +84,30 @@ def test_bad_env_value_is_a_config_error(tmp_path: Path) -> None:
     assert "service.drain_timeout_seconds: got '-1', expected greater than 0" in out.stderr
 
 
+@pytest.mark.parametrize(("name", "said"), [
+    ("OBSERVE_LOGZ__SINK", "OBSERVE_LOGZ__SINK: unknown section 'logz'; OBSERVE_<SECTION>__<KEY> takes one of: "
+                           "elasticsearch, exporters, kube, logs, render, service, traces"),
+    ("OBSERVE_SERVICE_PORT", "OBSERVE_SERVICE_PORT: levels are joined by two underscores: OBSERVE_SERVICE__PORT"),
+    ("OBSERVE_Logs_Sink", "OBSERVE_Logs_Sink: levels are joined by two underscores: OBSERVE_LOGS__SINK"),
+])
+def test_an_env_override_that_would_be_ignored_is_a_config_error(tmp_path: Path, name: str, said: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("{}\n")
+    out = check(f, {name: "9700"})
+    assert out.returncode == 2
+    assert said in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("name", ["OBSERVE_ES_PASSWORD", "OBSERVE_NATIVE", "OBSERVE_BENCH_ROUNDS", "OBSERVE_CONFIG",
+                                  "OBSERVE_service__port", "OBSERVE_LOGS"])
+def test_other_observe_variables_are_not_the_configs(tmp_path: Path, name: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("{}\n")
+    out = check(f, {name: str(f) if name == "OBSERVE_CONFIG" else ("{}" if name == "OBSERVE_LOGS" else "9700")})
+    assert out.returncode == 0, out.stderr
+
+
 def test_valid_file_passes(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("service:\n  port: 9700\n")
