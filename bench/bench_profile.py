@@ -32,6 +32,7 @@ STAGES: list[tuple[str, str]] = [
     ("observe/logs/fastpath.py", "fast_path"),
     # The C library's time shows as the Python frame that called it: the multiline pre-check, else the fast path.
     ("classify (", "multiline"),
+    ("untriggered (", "multiline"),  # classify's name before 2026-12-05 (a baseline tree may have it)
     ("observe/logs/cri_native.py", "fast_path"),
     ("observe/logs/decode.py", "decode"),
     ("observe/logs/multiline/", "multiline"),
