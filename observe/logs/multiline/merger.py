@@ -60,10 +60,12 @@ K = TypeVar("K", bound=Hashable)
 
 
 def _release_held(record: Record[T]) -> list[Record[T]]:
-    """The record without its held lines, then each held line as its own record (nothing confirmed them)."""
+    """The record without its held lines, then each held line as its own record (nothing confirmed them). A record
+    keeps its first line even when that one is held too (the part a split began with a held line), so no record is
+    ever left empty."""
     if not record.held:
         return [record]
-    keep = len(record.lines) - record.held
+    keep = max(len(record.lines) - record.held, 1)
     out = [record]
     for line, origin in zip(record.lines[keep:], record.origins[keep:], strict=True):
         size = len(line.encode("utf-8", "surrogateescape"))

@@ -324,3 +324,18 @@ def test_level_of_with_its_guard_is_level_of_without(line: str) -> None:
                                              ("lvl=info ERROR", None), ("ERROR x", "e"), ("x" * 170 + "level=error", None)])
 def test_level_of_reads_the_level_key_in_any_case(line: str, level: str | None) -> None:
     assert level_of(line) == _level_unguarded(line) == level
+
+
+def test_a_split_part_that_begins_with_a_held_line_is_released_as_lines_not_as_an_empty_record() -> None:
+    # Found by test_process_frames in CI: the trace reaches max_lines, the next (indented, held) line starts the
+    # split part, and nothing confirms it. Releasing the held lines used to leave that part empty, and the
+    # processor's release step failed on it (IndexError) instead of shipping the line.
+    rule = rule_for("java")
+    merger: Merger[str, int] = Merger(max_lines=2)
+    lines = ["java.lang.IllegalStateException: boom", "Caused by: java.io.IOException: gone", "\tat ", "\tnot a frame"]
+    out = [r for i, line in enumerate(lines) for r in merger.feed("k", rule, line, i, now=0.0)]
+    out += list(merger.drain())
+    assert all(r.lines for r in out)
+    assert sorted(o for r in out for o in r.origins) == [0, 1, 2, 3]  # every line shipped once
+    assert [r.lines for r in out] == [lines[:2], ["\tat "], ["\tnot a frame"]]
+    assert SPLIT_FLAG in out[0].flags and SPLIT_FLAG in out[1].flags

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from observe.logs import cri_native, process
@@ -67,6 +67,8 @@ _LINE = st.one_of(st.sampled_from(_DENSE), st.sampled_from(_FRAMES), st.sampled_
 @given(lines=st.lists(st.tuples(_LINE, st.sampled_from([b"stdout", b"stdout", b"stderr"])), max_size=80),
        cuts=st.lists(st.integers(0, 80), max_size=4), mode=st.sampled_from(["auto", "java", "javascript", "csharp"]),
        max_lines=st.sampled_from([2, 5, 30, 500]), max_bytes=st.sampled_from([120, 700, 4000, 1 << 20]))
+@example(lines=[("java.lang.IllegalStateException: boom", b"stderr"), ("Caused by: java.io.IOException: gone", b"stderr"),
+                ("\tat ", b"stderr")], cuts=[], mode="auto", max_lines=2, max_bytes=120)  # a split part held whole
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)
 def test_frame_runs_change_no_event(lines: list[tuple[str, bytes]], cuts: list[int], mode: str, max_lines: int,
                                     max_bytes: int) -> None:
