@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Protocol
 
 
@@ -75,9 +76,8 @@ class Batch:
         self.count = 0
 
     def items(self) -> Iterator[bytes]:
-        """Every item, in order."""
-        for seg, start, end in self.slices:
-            yield from seg.items[start:end]
+        """Every item, in order (chained in C: a batch holds thousands)."""
+        return chain.from_iterable(seg.items[start:end] for seg, start, end in self.slices)
 
     def body(self) -> bytes:
         """The NDJSON bulk body."""

@@ -142,7 +142,7 @@ class ElasticsearchSink:
     async def send(self, batch: Batch) -> list[Outcome]:
         await self._setup_done.wait()
         outcomes = [Outcome.DELIVERED] * batch.count
-        pending: list[Item] = [(i, item, None) for i, item in enumerate(batch.items())]
+        pending = request.pending_of(batch.items())
         if any(seg.verify for seg, _, _ in batch.slices):
             check = {i for i, (seg, _) in enumerate(batch.owners()) if seg.verify}
             pending = await self.skip_existing(pending, check, outcomes, "restart")
@@ -152,8 +152,7 @@ class ElasticsearchSink:
     async def deliver_items(self, items: list[bytes]) -> list[Outcome]:
         """Deliver bulk items (a replayed spool file, each looked up first); each one's final outcome, in order."""
         outcomes = [Outcome.DELIVERED] * len(items)
-        pending: list[Item] = [(i, item, None) for i, item in enumerate(items)]
-        pending = await self.skip_existing(pending, set(range(len(items))), outcomes, "replay")
+        pending = await self.skip_existing(request.pending_of(items), set(range(len(items))), outcomes, "replay")
         await self.deliver(pending, outcomes)
         return outcomes
 
@@ -277,10 +276,11 @@ class ElasticsearchSink:
     def _all_ok(self, pending: list[Item], outcomes: list[Outcome]) -> dict[str, int]:
         self.metrics.bulk_items.labels("201").inc(len(pending))
         dl = 0
-        for index, _, dl_reason in pending:
-            if dl_reason is not None:
-                dl += 1
-                self._deadlettered(index, dl_reason, outcomes)
+        if request.has_dead_letters(pending):
+            for index, _, dl_reason in pending:
+                if dl_reason is not None:
+                    dl += 1
+                    self._deadlettered(index, dl_reason, outcomes)
         self._acked["delivered"].inc(len(pending) - dl)
         return {"delivered": len(pending) - dl, "deadlettered": dl}
 

@@ -14,6 +14,7 @@ from observe.config import ElasticsearchConfig
 from observe.es_connection import auth_header, auth_headers, ssl_context, tls_context
 from observe.logs.config import LogsConfig
 from observe.logs.metrics import ShipperMetrics
+from observe.logs.sinks.elasticsearch import request
 from observe.logs.sinks.elasticsearch.config import SinkConfig
 from observe.logs.sinks.elasticsearch.deadletter import deadletter_item, reason_of
 from observe.logs.sinks.elasticsearch.retry import Backoff, item_verdict, request_retry_reason
@@ -90,6 +91,24 @@ def test_a_stored_dead_letter_write_is_the_events_outcome() -> None:
     s._per_item([(0, ITEM, "mapping")], [{"create": {"status": 201}}], outcomes)
     assert outcomes == [Outcome.DEADLETTERED]
     assert s.metrics.events_deadlettered.labels("mapping")._value.get() == 1
+
+
+def test_an_all_created_answer_stores_the_dead_letter_writes_among_the_items_as_dead_lettered() -> None:
+    s = sink()
+    outcomes = [Outcome.DELIVERED] * 3
+    counts = s._all_ok([(0, ITEM, None), (1, ITEM, "mapping"), (2, ITEM, None)], outcomes)
+    assert counts == {"delivered": 2, "deadlettered": 1}
+    assert outcomes == [Outcome.DELIVERED, Outcome.DEADLETTERED, Outcome.DELIVERED]
+    assert s.metrics.events_deadlettered.labels("mapping")._value.get() == 1
+    assert s.metrics.events_acked.labels("delivered")._value.get() == 2
+
+
+def test_pending_items_are_numbered_in_order_and_their_body_is_the_items_joined() -> None:
+    pending = request.pending_of(iter([b"a\n", b"b\n", b"c\n"]))
+    assert pending == [(0, b"a\n", None), (1, b"b\n", None), (2, b"c\n", None)]
+    assert request.body(pending) == b"a\nb\nc\n"
+    assert not request.has_dead_letters(pending) and not request.has_dead_letters([])
+    assert request.has_dead_letters([*pending, (3, b"d\n", "mapping")])
 
 
 def test_dead_letter_document_keeps_the_original_and_its_origin() -> None:
