@@ -21,7 +21,8 @@ _REASON = itemgetter(2)
 
 def pending_of(items: Iterable[bytes]) -> list[Item]:
     """Items to send, numbered in order, none dead-lettered. Built by zip, not a comprehension: a batch holds
-    thousands of items, and per-item Python in the sink was about half of its CPU above the null sink's."""
+    thousands of items (cProfile put the sink's per-item Python at half its cost above the null sink's; end to end
+    the gain measured 1.52 -> 1.48 CPU s per million lines, within noise)."""
     return list(zip(count(), items, repeat(None)))
 
 
