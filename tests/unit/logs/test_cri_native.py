@@ -8,7 +8,6 @@ state they leave behind must be equal.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -24,8 +23,8 @@ from observe.logs.encode import Encoder
 from observe.logs.fastpath import ship_cri
 from observe.logs.multiline.at_frames import is_frame
 from observe.logs.plan import Settings, path_plan
-from observe.logs.process import PlanProcessor
 from tests.unit.logs import traces
+from tests.unit.logs.chunked import process_in_chunks, records_of
 
 NOW = b"2024-05-01T00:00:00.000000000Z"
 LIMIT = 64
@@ -188,27 +187,12 @@ _RECORD_LINES = [
 def test_the_pre_check_changes_no_event(lines: list[tuple[str, bytes]], cuts: list[int], mode: str, parser: str) -> None:
     # The processor with the pre-check (lines free of trigger words skip the merger when their stream has no open
     # record) and without it: the same events, chunk by chunk, and the same held-back offset.
-    records = []
-    offset = 0
-    for text, stream in lines:
-        msg = text.encode()
-        records.append((offset, NOW, stream, msg, 0, None))
-        offset += len(msg) + 40
-    bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
-
-    def run() -> list[object]:
-        proc = PlanProcessor(Settings(multiline=mode, parser=parser))
-        seen: list[object] = []
-        for a, b in itertools.pairwise(bounds):
-            seen.append(proc.process(records[a:b]))
-            seen.append(proc.pending_offset())
-        seen.append(proc.flush(0.0, True))
-        return seen
-
-    with_check = run()
+    records = records_of(lines)
+    settings = Settings(multiline=mode, parser=parser)
+    with_check = process_in_chunks(records, cuts, settings)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cri_native, "classify", lambda messages, patterns: None)
-        assert run() == with_check
+        assert process_in_chunks(records, cuts, settings) == with_check
 
 
 def test_a_library_that_does_not_load_or_is_stale_leaves_the_python_path(tmp_path: Path,

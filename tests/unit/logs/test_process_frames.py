@@ -8,8 +8,6 @@ cut into chunks anywhere, under tight line and byte caps so that the run meets t
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -19,9 +17,8 @@ from observe.logs.event import Event
 from observe.logs.plan import Settings
 from observe.logs.process import PlanProcessor
 from tests.unit.logs import traces
+from tests.unit.logs.chunked import process_in_chunks, records_of
 from tests.unit.logs.multiline_cases import HERE as CASES
-
-NOW = b"2024-05-01T00:00:00.000000000Z"
 
 
 def _corpus(*langs: str) -> list[str]:
@@ -35,24 +32,8 @@ _LINES = sorted({*_corpus("java", "javascript", "csharp"), *traces.SPRING_CAUSED
 _FRAMES = [line for line in _LINES if line[:1] in " \t" and line.lstrip().startswith("at ")]
 
 
-def _records(lines: list[tuple[str, bytes]]) -> list[Event]:
-    records: list[Event] = []
-    offset = 0
-    for text, stream in lines:
-        msg = text.encode("utf-8", "surrogateescape")
-        records.append((offset, NOW, stream, msg, 0, None))
-        offset += len(msg) + 40
-    return records
-
-
-def _run(records: list[Event], bounds: list[int], mode: str, max_lines: int, max_bytes: int) -> list[object]:
-    proc = PlanProcessor(Settings(multiline=mode), max_lines=max_lines, max_bytes=max_bytes)
-    seen: list[object] = []
-    for a, b in itertools.pairwise(bounds):
-        seen.append(proc.process(records[a:b]))
-        seen.append(proc.pending_offset())
-    seen.append(proc.flush(0.0, True))
-    return seen
+def _run(records: list[Event], cuts: list[int], mode: str, max_lines: int, max_bytes: int) -> list[object]:
+    return process_in_chunks(records, cuts, Settings(multiline=mode), max_lines=max_lines, max_bytes=max_bytes)
 
 
 # A small vocabulary, so that headers, blank and held lines, causes and Node's `{ ... }` meet runs of frames often;
@@ -72,14 +53,13 @@ _LINE = st.one_of(st.sampled_from(_DENSE), st.sampled_from(_FRAMES), st.sampled_
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)
 def test_frame_runs_change_no_event(lines: list[tuple[str, bytes]], cuts: list[int], mode: str, max_lines: int,
                                     max_bytes: int) -> None:
-    records = _records(lines)
-    bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
-    with_runs = _run(records, bounds, mode, max_lines, max_bytes)  # frames found by the C library when it is built
+    records = records_of(lines)
+    with_runs = _run(records, cuts, mode, max_lines, max_bytes)  # frames found by the C library when it is built
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cri_native, "classify", lambda messages, patterns: None)
-        assert _run(records, bounds, mode, max_lines, max_bytes) == with_runs  # frames found by is_frame
+        assert _run(records, cuts, mode, max_lines, max_bytes) == with_runs  # frames found by is_frame
         mp.setattr(process, "is_frame", lambda msg: False)
-        assert _run(records, bounds, mode, max_lines, max_bytes) == with_runs  # no runs: feed, line by line
+        assert _run(records, cuts, mode, max_lines, max_bytes) == with_runs  # no runs: feed, line by line
 
 
 def test_a_java_trace_is_taken_in_runs_and_is_one_event() -> None:
@@ -87,7 +67,7 @@ def test_a_java_trace_is_taken_in_runs_and_is_one_event() -> None:
     frames = [f"\tat org.example.Handler{i}.invoke(Handler.java:{i})" for i in range(28)]
     lines = ["2024-05-14 09:12:46.000 ERROR 1 --- [main] c.e.O : failed", "java.lang.IllegalStateException: boom",
              *frames, "2024-05-14 09:12:47.000  INFO 1 --- [main] c.e.O : next"]
-    records = _records([(line, b"stdout") for line in lines])
+    records = records_of([(line, b"stdout") for line in lines])
     calls = []
     proc = PlanProcessor(Settings(multiline="auto"))
     real = proc._frames
@@ -111,5 +91,5 @@ def test_a_node_frame_that_opens_its_properties_is_not_taken_as_a_frame(native: 
         monkeypatch.setattr(cri_native, "classify", lambda messages, patterns: None)
     lines = ["TypeError: boom", "    at f (/app/x.js:1:1)", "    at g (/app/x.js:2:2) {", "  code: 'E_BOOM'", "}",
              "next line"]
-    out = PlanProcessor(Settings(multiline="javascript")).process(_records([(line, b"stderr") for line in lines]))
+    out = PlanProcessor(Settings(multiline="javascript")).process(records_of([(line, b"stderr") for line in lines]))
     assert [e[3].count(b"\n") + 1 for e in out] == [5, 1]  # the trace with its properties, then `next line`
