@@ -27,6 +27,13 @@ from observe.merge import deep_merge
 _TRIGGER_BYTES = b"".join(t.encode() + b"\0" for t in TRIGGERS)
 
 
+def _codes(messages: list[bytes]) -> bytes:
+    """cri_native.classify's bits for each message; without the library only the frames are marked, by is_frame
+    (every line then goes through the merger: the trigger words are not looked for in Python)."""
+    codes = cri_native.classify(messages, _TRIGGER_BYTES)
+    return codes if codes is not None else bytes(AT_FRAME if is_frame(m) else 0 for m in messages)
+
+
 @lru_cache(maxsize=256)
 def _rule(spec: str) -> Rule | None:
     # Cached so the same spec is the same object: the merger keeps an open record only under one rule.
@@ -68,33 +75,31 @@ class PlanProcessor:
         now = time.monotonic()
         feed = self.merger.feed
         # A line with none of the trace rules' trigger words, in a stream with no open record, is a one-line event
-        # whatever the rules say (TRIGGERS): it leaves as it came, without the merger. One C call tells them apart.
-        # And a run of `at` frames in an open trace is taken in one go (_frames). The same C call finds the frames.
+        # whatever the rules say (TRIGGERS): it leaves as it came, without the merger. And a run of `at` frames in an
+        # open trace is taken in one go (_frames). One C call per chunk marks both (_codes).
         traces = rule if isinstance(rule, TraceRule) else None
-        codes = cri_native.classify([rec[3] for rec in records], _TRIGGER_BYTES) if traces is not None else None
+        codes = _codes([rec[3] for rec in records]) if traces is not None else b""
         is_open = self.merger.is_open
         i, n = 0, len(records)
         while i < n:
             rec = records[i]
             msg, key = rec[3], rec[2]
-            if codes is not None:
-                if codes[i] & UNTRIGGERED and not is_open(key):
+            if traces is not None:
+                code = codes[i]
+                if code & UNTRIGGERED and not is_open(key):
                     out.append(self._parse(rec, parser) if parser is not None else rec)
                     i += 1
                     continue
-                frame = codes[i] & AT_FRAME
-            else:
-                frame = traces is not None and is_frame(msg)
-            if frame and traces is not None and (taken := self._frames(traces, records, i, now, codes)):
-                i += taken
-                continue
+                if code & AT_FRAME and (taken := self._frames(traces, records, i, now, codes)):
+                    i += taken
+                    continue
             # Most lines of a trace close nothing: _release only runs for lines that closed a record.
             if closed := feed(key, rule, msg.decode("utf-8", "surrogateescape"), rec, now, len(msg)):
                 out.extend(self._release(closed, s))
             i += 1
         return out
 
-    def _frames(self, rule: TraceRule, records: list[Event], i: int, now: float, codes: bytes | None) -> int:
+    def _frames(self, rule: TraceRule, records: list[Event], i: int, now: float, codes: bytes) -> int:
         """A run of `at` frames from records[i] on, in one go: when their stream's open record is a trace that takes
         them (`rule.takes_frames`), each would only continue it in state FRAME, so `feed` line by line is skipped
         (a 30-line Java trace is 28 such lines). How many were taken; 0 leaves records[i] to `feed`."""
@@ -103,12 +108,8 @@ class PlanProcessor:
         if record is None or not rule.takes_frames(record):
             return 0
         j, n = i + 1, len(records)
-        if codes is not None:
-            while j < n and codes[j] & AT_FRAME and records[j][2] == key:
-                j += 1
-        else:
-            while j < n and records[j][2] == key and is_frame(records[j][3]):
-                j += 1
+        while j < n and codes[j] & AT_FRAME and records[j][2] == key:
+            j += 1
         run = records[i:j]
         taken = self.merger.extend(record, [r[3].decode("utf-8", "surrogateescape") for r in run], run,
                                    [len(r[3]) for r in run], now)
