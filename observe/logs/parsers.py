@@ -128,6 +128,20 @@ def _unescape(value: str) -> str:
     return value.replace('\\"', '"').replace("\\\\", "\\")
 
 
+_LONG_MAX = (1 << 63) - 1  # Elasticsearch's long: a larger number would fail the document (orjson: the encode)
+
+
+def _numbers(status: str, size: str, req_len: str | None, req_time: str | None) -> tuple[int, int, int, int] | None:
+    """The line's numbers as Elasticsearch longs (-1 for `-` or absent; the duration in nanoseconds, ECS), or None
+    when one is not a number a long holds: `[\\d.]+` takes `1.2.3`, and `\\d+` any number of digits."""
+    try:
+        values = (int(status), -1 if size == "-" else int(size), -1 if req_len in (None, "-") else int(req_len),
+                  -1 if req_time in (None, "-") else round(float(req_time) * 1e9))
+    except (ValueError, OverflowError):  # not a float, or an infinite one
+        return None
+    return values if max(values) <= _LONG_MAX else None
+
+
 @lru_cache(maxsize=4096)
 def _is_ip(addr: str) -> bool:
     # Cached: a node sees the same few client and proxy addresses over and over, and ip_address costs microseconds.
@@ -152,6 +166,10 @@ class NginxParser:
         # instead of groupdict() and a helper call per field: 0.8 of the parse's CPU.
         (addr, user, time_local, request, status, size, referer, ua, req_len, req_time, up_name, up_alt,
          up_addr, up_len, up_time, up_status, req_id) = m.groups()
+        numbers = _numbers(status, size, req_len, req_time)
+        if numbers is None:
+            return Parsed(flags=FLAG_PARSE_FAILED)
+        status_code, body_bytes, request_bytes, duration = numbers
         f: dict[str, Any] = {"source": {"ip": addr} if _is_ip(addr) else {"address": addr}}
         if user and user != "-":
             f["user"] = {"name": user}
@@ -173,10 +191,10 @@ class NginxParser:
             f["nginx"] = nginx
             nginx["access"] = {"request": request}
         f["http"] = http
-        response: dict[str, Any] = {"status_code": int(status)}
+        response: dict[str, Any] = {"status_code": status_code}
         http["response"] = response
-        if size != "-":
-            response["body"] = {"bytes": int(size)}
+        if body_bytes >= 0:
+            response["body"] = {"bytes": body_bytes}
         if referer and referer != "-":
             http.setdefault("request", {})["referrer"] = _unescape(referer)
         if ua and ua != "-":
@@ -184,10 +202,10 @@ class NginxParser:
         f["nginx"] = nginx
         nginx.setdefault("access", {})["time"] = time_local
         if req_id is not None:
-            if req_len != "-":
-                http.setdefault("request", {})["bytes"] = int(req_len)
-            if req_time != "-":
-                f["event"] = {"duration": round(float(req_time) * 1e9)}  # ECS: nanoseconds
+            if request_bytes >= 0:
+                http.setdefault("request", {})["bytes"] = request_bytes
+            if duration >= 0:
+                f["event"] = {"duration": duration}  # ECS: nanoseconds
             up: dict[str, Any] = {}
             if up_name and up_name != "-":
                 up["name"] = up_name

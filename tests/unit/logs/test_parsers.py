@@ -80,6 +80,31 @@ def test_nginx_failure_flags() -> None:
     assert NginxParser().parse("2024/05/14 09:16:05 [error] 31#31: *1 connect() failed").flags == FLAG_PARSE_FAILED
 
 
+_INGRESS_HEAD = '10.0.0.1 - - [01/May/2024:12:34:56 +0000] "GET / HTTP/1.1" 200 {size} "-" "curl/8.5.0" '
+
+
+@pytest.mark.parametrize(("size", "tail"), [
+    ("5", "312 1.2.3 [shop-web-8080] [] 10.0.0.2:80 5 0.004 200 abc"),  # [\d.]+ takes it, float() does not
+    ("5", "312 . [shop-web-8080] [] 10.0.0.2:80 5 0.004 200 abc"),
+    ("5", "312 " + "9" * 400 + " [shop-web-8080] [] 10.0.0.2:80 5 0.004 200 abc"),  # float() is inf
+    ("5", "312 " + "9" * 11 + " [shop-web-8080] [] 10.0.0.2:80 5 0.004 200 abc"),  # 1e20 ns: beyond a long
+    ("9223372036854775808", "312 0.004 [shop-web-8080] [] 10.0.0.2:80 5 0.004 200 abc"),  # 2**63
+    ("5", "9" * 5000 + " 0.004 [shop-web-8080] [] 10.0.0.2:80 5 0.004 200 abc"),  # past int()'s digit limit
+])
+def test_nginx_numbers_beyond_a_long_flag_the_line(size: str, tail: str) -> None:
+    # These raised (ValueError, OverflowError) out of the parser, or made a document orjson can't encode.
+    out = NginxParser().parse(_INGRESS_HEAD.format(size=size) + tail)
+    assert out.flags == FLAG_PARSE_FAILED and out.fields == {}
+
+
+def test_nginx_numbers_at_a_longs_edge_still_parse() -> None:
+    f = NginxParser().parse(_INGRESS_HEAD.format(size="9223372036854775807")
+                            + "007 9223372036.854775 [a] [] 10.0.0.2:80 5 0.004 200 abc").fields
+    assert f["http"]["response"]["body"]["bytes"] == (1 << 63) - 1
+    assert f["http"]["request"]["bytes"] == 7
+    assert f["event"]["duration"] == round(9223372036.854775 * 1e9)
+
+
 def test_regex_named_groups_to_dotted_fields() -> None:
     parser = parser_for(r"regex:^(?P<log__level>[A-Z]+) \[(?P<service__name>[^\]]+)\] (?P<message>.*)$")
     assert parser is not None
