@@ -117,6 +117,303 @@ static uint8_t *unsigned_text(uint8_t *o, uint64_t v, unsigned base) {
     return o;
 }
 
+
+/*
+ * The nginx parser (observe/logs/parsers.py NginxParser, the reference) for the lines it reads the same way
+ * without backtracking: printable ASCII only, a request line `METHOD target[ HTTP/version]`, an IPv4 or non-IP
+ * client address, numbers of few enough digits that they fit a long and convert exactly, and ingress upstream fields
+ * of one token each. The regex reads those greedily first, token by token, as this does; upstream retries (`a, b`)
+ * make more tokens than that, so the regex backtracks to its `(?:, \S+)*` groups, and this hands the line back.
+ * nginx_fields() writes the parser's
+ * fields as the encoder would (`,"source":...`, the keys in the dict's order) and returns the end, or NULL for a
+ * line it does not take: that line goes through the Python parser, which also flags the ones that do not parse.
+ */
+typedef struct { const uint8_t *p; size_t n; } span;
+
+static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+/* \S+ on printable ASCII: the run up to the next space, at least one byte. */
+static const uint8_t *token(const uint8_t *p, const uint8_t *end, span *s) {
+    const uint8_t *q = p;
+    while (q < end && *q != ' ') q++;
+    if (q == p) return NULL;
+    s->p = p;
+    s->n = (size_t)(q - p);
+    return q;
+}
+
+static const uint8_t *lit(const uint8_t *p, const uint8_t *end, const char *t) {
+    size_t k = strlen(t);
+    if (p == NULL || (size_t)(end - p) < k || memcmp(p, t, k) != 0) return NULL;
+    return p + k;
+}
+
+/* "([^"\\]*(?:\\.[^"\\]*)*)": up to the first quote no backslash escapes; *escaped is set when it holds one. */
+static const uint8_t *quoted(const uint8_t *p, const uint8_t *end, span *s, int *escaped) {
+    if (p == NULL || p >= end || *p != '"') return NULL;
+    const uint8_t *q = p + 1;
+    while (q < end) {
+        if (*q == '"') {
+            s->p = p + 1;
+            s->n = (size_t)(q - p - 1);
+            return q + 1;
+        }
+        if (*q == '\\') {
+            if (q + 1 >= end) return NULL;
+            *escaped = 1;
+            q += 2;
+        } else {
+            q++;
+        }
+    }
+    return NULL;
+}
+
+/* [^\]]* then `]`: the bracketed text (empty when min is 0). */
+static const uint8_t *bracketed(const uint8_t *p, const uint8_t *end, span *s, size_t min) {
+    if (p == NULL) return NULL;
+    const uint8_t *q = memchr(p, ']', (size_t)(end - p));
+    if (q == NULL || (size_t)(q - p) < min) return NULL;
+    s->p = p;
+    s->n = (size_t)(q - p);
+    return q + 1;
+}
+
+/* \d+|- : a number of at most 18 digits (so a long holds it; longer ones go to Python) or `-` (*value = -1). */
+static const uint8_t *count(const uint8_t *p, const uint8_t *end, int64_t *value) {
+    if (p == NULL || p >= end) return NULL;
+    if (!is_digit(*p)) {
+        if (*p != '-') return NULL;
+        *value = -1;
+        return p + 1;
+    }
+    int64_t v = 0;
+    const uint8_t *q = p;
+    while (q < end && is_digit(*q)) {
+        if (q - p == 18) return NULL;
+        v = v * 10 + (*q++ - '0');
+    }
+    *value = v;
+    return q;
+}
+
+/* [\d.]+|- as round(float(text) * 1e9): taken only as digits{1,9}(.digits{1,9})? of at most 15 digits in all, whose
+ * float() is the quotient of two doubles that hold them exactly (N < 10**15 < 2**53, 10**9), so the one IEEE division
+ * rounds as Python's correctly rounded float() does; then ties to even, as Python's round(). */
+static const uint8_t *seconds_ns(const uint8_t *p, const uint8_t *end, int64_t *ns) {
+    if (p == NULL || p >= end) return NULL;
+    if (*p == '-') {
+        *ns = -1;
+        return p + 1;
+    }
+    static const double scale[10] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    uint64_t n = 0;
+    int whole = 0, frac = 0;
+    const uint8_t *q = p;
+    while (q < end && is_digit(*q) && whole <= 9) { n = n * 10 + (uint64_t)(*q++ - '0'); whole++; }
+    if (whole == 0 || whole > 9) return NULL;
+    if (q < end && *q == '.') {
+        q++;
+        while (q < end && is_digit(*q) && frac <= 9) { n = n * 10 + (uint64_t)(*q++ - '0'); frac++; }
+        if (frac == 0 || frac > 9 || whole + frac > 15) return NULL;
+    }
+    if (q < end && (*q == '.' || is_digit(*q))) return NULL;
+    volatile double seconds = (double)n / scale[frac];  /* volatile: no fused or reordered arithmetic */
+    double x = seconds * 1e9;
+    uint64_t r = (uint64_t)x;
+    double rest = x - (double)r;
+    if (rest > 0.5 || (rest == 0.5 && (r & 1))) r++;
+    *ns = (int64_t)r;
+    return q;
+}
+
+/* ipaddress.ip_address() on a text without `:` (so not IPv6): four dot-separated decimal octets of 1-3 ASCII digits,
+ * no leading zero, each at most 255. */
+static int ipv4(const uint8_t *p, size_t n) {
+    const uint8_t *end = p + n;
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *q = p;
+        unsigned v = 0;
+        while (q < end && is_digit(*q)) v = v * 10 + (unsigned)(*q++ - '0');
+        size_t digits = (size_t)(q - p);
+        if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && *p == '0')) return 0;
+        if (k < 3) {
+            if (q >= end || *q != '.') return 0;
+            q++;
+        } else if (q != end) {
+            return 0;
+        }
+        p = q;
+    }
+    return 1;
+}
+
+/* parsers._unescape: replace \" by ", then \\ by \ (two passes, as str.replace twice), into out; returns the span. */
+static span unescape(span s, int escaped, uint8_t *out) {
+    if (!escaped || memchr(s.p, '\\', s.n) == NULL) return s;
+    uint8_t *o = out;
+    for (size_t i = 0; i < s.n; i++) {
+        if (s.p[i] == '\\' && i + 1 < s.n && s.p[i + 1] == '"') { *o++ = '"'; i++; }
+        else *o++ = s.p[i];
+    }
+    size_t m = (size_t)(o - out);
+    o = out;
+    for (size_t i = 0; i < m; i++) {
+        if (out[i] == '\\' && i + 1 < m && out[i + 1] == '\\') { *o++ = '\\'; i++; }
+        else *o++ = out[i];
+    }
+    span r = {out, (size_t)(o - out)};
+    return r;
+}
+
+static uint8_t *key(uint8_t *o, const char *k) { return put(o, (const uint8_t *)k, strlen(k)); }
+
+static uint8_t *str(uint8_t *o, span s) { return json_string(o, s.p, s.n); }
+
+static int dash(span s) { return s.n == 1 && s.p[0] == '-'; }
+
+/* Longest message whose escaped fields nginx_fields() unescapes (on the stack); longer ones go to Python. */
+#define NGINX_ESCAPED_MAX 4096
+
+static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
+    const uint8_t *end = m + n, *p;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 0x20 || m[i] > 0x7e) return NULL;
+    span none = {NULL, 0};
+    span addr = none, user = none, time = none, request = none, referer = none, ua = none, up_name = none,
+         up_alt = none, up[4] = {none, none, none, none}, req_id = none;
+    int64_t status = 0, size = -1, req_len = -1, duration = -1;
+    int escaped = 0;
+    p = token(m, end, &addr);
+    p = lit(p, end, " - ");
+    if (p != NULL) p = token(p, end, &user);
+    p = bracketed(lit(p, end, " ["), end, &time, 1);
+    p = lit(quoted(lit(p, end, " "), end, &request, &escaped), end, " ");
+    if (p == NULL || end - p < 4 || !is_digit(p[0]) || !is_digit(p[1]) || !is_digit(p[2]) || p[3] != ' ') return NULL;
+    status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+    p = count(p + 4, end, &size);
+    p = quoted(lit(p, end, " "), end, &referer, &escaped);
+    p = quoted(lit(p, end, " "), end, &ua, &escaped);
+    if (p == NULL) return NULL;
+    const uint8_t *q = p;
+    while (q < end && *q == ' ') q++;
+    int ingress = q < end;
+    if (ingress) {
+        p = count(lit(p, end, " "), end, &req_len);
+        p = seconds_ns(lit(p, end, " "), end, &duration);
+        p = bracketed(lit(p, end, " ["), end, &up_name, 0);
+        p = bracketed(lit(p, end, " ["), end, &up_alt, 0);
+        p = lit(p, end, " ");
+        for (int k = 0; k < 4 && p != NULL; k++) p = lit(token(p, end, &up[k]), end, " ");
+        if (p != NULL) p = token(p, end, &req_id);
+        if (p == NULL) return NULL;
+        while (p < end && *p == ' ') p++;
+        if (p != end) return NULL;
+    }
+    if (escaped && n > NGINX_ESCAPED_MAX) return NULL;
+    uint8_t room[3 * NGINX_ESCAPED_MAX];
+    request = unescape(request, escaped, room);
+    /* The request line: [A-Z]+ \S+( HTTP/[\d.]+)?, whole. Any other (a TLS handshake, garbage) goes to Python. */
+    span method = {request.p, 0}, target, version = {NULL, 0};
+    const uint8_t *r = request.p, *r_end = request.p + request.n;
+    while (r < r_end && *r >= 'A' && *r <= 'Z') r++;
+    method.n = (size_t)(r - request.p);
+    if (method.n == 0 || r >= r_end || *r != ' ') return NULL;
+    r = token(r + 1, r_end, &target);
+    if (r == NULL) return NULL;
+    if (r < r_end) {
+        r = lit(r, r_end, " HTTP/");
+        if (r == NULL || r == r_end) return NULL;
+        version.p = r;
+        while (r < r_end && (is_digit(*r) || *r == '.')) r++;
+        if (r != r_end) return NULL;
+        version.n = (size_t)(r - version.p);
+    }
+    int is_ip = memchr(addr.p, ':', addr.n) == NULL ? ipv4(addr.p, addr.n) : -1;
+    if (is_ip < 0) return NULL;  /* maybe IPv6: Python's ipaddress decides */
+    o = key(o, is_ip ? ",\"source\":{\"ip\":" : ",\"source\":{\"address\":");
+    o = str(o, addr);
+    if (!dash(user)) {
+        o = key(o, "},\"user\":{\"name\":");
+        o = str(o, user);
+    }
+    o = key(o, "},\"http\":{\"request\":{\"method\":");
+    o = str(o, method);
+    if (referer.n && !dash(referer)) {
+        o = key(o, ",\"referrer\":");
+        o = str(o, unescape(referer, escaped, room + NGINX_ESCAPED_MAX));
+    }
+    if (ingress && req_len >= 0) {
+        o = key(o, ",\"bytes\":");
+        o = unsigned_text(o, (uint64_t)req_len, 10);
+    }
+    if (ingress && !dash(req_id)) {
+        o = key(o, ",\"id\":");
+        o = str(o, req_id);
+    }
+    o = key(o, "}");
+    if (version.p != NULL) {
+        o = key(o, ",\"version\":");
+        o = str(o, version);
+    }
+    o = key(o, ",\"response\":{\"status_code\":");
+    o = unsigned_text(o, (uint64_t)status, 10);
+    if (size >= 0) {
+        o = key(o, ",\"body\":{\"bytes\":");
+        o = unsigned_text(o, (uint64_t)size, 10);
+        o = key(o, "}");
+    }
+    o = key(o, "}},\"url\":{\"original\":");
+    o = str(o, target);
+    const uint8_t *mark = memchr(target.p, '?', target.n);
+    span path = {target.p, mark != NULL ? (size_t)(mark - target.p) : target.n};
+    o = key(o, ",\"path\":");
+    o = str(o, path);
+    if (mark != NULL && mark + 1 < target.p + target.n) {
+        span query = {mark + 1, (size_t)(target.p + target.n - mark - 1)};
+        o = key(o, ",\"query\":");
+        o = str(o, query);
+    }
+    o = key(o, "}");
+    if (ua.n && !dash(ua)) {
+        o = key(o, ",\"user_agent\":{\"original\":");
+        o = str(o, unescape(ua, escaped, room + 2 * NGINX_ESCAPED_MAX));
+        o = key(o, "}");
+    }
+    o = key(o, ",\"nginx\":{\"access\":{\"time\":");
+    o = str(o, time);
+    o = key(o, "}");
+    if (ingress) {
+        int named = up_name.n && !dash(up_name), alt = up_alt.n && !dash(up_alt), any_response = 0;
+        static const char *const response_keys[3] = {"\"length\":[", "\"time\":[", "\"status_code\":["};
+        if (named || alt || !dash(up[0]) || !dash(up[1]) || !dash(up[2]) || !dash(up[3])) {
+            const char *sep = "";
+            o = key(o, ",\"ingress_controller\":{\"upstream\":{");
+            if (named) { o = key(o, "\"name\":"); o = str(o, up_name); sep = ","; }
+            if (alt) { o = key(o, sep); o = key(o, "\"alternative_name\":"); o = str(o, up_alt); sep = ","; }
+            if (!dash(up[0])) { o = key(o, sep); o = key(o, "\"address\":["); o = str(o, up[0]); o = key(o, "]"); sep = ","; }
+            for (int k = 1; k < 4; k++) {
+                if (dash(up[k])) continue;
+                o = key(o, any_response ? "," : sep);
+                if (!any_response) o = key(o, "\"response\":{");
+                any_response = 1;
+                o = key(o, response_keys[k - 1]);
+                o = str(o, up[k]);
+                o = key(o, "]");
+            }
+            if (any_response) o = key(o, "}");
+            o = key(o, "}}");
+        }
+    }
+    o = key(o, "}");
+    if (ingress && duration >= 0) {
+        o = key(o, ",\"event\":{\"duration\":");
+        o = unsigned_text(o, (uint64_t)duration, 10);
+        o = key(o, "}");
+    }
+    return o;
+}
+
 /*
  * buf[start:len] holds complete lines, each ending in '\n'. `parts` is the six constant pieces back to back, their
  * lengths in `part_len`. Items go to `out` (capacity `out_cap`), each followed by a NUL byte, which no item holds
@@ -124,9 +421,9 @@ static uint8_t *unsigned_text(uint8_t *o, uint64_t v, unsigned base) {
  * one call; `out_len` is the bytes written. Returns where it stopped: len when every line was taken, else the
  * start of the line it did not take, or could not fit (then `full` is 1: the caller gives it more room).
  */
-size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
-                         const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
-                         size_t *out_len, int *full) {
+static size_t cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
+                        const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
+                        size_t *out_len, int *full, int nginx) {
     const uint8_t *part[6];
     size_t fixed = 0, at = 0;
     for (int k = 0; k < 6; k++) {
@@ -155,12 +452,16 @@ size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t 
         size_t ts_len = (size_t)(sp1 - line), stream_len = (size_t)(sp2 - stream), msg_len = (size_t)(nl - msg);
         if (sp3 - tag != 1 || tag[0] != 'F') break;
         if (!((stream_len == 6 && (memcmp(stream, "stdout", 6) == 0 || memcmp(stream, "stderr", 6) == 0)))) break;
-        if (msg_len > limit || !utc_timestamp(line, ts_len) || !valid_utf8(msg, msg_len)) break;
-        /* Worst case: every message byte escaped as \u00xx, two offsets of up to 20 digits each, the NUL. */
-        if ((size_t)(o - out) + fixed + ts_len + stream_len + 6 * msg_len + 2 + 40 + 1 > out_cap) {
+        if (msg_len > limit || !utc_timestamp(line, ts_len)) break;
+        if (!nginx && !valid_utf8(msg, msg_len)) break;  /* nginx_fields() takes printable ASCII only */
+        /* Worst case: every message byte escaped as \u00xx, two offsets of up to 20 digits each, the NUL; with the
+         * nginx fields, each message byte in at most two of them, escaped, three numbers and the keys. */
+        if ((size_t)(o - out) + fixed + ts_len + stream_len + (nginx ? 12 : 6) * msg_len + 2 + 40 + 1 +
+                (nginx ? 700 : 0) > out_cap) {
             *full = 1;
             break;
         }
+        uint8_t *item = o;
         uint64_t offset = base_offset + (pos - start);
         o = put(o, part[0], part_len[0]);
         o = unsigned_text(o, offset, 16);
@@ -172,12 +473,40 @@ size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t 
         o = unsigned_text(o, offset, 10);
         o = put(o, part[4], part_len[4]);
         o = put(o, stream, stream_len);
-        o = put(o, part[5], part_len[5]);
+        if (nginx) {
+            /* The document with the parser's fields: parts[5] (which ends in `}\n`) up to that end, the fields, the
+             * end. A line nginx_fields() does not take is not written: the loop stops before it. */
+            o = put(o, part[5], part_len[5] - 2);
+            o = nginx_fields(o, msg, msg_len);
+            if (o == NULL) {
+                o = item;
+                break;
+            }
+            *o++ = '}';
+            *o++ = '\n';
+        } else {
+            o = put(o, part[5], part_len[5]);
+        }
         *o++ = 0;
         pos += line_len + 1;
     }
     *out_len = (size_t)(o - out);
     return pos;
+}
+
+size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
+                         const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
+                         size_t *out_len, int *full) {
+    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, 0);
+}
+
+/* The same for the lines of a file with the parser `nginx` (and no multiline): each item's document also has the
+ * parser's fields, after the plan's (Encoder._encode_dict's order); it stops before a line nginx_fields() does not
+ * take too. */
+size_t observe_cri_nginx_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
+                               const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
+                               size_t *out_len, int *full) {
+    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, 1);
 }
 
 /*

@@ -18,6 +18,7 @@ import array
 import ctypes
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from observe.logs.decode import CriDecoder
@@ -33,12 +34,14 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(str(LIBRARY))
-        items, classify = lib.observe_cri_items, lib.observe_classify
+        items, nginx_items, classify = lib.observe_cri_items, lib.observe_cri_nginx_items, lib.observe_classify
     except (OSError, AttributeError):  # not loadable here, or built from an older cri_native.c: `make native`
         return None
-    items.restype = _SIZE
-    items.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p, ctypes.POINTER(_SIZE),
-                      ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE), ctypes.POINTER(ctypes.c_int)]
+    for function in (items, nginx_items):
+        function.restype = _SIZE
+        function.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p,
+                             ctypes.POINTER(_SIZE), ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE),
+                             ctypes.POINTER(ctypes.c_int)]
     classify.restype = None
     classify.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
                          ctypes.c_char_p]
@@ -48,6 +51,7 @@ def _load() -> ctypes.CDLL | None:
 _lib = _load()
 AVAILABLE = _lib is not None
 _items = _lib.observe_cri_items if _lib is not None else None
+_nginx_items = _lib.observe_cri_nginx_items if _lib is not None else None
 
 
 UNTRIGGERED = 1
@@ -92,11 +96,17 @@ _scratch = _Scratch()
 
 
 def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecoder, encoder: Encoder,
-               out: list[bytes]) -> int:
+               out: list[bytes], slow: Callable[[bytes, int], None] | None = None) -> int:
     """Append the bulk items of the lines in buf[:end] (whole lines, each with its newline; the first at `offset`)
     to `out`: what `ship_cri` appends for buf[:end - 1].split(b"\\n"). Returns how many lines that was (the C loop
-    writes one item per line it takes). Needs AVAILABLE."""
-    assert _items is not None
+    writes one item per line it takes). Needs AVAILABLE.
+
+    With `slow`, the lines are nginx access lines (parser `nginx`, no multiline): the C loop also parses them, and
+    writes what the decoder, NginxParser and the encoder write for them (`Encoder.nginx_inline` must hold). A line
+    it does not take, and every line while a partial line is open, goes to `slow(line, its offset)`: the reader's
+    general path, with the Python parser."""
+    c_loop = _items if slow is None else _nginx_items
+    assert c_loop is not None
     parts = encoder.line_parts
     joined = b"".join(parts)
     lengths = (_SIZE * 6)(*map(len, parts))
@@ -106,7 +116,7 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
     pos = lines = 0
     while pos < end:
         if not decoder.partial:
-            pos = _items(buf, end, pos, offset + pos, limit, joined, lengths, room, len(room), ctypes.byref(written),
+            pos = c_loop(buf, end, pos, offset + pos, limit, joined, lengths, room, len(room), ctypes.byref(written),
                          ctypes.byref(full))
             if written.value:
                 items = ctypes.string_at(room, written.value).split(b"\0")
@@ -121,7 +131,10 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
                 continue
         # One line the C loop did not take, or any line while a partial line is open: the reference path.
         nl = buf.index(b"\n", pos, end)
-        ship_cri([buf[pos:nl]], offset + pos, now, decoder, encoder, out)
+        if slow is not None:
+            slow(buf[pos:nl], offset + pos)
+        else:
+            ship_cri([buf[pos:nl]], offset + pos, now, decoder, encoder, out)
         pos = nl + 1
         lines += 1
     return lines

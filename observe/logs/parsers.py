@@ -152,6 +152,10 @@ def _is_ip(addr: str) -> bool:
     return True
 
 
+NGINX_ROOTS = frozenset(("source", "user", "http", "url", "user_agent", "nginx", "event"))
+"""Every top-level key NginxParser's fields may have."""
+
+
 class NginxParser:
     """nginx's default `combined` access log, and ingress-nginx's default upstream format, to ECS."""
 

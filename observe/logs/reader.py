@@ -161,8 +161,13 @@ class FileReader:
         """The whole lines buf[:end] (each with its newline; what follows is the carry): by the C fast path when it is
         built and the file takes the CRI fast path, else split and `_encode`d. Returns how many lines they were."""
         dec = self._decoder_for(buf[: buf.index(b"\n")])
-        if cri_native.AVAILABLE and self.processor is None and isinstance(dec, CriDecoder):
-            return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
+        if cri_native.AVAILABLE and isinstance(dec, CriDecoder):
+            proc = self.processor
+            if proc is None:
+                return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
+            if proc.nginx_only() and self.encoder.nginx_inline:
+                return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out,
+                                             slow=lambda line, at: self._encode([line], at, now, out))
         lines = buf.split(b"\n")
         lines.pop()  # the carry
         self._encode(lines, offset, now, out)

@@ -1,0 +1,222 @@
+"""The C loop's nginx parser (cri_native.c nginx_fields) writes exactly what the Python path writes for the lines it
+takes: the CRI decoder, NginxParser and the encoder, which stay the reference.
+
+Fuzzed lines are built from the parts of nginx's combined format and ingress-nginx's upstream format, each part
+drawn from values the C loop must take and values it must hand back (IPv6 and addresses with leading zeros, escaped
+quotes, request lines that are not one, numbers beyond a long or a float's exact range, upstream retries with
+commas, non-ASCII and control bytes, missing or extra spaces). Both paths start fresh; their items must be equal.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import orjson
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from observe.logs import cri_native
+from observe.logs.decode import CriDecoder
+from observe.logs.encode import Encoder
+from observe.logs.event import Event
+from observe.logs.parsers import NginxParser
+from observe.logs.plan import Settings, path_plan
+from observe.logs.process import PlanProcessor
+
+NOW = b"2024-05-01T00:00:00.000000000Z"
+LIMIT = 4096
+NGINX = Settings(parser="nginx")
+
+pytestmark = pytest.mark.skipif(os.environ.get("OBSERVE_NATIVE") == "off",
+                                reason="OBSERVE_NATIVE=off asks for the pure-Python path")
+
+
+def _encoder(fields: dict[str, object] | None = None) -> Encoder:
+    plan = path_plan("/var/log/pods/ns_p%od_uid/c/0.log", "/real", host_name="h%s", node_name="n", fmt="cri")
+    if fields is not None:
+        plan = type(plan)(path=plan.path, fields=fields)
+    return Encoder(plan, "k%1", "logs-a%b-default")
+
+
+class _Path:
+    """One file's decoder, processor and encoder, as the reader holds them."""
+
+    def __init__(self, encoder: Encoder | None = None) -> None:
+        self.decoder = CriDecoder(LIMIT)
+        self.processor = PlanProcessor(NGINX)
+        self.encoder = encoder or _encoder()
+        self.out: list[bytes] = []
+        self.slow_lines = 0
+
+    def general(self, lines: list[bytes], offset: int) -> None:
+        records: list[Event] = []
+        self.decoder.decode(lines, offset, NOW, records)
+        self.encoder.encode(self.processor.process(records), self.out)
+
+    def slow(self, line: bytes, offset: int) -> None:
+        self.slow_lines += 1
+        self.general([line], offset)
+
+
+def _both_paths(lines: list[bytes], offset: int = 0) -> tuple[_Path, _Path]:
+    reference, native = _Path(), _Path()
+    reference.general(lines, offset)
+    buf = b"\n".join(lines) + b"\n"
+    assert native.processor.nginx_only() and native.encoder.nginx_inline
+    taken = cri_native.ship_chunk(buf, len(buf), offset, NOW, native.decoder, native.encoder, native.out,
+                                  slow=native.slow)
+    assert taken == len(lines)
+    return reference, native
+
+
+def _line(addr: str, user: str, time: str, request: str, status: str, size: str, referer: str, ua: str,
+          ingress: str | None, trailing: str) -> str:
+    line = f'{addr} - {user} [{time}] "{request}" {status} {size} "{referer}" "{ua}"'
+    return line + (f" {ingress}" if ingress is not None else "") + trailing
+
+
+# Each part of a line: values the C loop takes, and values that make it hand the line back (or that the Python parser
+# flags). A line draws each part from the second list with a small chance, so most lines are taken and each odd value
+# still comes up alone.
+_PARTS: dict[str, tuple[list[str], list[str]]] = {
+    "addr": (["10.244.1.7", "0.0.0.0", "255.255.255.255", "256.1.1.1", "010.1.1.1", "1.2.3.04", "1.2.3", "1.2.3.4.5",
+              "1..2.3", "shop.example.com", "-", "1.2.3.4%x", "12345.1.1.1", "1.2.3.4."],
+             ["::1", "fe80::1%eth0", "2001:db8::7", "1.2.3.4:80", "\u0661.2.3.4", "", "a b"]),
+    "user": (["-", "alice", 'a"b', "--"], ["é", ""]),
+    "time": (["01/May/2024:12:34:56 +0000", "x", "a [b", 'a"b'], ["", "a]b"]),
+    "request": ([
+        "GET / HTTP/1.1", "GET /api/v1/items?id=7 HTTP/1.1", "POST /x? HTTP/2.0", "GET /a?b?c HTTP/1.0", "GET /",
+        'GET /\\"q\\" HTTP/1.1', "GET /\\\\ HTTP/1.1", 'GET /\\\\\\" HTTP/1.1', "GET /\\n HTTP/1.1",
+        "PUT /p?q=1&r=%22 HTTP/1.1", "GET / HTTP/..", "OPTIONS * HTTP/1.1", 'GET /\\"\\\\ HTTP/1.1'], [
+        "DELETE /x HTTP/", "GET / HTTP/1.1x", "GET / HTTP/1.1 ", "GET  /", "GET /a b", "get / HTTP/1.1", "", "-",
+        "\\x16\\x03\\x01\\x02\\x00", "GET /é HTTP/1.1", "GET /\t HTTP/1.1", "GET /\\"]),
+    "status": (["200", "502", "007"], ["20", "2000", "abc"]),
+    "size": (["0", "512", "-", "00512", "9" * 17, "9" * 18], ["9" * 19, "9223372036854775807", "9223372036854775808",
+                                                              "-5", ""]),
+    "referer": (["-", "", "https://shop.example.com/", 'a\\"b', "a\\\\", 'a\\\\\\"b', "--", "x\\ny", "[a]"],
+                ["a\\", "é", "\x01"]),
+    "ua": (["-", "", "Mozilla/5.0 (X11; Linux x86_64)", 'a\\"b', "a\\\\", "--"], ["a\\", "é", "\x7f"]),
+    "ingress": (["yes", "yes", "no"], []),
+    "req_len": (["312", "-", "0", "9" * 18], ["9" * 19, "", "1.5"]),
+    "req_time": (["0.004", "-", "0", "0.0005", "0.0000005", "123456789.123456", "999999999.999999", "2.5",
+                  "0.000000001", "123456.123456789", "0.123456789"],
+                 ["1.", ".5", "1.2.3", "1234567890.1", "0.1234567891", "", "1e3", "9" * 12, "1234567.123456789",
+                  "0" * 16, "41284065.533740681", "924581297.83101222"]),  # the last two: N / 10**k is not float()
+    "up_name": (["shop-web-8080", "", "-", "a b", "a[b"], ["a]b"]),
+    "up_alt": (["", "-", "shop-web-8443"], ["a]b"]),
+    "up_addr": (["10.244.2.7:8080", "-", "[x]"], ["a, b", "a,b", "é", ""]),
+    "up_len": (["512", "-"], ["0, 512", "a , b"]),
+    "up_time": (["0.004", "-"], ["0.001, 0.003", ""]),
+    "up_status": (["200", "-", "502"], ["502, 200", "2 00"]),
+    "req_id": (["6f1d8c1bb7f0a5c1e2d3f4a5b6c7d8e9", "-", "a\\b", 'a"b'], ["", "a b"]),
+    "trailing": (["", " ", "  "], [" x", "\t", "\x1c", "\xa0"]),
+    "timestamp": (["2024-01-01T00:00:00.123456789Z", "2024-01-01T00:00:00Z"], ["2024-01-01T00:00:01+02:00"]),
+    "stream": (["stdout", "stderr"], []),
+    "tag": (["F"], ["P"]),
+}
+
+
+def _random_lines(n: int, seed: int, odd: float = 0.03) -> list[bytes]:
+    rng = random.Random(seed)
+
+    def part(name: str) -> str:
+        taken, odd_values = _PARTS[name]
+        return rng.choice(odd_values if odd_values and rng.random() < odd else taken)
+
+    lines = []
+    for _ in range(n):
+        line = (f'{part("addr")} - {part("user")} [{part("time")}] "{part("request")}" {part("status")} {part("size")} '
+                f'"{part("referer")}" "{part("ua")}"')
+        if part("ingress") == "yes":
+            line += (f' {part("req_len")} {part("req_time")} [{part("up_name")}] [{part("up_alt")}] {part("up_addr")} '
+                     f'{part("up_len")} {part("up_time")} {part("up_status")} {part("req_id")}')
+        line += part("trailing")
+        lines.append(f'{part("timestamp")} {part("stream")} {part("tag")} {line}'.encode())
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_c_parser_writes_the_python_paths_items(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = _random_lines(3000, seed)
+    taken = 0
+    while lines:
+        cut = rng.randint(1, 12)
+        chunk, lines = lines[:cut], lines[cut:]
+        reference, native = _both_paths(chunk, rng.randrange(2**40))
+        assert native.out == reference.out, chunk
+        assert native.encoder.flagged == reference.encoder.flagged
+        taken += len(chunk) - native.slow_lines
+    assert taken > 1500  # most lines are taken by the C loop: what is compared is its work
+
+
+# A line the C loop would take, with a byte or a character from anywhere put in at any place.
+_CANONICAL = ('10.244.1.7 - - [01/May/2024:12:34:56 +0000] "GET /api/v1/items?id=7 HTTP/1.1" 200 512 '
+              '"https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64)" 312 0.004 [shop-web-8080] [] '
+              "10.244.2.7:8080 512 0.004 200 6f1d8c1bb7f0a5c1e2d3f4a5b6c7d8e9")
+_MUTATED = st.builds(lambda at, text, cut: _CANONICAL[:at] + text + _CANONICAL[at + cut:],
+                     st.integers(0, len(_CANONICAL)), st.text(max_size=3).map(lambda t: t.replace("\n", "")),
+                     st.integers(0, 3))
+
+
+@given(messages=st.lists(_MUTATED, min_size=1, max_size=6), offset=st.integers(0, 2**40))
+@example(messages=[_CANONICAL], offset=0)
+@settings(max_examples=800, deadline=None, derandomize=True, database=None)
+def test_the_c_parser_on_mutated_lines(messages: list[str], offset: int) -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode("utf-8", "surrogateescape") for m in messages]
+    reference, native = _both_paths(lines, offset)
+    assert native.out == reference.out
+    assert native.encoder.flagged == reference.encoder.flagged
+
+
+def test_the_c_loop_takes_the_common_lines_itself() -> None:
+    # A test that the C parser runs at all: every common line taken in C, none handed to Python.
+    lines = [b"2024-01-01T00:00:00Z stdout F " + _CANONICAL.replace("id=7", f"id={i}").encode() for i in range(2000)]
+    lines += [b'2024-01-01T00:00:00Z stderr F 203.0.113.9 - alice [14/May/2024:09:15:31 +0000] "GET /s.js?v=3 HTTP/1.1" '
+              b'304 0 "-" "curl/8.5.0"'] * 10
+    reference, native = _both_paths(lines)
+    assert native.out == reference.out
+    assert native.slow_lines == 0
+    doc = orjson.loads(native.out[0].split(b"\n")[1])
+    assert doc["http"]["request"] == {"method": "GET", "referrer": "https://shop.example.com/", "bytes": 312,
+                                      "id": "6f1d8c1bb7f0a5c1e2d3f4a5b6c7d8e9"}
+    assert doc["event"] == {"duration": 4_000_000}
+    assert doc["nginx"]["ingress_controller"]["upstream"] == {
+        "name": "shop-web-8080", "address": ["10.244.2.7:8080"],
+        "response": {"length": ["512"], "time": ["0.004"], "status_code": ["200"]}}
+
+
+@pytest.mark.parametrize("seconds", ["0.000000001", "0.000000003", "0.123456789", "0.0000005", "2.5", "0.1", "0.3",
+                                     "123456.123456789", "123456789.123456", "999999999.999999", "0.000001", "1",
+                                     "0.999999999"])
+def test_request_times_round_as_python_does(seconds: str) -> None:
+    # The one IEEE division that float() rounds like, then ties to even: against the Python parser's nanoseconds.
+    message = _CANONICAL.replace(" 312 0.004 ", f" 312 {seconds} ")
+    reference, native = _both_paths([b"2024-01-01T00:00:00Z stdout F " + message.encode()])
+    assert native.slow_lines == 0 and native.out == reference.out
+    assert orjson.loads(native.out[0].split(b"\n")[1])["event"]["duration"] == round(float(seconds) * 1e9)
+
+
+def test_lines_the_c_parser_hands_back_are_parsed_or_flagged_by_python() -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode() for m in (
+        _CANONICAL.replace("10.244.1.7", "2001:db8::7"),  # IPv6: ipaddress decides
+        _CANONICAL.replace("10.244.2.7:8080 512 0.004 200", "10.244.2.7:8080, 10.244.2.8:8080 0, 512 0.001, 0.003 502, 200"),
+        _CANONICAL.replace(" 312 0.004 ", " 312 1.2.3 "),  # flagged parse_failed
+        _CANONICAL.replace(" 312 0.004 ", " 312 41284065.533740681 "),  # 17 digits: float() rounds, not a quotient
+        "2024/05/14 09:16:05 [error] 31#31: *1 connect() failed",  # not an access line: flagged
+    )]
+    reference, native = _both_paths(lines)
+    assert native.out == reference.out
+    assert native.slow_lines == 5
+    assert native.encoder.flagged == {"parse_failed": 2}
+    assert NginxParser().parse(lines[1].split(b" ", 3)[3].decode()).fields["nginx"]["ingress_controller"]["upstream"][
+        "address"] == ["10.244.2.7:8080", "10.244.2.8:8080"]
+
+
+def test_a_plan_with_a_root_of_the_parsers_keeps_the_python_encoder() -> None:
+    # The C loop writes the parser's fields after the plan's; where they share a root, only deep_merge knows the
+    # document, so the reader does not ask the C loop.
+    assert not _encoder({"event": {"dataset": "nginx.access"}}).nginx_inline
+    assert _encoder({"kubernetes": {"namespace": "shop"}, "container": {"name": "web"}}).nginx_inline
