@@ -71,6 +71,27 @@ static int valid_utf8(const uint8_t *p, size_t n) {
 
 static const char HEX[] = "0123456789abcdef";
 
+/* One byte of a str as orjson writes it: `"` and `\\` escaped, C0 controls as \\b \\t \\n \\f \\r or \\u00xx. */
+static uint8_t *escaped_byte(uint8_t *o, uint8_t c) {
+    if (c >= 0x20 && c != '"' && c != '\\') {
+        *o++ = c;
+        return o;
+    }
+    *o++ = '\\';
+    switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\t': *o++ = 't'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\r': *o++ = 'r'; break;
+        default:
+            *o++ = 'u'; *o++ = '0'; *o++ = '0'; *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
+    }
+    return o;
+}
+
 /* The message as orjson writes a str: `"` and `\` escaped, C0 controls as \b \t \n \f \r or \u00xx, the rest as is. */
 static uint8_t *json_string(uint8_t *o, const uint8_t *p, size_t n) {
     *o++ = '"';
@@ -85,20 +106,7 @@ static uint8_t *json_string(uint8_t *o, const uint8_t *p, size_t n) {
                 continue;
             }
         }
-        uint8_t c = p[i++];
-        if (c >= 0x20 && c != '"' && c != '\\') { *o++ = c; continue; }
-        *o++ = '\\';
-        switch (c) {
-            case '"': *o++ = '"'; break;
-            case '\\': *o++ = '\\'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\t': *o++ = 't'; break;
-            case '\n': *o++ = 'n'; break;
-            case '\f': *o++ = 'f'; break;
-            case '\r': *o++ = 'r'; break;
-            default:
-                *o++ = 'u'; *o++ = '0'; *o++ = '0'; *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
-        }
+        o = escaped_byte(o, p[i++]);
     }
     *o++ = '"';
     return o;
@@ -415,6 +423,313 @@ static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
 }
 
 /*
+ * The json parser (observe/logs/parsers.py JsonParser, the reference) for the lines whose JSON orjson reads to the
+ * same values without a question: an object of at most 64 members a level, 16 levels deep, keys without escapes and
+ * none twice, integers of at most 18 digits (no -0), no floats (their shortest form is orjson's business), strings
+ * whose \u escapes are not surrogates. json_parse() reads such a line into its top-level members and picks the
+ * message and the ECS keys as JsonParser does; json_tail() writes the document the encoder writes for the result.
+ * The keys come from Python (cri_native.py builds them from parsers._JSON_MESSAGE and _JSON_ECS), so the two lists
+ * can't drift apart. A line it does not take goes to the Python parser, which also flags the ones that do not parse.
+ */
+enum { J_STR, J_INT, J_LIT, J_ARR, J_OBJ };
+#define J_MEMBERS 64
+#define J_DEPTH 16
+#define J_GROUPS 7 /* the message keys, then log.level, log.logger, trace.id, span.id, error.stack_trace, error.type */
+
+typedef struct {
+    span key;                /* without its quotes, no escapes */
+    const uint8_t *v, *v_end; /* the value's text */
+    int type;
+    int escapes, newline, nonascii; /* for strings */
+} member;
+
+typedef struct {
+    member m[J_MEMBERS];
+    int n;
+    int taken[J_GROUPS]; /* the member each group took, or -1 */
+} json_doc;
+
+static const uint8_t *ws(const uint8_t *p, const uint8_t *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    return p;
+}
+
+static int hex4(const uint8_t *p, uint32_t *cp) {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        uint8_t c = p[k];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
+        else return 0;
+    }
+    *cp = v;
+    return 1;
+}
+
+/* A string at p (its opening quote) as orjson reads it; returns the end (after the closing quote), or NULL. */
+static const uint8_t *jstring(const uint8_t *p, const uint8_t *end, member *info) {
+    p++;
+    while (p < end) {
+        uint8_t c = *p;
+        if (c == '"') return p + 1;
+        if (c < 0x20) return NULL;  /* a raw control character: orjson refuses it */
+        if (c >= 0x80) { info->nonascii = 1; p++; continue; }  /* valid UTF-8: checked for the whole message */
+        if (c != '\\') { p++; continue; }
+        info->escapes = 1;
+        if (p + 1 >= end) return NULL;
+        switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'r': case 't': p += 2; break;
+            case 'n': info->newline = 1; p += 2; break;
+            case 'u': {
+                uint32_t cp;
+                if (end - p < 6 || !hex4(p + 2, &cp) || (cp >= 0xD800 && cp <= 0xDFFF)) return NULL;
+                if (cp == '\n') info->newline = 1;
+                if (cp >= 0x80) info->nonascii = 1;
+                p += 6;
+                break;
+            }
+            default: return NULL;
+        }
+    }
+    return NULL;
+}
+
+static const uint8_t *jobject(const uint8_t *p, const uint8_t *end, int depth, json_doc *top);
+
+/* Any value at p; NULL for what this does not take (floats, long integers, -0) and for what is not JSON. */
+static const uint8_t *jvalue(const uint8_t *p, const uint8_t *end, int depth, member *info) {
+    if (p >= end) return NULL;
+    uint8_t c = *p;
+    if (c == '"') {
+        info->type = J_STR;
+        return jstring(p, end, info);
+    }
+    if (c == '{') {
+        info->type = J_OBJ;
+        return jobject(p, end, depth + 1, NULL);
+    }
+    if (c == '[') {
+        info->type = J_ARR;
+        if (depth + 1 > J_DEPTH) return NULL;
+        p = ws(p + 1, end);
+        if (p < end && *p == ']') return p + 1;
+        for (;;) {
+            member item = {{NULL, 0}, NULL, NULL, 0, 0, 0, 0};
+            p = jvalue(p, end, depth + 1, &item);
+            if (p == NULL) return NULL;
+            p = ws(p, end);
+            if (p < end && *p == ',') { p = ws(p + 1, end); continue; }
+            if (p < end && *p == ']') return p + 1;
+            return NULL;
+        }
+    }
+    info->type = J_LIT;
+    if (c == 't') return lit(p, end, "true");
+    if (c == 'f') return lit(p, end, "false");
+    if (c == 'n') return lit(p, end, "null");
+    info->type = J_INT;
+    const uint8_t *q = p;
+    if (*q == '-') q++;
+    const uint8_t *digits = q;
+    if (q >= end || !is_digit(*q)) return NULL;
+    if (*q == '0') {
+        q++;
+        if (q - p == 2) return NULL;  /* -0: orjson reads 0 */
+    } else {
+        while (q < end && is_digit(*q)) q++;
+    }
+    if (q - digits > 18) return NULL;  /* past a long orjson reads a float */
+    return q;  /* a float (or 01) fails at the next byte: its caller wants a blank, `,`, `]` or `}` */
+}
+
+/* An object at p (its opening brace). Keys must be free of escapes and distinct (orjson keeps the last of two).
+ * `top` receives the members of the outermost one. */
+static const uint8_t *jobject(const uint8_t *p, const uint8_t *end, int depth, json_doc *top) {
+    if (depth > J_DEPTH) return NULL;
+    span keys[J_MEMBERS];
+    int n = 0;
+    p = ws(p + 1, end);
+    if (p < end && *p == '}') return p + 1;
+    for (;;) {
+        if (p >= end || *p != '"' || n == J_MEMBERS) return NULL;
+        member m = {{NULL, 0}, NULL, NULL, 0, 0, 0, 0};
+        const uint8_t *k = jstring(p, end, &m);
+        if (k == NULL || m.escapes) return NULL;
+        span key = {p + 1, (size_t)(k - p - 2)};
+        for (int i = 0; i < n; i++)
+            if (keys[i].n == key.n && memcmp(keys[i].p, key.p, key.n) == 0) return NULL;
+        keys[n++] = key;
+        p = ws(k, end);
+        if (p >= end || *p != ':') return NULL;
+        p = ws(p + 1, end);
+        member v = {key, p, NULL, 0, 0, 0, 0};
+        p = jvalue(p, end, depth, &v);
+        if (p == NULL) return NULL;
+        v.v_end = p;
+        if (top != NULL) top->m[top->n++] = v;
+        p = ws(p, end);
+        if (p < end && *p == ',') { p = ws(p + 1, end); continue; }
+        if (p < end && *p == '}') return p + 1;
+        return NULL;
+    }
+}
+
+/* JsonParser.parse: the members, the message (the first of its keys that holds a string) and, per ECS group, the
+ * first of its keys that holds a string or an integer. `keys`: J_GROUPS groups of NUL-terminated keys, each group
+ * ended by an empty key. Returns 0 for a line this does not take. */
+static int json_parse(const uint8_t *m, size_t n, const uint8_t *keys, json_doc *doc) {
+    const uint8_t *end = m + n, *p = m;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;  /* str.strip(): other blanks go to Python */
+    if (p >= end || *p != '{') return 0;
+    doc->n = 0;
+    p = jobject(p, end, 1, doc);
+    if (p == NULL) return 0;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    if (p != end) return 0;
+    const uint8_t *k = keys;
+    for (int g = 0; g < J_GROUPS; g++) {
+        doc->taken[g] = -1;
+        for (; *k; k += strlen((const char *)k) + 1) {
+            if (doc->taken[g] >= 0) continue;
+            size_t len = strlen((const char *)k);
+            for (int i = 0; i < doc->n; i++) {
+                member *mb = &doc->m[i];
+                if (mb->key.n != len || memcmp(mb->key.p, k, len) != 0) continue;
+                if (mb->type == J_STR || (g > 0 && mb->type == J_INT)) doc->taken[g] = i;
+                break;
+            }
+        }
+        k++;
+    }
+    int msg = doc->taken[0], level = doc->taken[1];
+    /* A message with a newline may be a trace: the processor adds error fields from it (Python). A level is
+     * lowered with str.lower(), which this does only for ASCII. */
+    if (msg >= 0 && doc->m[msg].newline) return 0;
+    if (level >= 0 && doc->m[level].type == J_STR && doc->m[level].nonascii) return 0;
+    return 1;
+}
+
+/* A string's text, validated by jstring(), as orjson writes the str it decodes to. */
+static uint8_t *jstring_out(uint8_t *o, const uint8_t *p, const uint8_t *q) {
+    /* p at the opening quote, q after the closing one */
+    *o++ = '"';
+    for (p++, q--; p < q;) {
+        if (*p != '\\') { *o++ = *p++; continue; }
+        uint32_t cp;
+        switch (p[1]) {
+            case 'b': cp = '\b'; break;
+            case 'f': cp = '\f'; break;
+            case 'n': cp = '\n'; break;
+            case 'r': cp = '\r'; break;
+            case 't': cp = '\t'; break;
+            case 'u': hex4(p + 2, &cp); p += 4; break;
+            default: cp = p[1];  /* " \ / */
+        }
+        p += 2;
+        if (cp < 0x80) {
+            o = escaped_byte(o, (uint8_t)cp);
+        } else if (cp < 0x800) {
+            *o++ = (uint8_t)(0xC0 | (cp >> 6));
+            *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+        } else {
+            *o++ = (uint8_t)(0xE0 | (cp >> 12));
+            *o++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
+/* A value, validated by jvalue(), as orjson.dumps writes what orjson.loads made of it: no blanks, strings
+ * rewritten, integers and literals as they are. */
+static uint8_t *jvalue_out(uint8_t *o, const uint8_t *p, const uint8_t *end) {
+    while (p < end) {
+        uint8_t c = *p;
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') { p++; continue; }
+        if (c != '"') { *o++ = c; p++; continue; }
+        const uint8_t *q = p + 1;
+        while (*q != '"') q += *q == '\\' ? 2 : 1;
+        o = jstring_out(o, p, q + 1);
+        p = q + 1;
+    }
+    return o;
+}
+
+/* An ECS value: str(value), as a JSON string; lowered for the level. */
+static uint8_t *ecs_out(uint8_t *o, const member *m, int lower) {
+    if (m->type == J_INT) {
+        *o++ = '"';
+        o = put(o, m->v, (size_t)(m->v_end - m->v));
+        *o++ = '"';
+        return o;
+    }
+    uint8_t *start = o;
+    o = jstring_out(o, m->v, m->v_end);
+    if (lower)
+        for (uint8_t *c = start; c < o; c++)
+            if (*c >= 'A' && *c <= 'Z') *c = (uint8_t)(*c + 32);
+    return o;
+}
+
+/* After the head: parts[5] with the log's level and logger inside the log object (at log_close, its closing
+ * brace), the ECS fields and json.* after the plan's fields, the end. Encoder._encode_dict's order; with no fields
+ * that is parts[5] itself, the item the encoder's template writes for a record without fields. */
+static uint8_t *json_tail(uint8_t *o, const json_doc *doc, const uint8_t *part5, size_t part5_len, size_t log_close) {
+    static const char *const leaf[J_GROUPS] = {NULL, "\"level\":", "\"logger\":", "{\"id\":", "{\"id\":",
+                                               "\"stack_trace\":", "\"type\":"};
+    static const char *const root[J_GROUPS] = {NULL, NULL, NULL, ",\"trace\":", ",\"span\":", NULL, NULL};
+    const int *t = doc->taken;
+    o = put(o, part5, log_close);
+    for (int g = 1; g <= 2; g++) {
+        if (t[g] < 0) continue;
+        *o++ = ',';
+        o = key(o, leaf[g]);
+        o = ecs_out(o, &doc->m[t[g]], g == 1);
+    }
+    o = put(o, part5 + log_close, part5_len - log_close - 2);
+    for (int g = 3; g <= 4; g++) {
+        if (t[g] < 0) continue;
+        o = key(o, root[g]);
+        o = key(o, leaf[g]);
+        o = ecs_out(o, &doc->m[t[g]], 0);
+        *o++ = '}';
+    }
+    if (t[5] >= 0 || t[6] >= 0) {
+        o = key(o, ",\"error\":{");
+        for (int g = 5, first = 1; g <= 6; g++) {
+            if (t[g] < 0) continue;
+            if (!first) *o++ = ',';
+            first = 0;
+            o = key(o, leaf[g]);
+            o = ecs_out(o, &doc->m[t[g]], 0);
+        }
+        *o++ = '}';
+    }
+    int first = 1;
+    for (int i = 0; i < doc->n; i++) {
+        int used = 0;
+        for (int g = 0; g < J_GROUPS; g++) used |= t[g] == i;
+        if (used) continue;
+        o = key(o, first ? ",\"json\":{" : ",");
+        first = 0;
+        const member *m = &doc->m[i];
+        *o++ = '"';
+        o = put(o, m->key.p, m->key.n);
+        o = key(o, "\":");
+        o = jvalue_out(o, m->v, m->v_end);
+    }
+    if (!first) *o++ = '}';
+    *o++ = '}';
+    *o++ = '\n';
+    return o;
+}
+
+enum { PLAIN, NGINX, JSON };
+
+/*
  * buf[start:len] holds complete lines, each ending in '\n'. `parts` is the six constant pieces back to back, their
  * lengths in `part_len`. Items go to `out` (capacity `out_cap`), each followed by a NUL byte, which no item holds
  * (every byte of it is JSON text or a validated timestamp, stream or number), so the caller splits them apart in
@@ -423,8 +738,10 @@ static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
  */
 static size_t cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
                         const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
-                        size_t *out_len, int *full, int nginx) {
+                        size_t *out_len, int *full, int mode, const uint8_t *keys, size_t log_close) {
     const uint8_t *part[6];
+    int parsed = mode != PLAIN;
+    json_doc doc;
     size_t fixed = 0, at = 0;
     for (int k = 0; k < 6; k++) {
         part[k] = parts + at;
@@ -453,11 +770,12 @@ static size_t cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t b
         if (sp3 - tag != 1 || tag[0] != 'F') break;
         if (!((stream_len == 6 && (memcmp(stream, "stdout", 6) == 0 || memcmp(stream, "stderr", 6) == 0)))) break;
         if (msg_len > limit || !utc_timestamp(line, ts_len)) break;
-        if (!nginx && !valid_utf8(msg, msg_len)) break;  /* nginx_fields() takes printable ASCII only */
+        if (mode != NGINX && !valid_utf8(msg, msg_len)) break;  /* nginx_fields() takes printable ASCII only */
+        if (mode == JSON && !json_parse(msg, msg_len, keys, &doc)) break;
         /* Worst case: every message byte escaped as \u00xx, two offsets of up to 20 digits each, the NUL; with the
-         * nginx fields, each message byte in at most two of them, escaped, three numbers and the keys. */
-        if ((size_t)(o - out) + fixed + ts_len + stream_len + (nginx ? 12 : 6) * msg_len + 2 + 40 + 1 +
-                (nginx ? 700 : 0) > out_cap) {
+         * parser's fields, each message byte in at most two of them, escaped, three numbers and the keys. */
+        if ((size_t)(o - out) + fixed + ts_len + stream_len + (parsed ? 12 : 6) * msg_len + 2 + 40 + 1 +
+                (parsed ? 700 : 0) > out_cap) {
             *full = 1;
             break;
         }
@@ -468,12 +786,15 @@ static size_t cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t b
         o = put(o, part[1], part_len[1]);
         o = put(o, line, ts_len);
         o = put(o, part[2], part_len[2]);
-        o = json_string(o, msg, msg_len);
+        if (mode == JSON && doc.taken[0] >= 0)
+            o = jstring_out(o, doc.m[doc.taken[0]].v, doc.m[doc.taken[0]].v_end);  /* the parsed message */
+        else
+            o = json_string(o, msg, msg_len);
         o = put(o, part[3], part_len[3]);
         o = unsigned_text(o, offset, 10);
         o = put(o, part[4], part_len[4]);
         o = put(o, stream, stream_len);
-        if (nginx) {
+        if (mode == NGINX) {
             /* The document with the parser's fields: parts[5] (which ends in `}\n`) up to that end, the fields, the
              * end. A line nginx_fields() does not take is not written: the loop stops before it. */
             o = put(o, part[5], part_len[5] - 2);
@@ -484,6 +805,8 @@ static size_t cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t b
             }
             *o++ = '}';
             *o++ = '\n';
+        } else if (mode == JSON) {
+            o = json_tail(o, &doc, part[5], part_len[5], log_close);
         } else {
             o = put(o, part[5], part_len[5]);
         }
@@ -497,7 +820,8 @@ static size_t cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t b
 size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
                          const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
                          size_t *out_len, int *full) {
-    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, 0);
+    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, PLAIN, NULL,
+                     0);
 }
 
 /* The same for the lines of a file with the parser `nginx` (and no multiline): each item's document also has the
@@ -506,7 +830,17 @@ size_t observe_cri_items(const uint8_t *buf, size_t len, size_t start, uint64_t 
 size_t observe_cri_nginx_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
                                const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
                                size_t *out_len, int *full) {
-    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, 1);
+    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, NGINX, NULL,
+                     0);
+}
+
+/* The same for the lines of a file with the parser `json` (and no multiline): json_parse() and json_tail(). `keys`
+ * as json_parse() takes them; `log_close` is where parts[5] closes the document's log object. */
+size_t observe_cri_json_items(const uint8_t *buf, size_t len, size_t start, uint64_t base_offset, size_t limit,
+                              const uint8_t *parts, const size_t *part_len, uint8_t *out, size_t out_cap,
+                              size_t *out_len, int *full, const uint8_t *keys, size_t log_close) {
+    return cri_items(buf, len, start, base_offset, limit, parts, part_len, out, out_cap, out_len, full, JSON, keys,
+                     log_close);
 }
 
 /*

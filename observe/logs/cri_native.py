@@ -24,6 +24,7 @@ from pathlib import Path
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder
 from observe.logs.fastpath import ship_cri
+from observe.logs.parsers import _JSON_ECS, _JSON_MESSAGE
 
 LIBRARY = Path(__file__).with_name("_cri_native.so")
 _SIZE = ctypes.c_size_t
@@ -34,14 +35,16 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(str(LIBRARY))
-        items, nginx_items, classify = lib.observe_cri_items, lib.observe_cri_nginx_items, lib.observe_classify
+        items, classify = lib.observe_cri_items, lib.observe_classify
+        nginx_items, json_items = lib.observe_cri_nginx_items, lib.observe_cri_json_items
     except (OSError, AttributeError):  # not loadable here, or built from an older cri_native.c: `make native`
         return None
-    for function in (items, nginx_items):
+    for function in (items, nginx_items, json_items):
         function.restype = _SIZE
         function.argtypes = [ctypes.c_char_p, _SIZE, _SIZE, ctypes.c_uint64, _SIZE, ctypes.c_char_p,
                              ctypes.POINTER(_SIZE), ctypes.c_char_p, _SIZE, ctypes.POINTER(_SIZE),
                              ctypes.POINTER(ctypes.c_int)]
+    json_items.argtypes = [*json_items.argtypes, ctypes.c_char_p, _SIZE]
     classify.restype = None
     classify.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), _SIZE, ctypes.c_char_p, _SIZE,
                          ctypes.c_char_p]
@@ -51,7 +54,21 @@ def _load() -> ctypes.CDLL | None:
 _lib = _load()
 AVAILABLE = _lib is not None
 _items = _lib.observe_cri_items if _lib is not None else None
-_nginx_items = _lib.observe_cri_nginx_items if _lib is not None else None
+_loops = {} if _lib is None else {
+    "nginx": _lib.observe_cri_nginx_items, "json": _lib.observe_cri_json_items}
+
+
+def _json_keys() -> bytes:
+    """The keys JsonParser looks for, as the C loop's json_parse() takes them: the message keys, then each ECS
+    group's, each key NUL-terminated, each group ended by an empty key. json_tail() writes the groups to these
+    targets, in this order."""
+    targets = [target for _, target in _JSON_ECS]
+    assert targets == ["log.level", "log.logger", "trace.id", "span.id", "error.stack_trace", "error.type"], targets
+    groups = [_JSON_MESSAGE, *(keys for keys, _ in _JSON_ECS)]
+    return b"".join(b"".join(key.encode() + b"\0" for key in keys) + b"\0" for keys in groups)
+
+
+_JSON_KEYS = _json_keys()
 
 
 UNTRIGGERED = 1
@@ -96,17 +113,18 @@ _scratch = _Scratch()
 
 
 def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecoder, encoder: Encoder,
-               out: list[bytes], slow: Callable[[bytes, int], None] | None = None) -> int:
+               out: list[bytes], parser: str | None = None, slow: Callable[[bytes, int], None] | None = None) -> int:
     """Append the bulk items of the lines in buf[:end] (whole lines, each with its newline; the first at `offset`)
     to `out`: what `ship_cri` appends for buf[:end - 1].split(b"\\n"). Returns how many lines that was (the C loop
     writes one item per line it takes). Needs AVAILABLE.
 
-    With `slow`, the lines are nginx access lines (parser `nginx`, no multiline): the C loop also parses them, and
-    writes what the decoder, NginxParser and the encoder write for them (`Encoder.nginx_inline` must hold). A line
-    it does not take, and every line while a partial line is open, goes to `slow(line, its offset)`: the reader's
-    general path, with the Python parser."""
-    c_loop = _items if slow is None else _nginx_items
-    assert c_loop is not None
+    With a `parser` (`nginx` or `json`, for a file with that parser and no multiline), the C loop also parses the
+    lines, and writes what the decoder, the parser and the encoder write for them (`Encoder.inline(parser)` must
+    hold). A line it does not take, and every line while a partial line is open, goes to `slow(line, its offset)`:
+    the reader's general path, with the Python parser."""
+    c_loop = _items if parser is None else _loops[parser]
+    assert c_loop is not None and (parser is None or slow is not None)
+    extra = (_JSON_KEYS, encoder.log_close) if parser == "json" else ()
     parts = encoder.line_parts
     joined = b"".join(parts)
     lengths = (_SIZE * 6)(*map(len, parts))
@@ -117,7 +135,7 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
     while pos < end:
         if not decoder.partial:
             pos = c_loop(buf, end, pos, offset + pos, limit, joined, lengths, room, len(room), ctypes.byref(written),
-                         ctypes.byref(full))
+                         ctypes.byref(full), *extra)
             if written.value:
                 items = ctypes.string_at(room, written.value).split(b"\0")
                 items.pop()  # after the last NUL

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from observe.logs.event import FLAG_INVALID_UTF8, FLAG_NAMES, Event
-from observe.logs.parsers import NGINX_ROOTS
+from observe.logs.parsers import JSON_ROOTS, NGINX_ROOTS
 from observe.logs.plan import FilePlan
 from observe.logs.timestamp import to_utc
 from observe.merge import deep_merge
@@ -43,9 +43,12 @@ class Encoder:
         # For documents with parsed fields: the plan's fields, encoded once, and the keys a field may not share.
         self.plan_part = b"," + rest if rest else b""
         self.own_keys = frozenset(("@timestamp", "message", *plan.fields))
-        # The C loop writes nginx documents itself (cri_native.ship_chunk) only as `_encode_dict` would write them
-        # without deep_merge: when the parser's roots are not the plan's.
-        self.nginx_inline = self.own_keys.isdisjoint(NGINX_ROOTS)
+        # The C loop writes parsed documents itself (cri_native.ship_chunk) only as `_encode_dict` writes them
+        # without deep_merge: for the parsers whose roots are not the plan's. It puts a JSON line's log.level and
+        # log.logger into the log object, which parts[5] below closes at `log_close`.
+        self.inline_parsers = frozenset(name for name, roots in (("nginx", NGINX_ROOTS), ("json", JSON_ROOTS))
+                                        if self.own_keys.isdisjoint(roots))
+        self.log_close = len(path_part)
         # A whole line with a stream: these constant pieces around (offset in hex, timestamp, JSON message, offset,
         # stream). The C fast path (cri_native.c) writes them as they are; `tmpl` is the same item as a template.
         self.line_parts = (id_head, b'"}}\n{"@timestamp":"', b'","message":', b',"log":{"offset":', b',"iostream":"',

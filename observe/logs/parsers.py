@@ -64,6 +64,8 @@ _JSON_MESSAGE = ("msg", "message", "log.message")
 _JSON_ECS_GROUPS: list[tuple[tuple[str, ...], str, str, frozenset[str]]] = [
     (keys, target.split(".")[0], target.split(".")[1], frozenset(keys)) for keys, target in _JSON_ECS]
 _JSON_ECS_KEYS = frozenset(k for keys, _ in _JSON_ECS for k in keys)
+JSON_ROOTS = frozenset(("json", *(target.split(".")[0] for _, target in _JSON_ECS)))
+"""Every top-level key JsonParser's fields may have."""
 
 
 class JsonParser:

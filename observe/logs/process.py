@@ -54,11 +54,13 @@ class PlanProcessor:
         self.dropped = dropped.labels("excluded", "true") if dropped is not None else None
         self.merger: Merger[bytes, Event] = Merger(flush_seconds=flush_seconds, max_lines=max_lines, max_bytes=max_bytes)
 
-    def nginx_only(self) -> bool:
-        """The settings only parse nginx lines, and nothing is held: the C loop may parse and encode whole lines
-        itself (cri_native.ship_chunk), one event per line, as `process` would."""
+    def native_parser(self) -> str | None:
+        """`nginx` or `json` when the settings only parse lines with that parser and nothing is held: then the C loop
+        may parse and encode whole lines itself (cri_native.ship_chunk), one event per line, as `process` would."""
         s = self.settings
-        return s.parser == "nginx" and s.multiline == "none" and not s.excluded and not self.merger.pending()
+        if s.parser in ("nginx", "json") and s.multiline == "none" and not s.excluded and not self.merger.pending():
+            return s.parser
+        return None
 
     def process(self, records: list[Event]) -> list[Event]:
         """Exclude, merge and parse a run of records."""

@@ -165,9 +165,10 @@ class FileReader:
             proc = self.processor
             if proc is None:
                 return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out)
-            if proc.nginx_only() and self.encoder.nginx_inline:
-                return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out,
-                                             slow=lambda line, at: self._encode([line], at, now, out))
+            parser = proc.native_parser()
+            if parser is not None and parser in self.encoder.inline_parsers:
+                return cri_native.ship_chunk(buf, end, offset, now, dec, self.encoder, out, parser,
+                                             lambda line, at: self._encode([line], at, now, out))
         lines = buf.split(b"\n")
         lines.pop()  # the carry
         self._encode(lines, offset, now, out)

@@ -1,10 +1,11 @@
-"""The C loop's nginx parser (cri_native.c nginx_fields) writes exactly what the Python path writes for the lines it
-takes: the CRI decoder, NginxParser and the encoder, which stay the reference.
+"""The C loop's parsers (cri_native.c: nginx_fields, json_parse and json_tail) write exactly what the Python path
+writes for the lines they take: the CRI decoder, NginxParser or JsonParser, and the encoder, which stay the reference.
 
-Fuzzed lines are built from the parts of nginx's combined format and ingress-nginx's upstream format, each part
-drawn from values the C loop must take and values it must hand back (IPv6 and addresses with leading zeros, escaped
-quotes, request lines that are not one, numbers beyond a long or a float's exact range, upstream retries with
-commas, non-ASCII and control bytes, missing or extra spaces). Both paths start fresh; their items must be equal.
+Generated lines are built from the parts of their format (nginx's combined and ingress-nginx's upstream format; a
+JSON object with message, ECS and other keys), each part drawn mostly from values the C loop takes and sometimes from
+values it must hand back (IPv6 clients, upstream retries, numbers beyond a long or a float's exact range, JSON
+floats, duplicate keys, escapes, non-ASCII and control bytes, missing or extra blanks). Mutated lines put random
+text anywhere into a line the C loop takes. Both paths start fresh; their items and flag counts must be equal.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from observe.logs.process import PlanProcessor
 
 NOW = b"2024-05-01T00:00:00.000000000Z"
 LIMIT = 4096
-NGINX = Settings(parser="nginx")
 
 pytestmark = pytest.mark.skipif(os.environ.get("OBSERVE_NATIVE") == "off",
                                 reason="OBSERVE_NATIVE=off asks for the pure-Python path")
@@ -43,10 +43,10 @@ def _encoder(fields: dict[str, object] | None = None) -> Encoder:
 class _Path:
     """One file's decoder, processor and encoder, as the reader holds them."""
 
-    def __init__(self, encoder: Encoder | None = None) -> None:
-        self.decoder = CriDecoder(LIMIT)
-        self.processor = PlanProcessor(NGINX)
-        self.encoder = encoder or _encoder()
+    def __init__(self, parser: str, limit: int = LIMIT) -> None:
+        self.decoder = CriDecoder(limit)
+        self.processor = PlanProcessor(Settings(parser=parser))
+        self.encoder = _encoder()
         self.out: list[bytes] = []
         self.slow_lines = 0
 
@@ -60,13 +60,13 @@ class _Path:
         self.general([line], offset)
 
 
-def _both_paths(lines: list[bytes], offset: int = 0) -> tuple[_Path, _Path]:
-    reference, native = _Path(), _Path()
+def _both_paths(lines: list[bytes], offset: int = 0, parser: str = "nginx", limit: int = LIMIT) -> tuple[_Path, _Path]:
+    reference, native = _Path(parser, limit), _Path(parser, limit)
     reference.general(lines, offset)
     buf = b"\n".join(lines) + b"\n"
-    assert native.processor.nginx_only() and native.encoder.nginx_inline
-    taken = cri_native.ship_chunk(buf, len(buf), offset, NOW, native.decoder, native.encoder, native.out,
-                                  slow=native.slow)
+    assert native.processor.native_parser() == parser and parser in native.encoder.inline_parsers
+    taken = cri_native.ship_chunk(buf, len(buf), offset, NOW, native.decoder, native.encoder, native.out, parser,
+                                  native.slow)
     assert taken == len(lines)
     return reference, native
 
@@ -218,5 +218,133 @@ def test_lines_the_c_parser_hands_back_are_parsed_or_flagged_by_python() -> None
 def test_a_plan_with_a_root_of_the_parsers_keeps_the_python_encoder() -> None:
     # The C loop writes the parser's fields after the plan's; where they share a root, only deep_merge knows the
     # document, so the reader does not ask the C loop.
-    assert not _encoder({"event": {"dataset": "nginx.access"}}).nginx_inline
-    assert _encoder({"kubernetes": {"namespace": "shop"}, "container": {"name": "web"}}).nginx_inline
+    assert _encoder({"event": {"dataset": "nginx.access"}}).inline_parsers == {"json"}
+    assert _encoder({"kubernetes": {"namespace": "shop"}, "container": {"name": "web"}}).inline_parsers == {
+        "nginx", "json"}
+
+
+# The parts of a JSON line, as _PARTS above: each member is left out, or given a value the C loop takes, or (rarely)
+# one that makes it hand the line back: a float, a long integer, an escaped key, a message with a newline, a level
+# that str.lower() would change beyond ASCII.
+_VALUES = ['"a"', '""', "7", "-12", "0", "true", "false", "null", '"\\u00e9\\/\\"\\\\\\t\\u0001"', '"é \u2028"',
+           '[1, "x", {"k": [null]}]', '{"a": {"b": "c"}, "d": []}', '"\\u003cb\\u003e"', '"x\\u0000y"', "[]", "{}",
+           "999999999999999999", '"\\u00C9"', '"\\u0416 \\u20ac"', "-999999999999999999",
+           '[1,\t{"k" :\r2 }\t]']
+_ODD_VALUES = ["1.5", "1e3", "-0", "01", "9999999999999999999", "-9999999999999999999", "99999999999999999999",
+               '"\\ud83d\\ude00"', '"\\ud800"', '"\\udc00"', '"a\x01"',
+               '"\\x"', "tru", "[1,]", '{"a":1,"a":2}', '"unterminated', "NaN", '{"\\u0061":1}']
+_MEMBER_KEYS = ["msg", "message", "log.message", "level", "lvl", "severity", "loglevel", "log.level", "levelname",
+                "logger", "logger_name", "log.logger", "loggerName", "trace_id", "traceId", "trace.id", "traceid",
+                "dd.trace_id", "span_id", "spanId", "span.id", "spanid", "dd.span_id", "stack_trace", "stacktrace",
+                "stack", "exc_info", "error.type", "exception_class", "exc_type", "ts", "user", "status", "json", "log",
+                "é", "a b", "", "\\u006dsg", 'a\\"b']
+_LEVELS = ['"INFO"', '"Warn"', '"error"', "30", '"DEBUG "']
+_ODD_LEVELS = ['"\\u0049NFO"', '"ÉRROR"', '"İ"']
+_MESSAGES = ['"order 7 placed"', '"a \\"quoted\\" one"', '""', '"é"', "7"]
+# Messages with a newline are traces to Python's processor (error fields): Java's, with \n and with \u000a.
+_ODD_MESSAGES = ['"java.lang.IllegalStateException: boom\\n\\tat a.b(C.java:1)"',
+                 '"java.lang.IllegalStateException: boom\\u000a\\tat a.b(C.java:1)"']
+
+
+def _random_json_lines(n: int, seed: int, odd: float = 0.02) -> list[bytes]:
+    rng = random.Random(seed)
+
+    def value(taken: list[str], odd_values: list[str]) -> str:
+        return rng.choice(odd_values if rng.random() < odd else taken)
+
+    lines = []
+    for _ in range(n):
+        keys = rng.sample(_MEMBER_KEYS, rng.randint(0, 9))
+        members = []
+        for key in keys:
+            if key in ("msg", "message", "log.message"):
+                text = value(_MESSAGES, _ODD_MESSAGES)
+            elif key in ("level", "lvl", "severity", "loglevel", "log.level", "levelname"):
+                text = value(_LEVELS, _ODD_LEVELS)
+            else:
+                text = value(_VALUES, _ODD_VALUES)
+            members.append(f'"{key}"' + rng.choice([":", ": ", " : ", "\t:\r "]) + text)
+        body = "{" + rng.choice([",", ", ", "\r,\t"]).join(members) + "}"
+        body = rng.choice(["", " ", "\t"]) + body + rng.choice(["", " ", "\r"])
+        if rng.random() < odd:
+            body = rng.choice(["[1, 2]", '"text"', "not json", "{", "\x0c" + body, body + " x", body + "\x0b"])
+        ts = "2024-01-01T00:00:01+02:00" if rng.random() < odd else "2024-01-01T00:00:00.123456789Z"
+        tag = "P" if rng.random() < odd else "F"
+        lines.append(f"{ts} {rng.choice(['stdout', 'stderr'])} {tag} {body}".encode())
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_c_json_parser_writes_the_python_paths_items(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = _random_json_lines(3000, seed)
+    taken = 0
+    while lines:
+        cut = rng.randint(1, 12)
+        chunk, lines = lines[:cut], lines[cut:]
+        reference, native = _both_paths(chunk, rng.randrange(2**40), "json")
+        assert native.out == reference.out, chunk
+        assert native.encoder.flagged == reference.encoder.flagged
+        taken += len(chunk) - native.slow_lines
+    assert taken > 1500  # most lines are taken by the C loop: what is compared is its work
+
+
+_JSON_CANONICAL = ('{"ts":"2024-05-01T12:34:56.123Z","level":"INFO","logger":"shop.orders","msg":"order 7 placed",'
+                   '"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"alice","status":200,"took_ms":12,'
+                   '"tags":["a","b"],"ctx":{"k":null,"n":-3}}')
+_JSON_MUTATED = st.builds(lambda at, text, cut: _JSON_CANONICAL[:at] + text + _JSON_CANONICAL[at + cut:],
+                          st.integers(0, len(_JSON_CANONICAL)),
+                          st.text(alphabet=st.sampled_from('{}[]",:\\ u0123456789abcdefEe.-éx\t\x01'), max_size=4),
+                          st.integers(0, 3))
+
+
+@given(messages=st.lists(_JSON_MUTATED, min_size=1, max_size=6), offset=st.integers(0, 2**40))
+@example(messages=[_JSON_CANONICAL], offset=0)
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+def test_the_c_json_parser_on_mutated_lines(messages: list[str], offset: int) -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode("utf-8", "surrogateescape") for m in messages]
+    reference, native = _both_paths(lines, offset, "json")
+    assert native.out == reference.out
+    assert native.encoder.flagged == reference.encoder.flagged
+
+
+def test_the_c_loop_takes_common_json_lines_itself() -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + _JSON_CANONICAL.replace("order 7", f"order {i}").encode()
+             for i in range(2000)]
+    lines += [b'2024-01-01T00:00:00Z stderr F {"msg":"only a message"}', b"2024-01-01T00:00:00Z stderr F {}",
+              b'2024-01-01T00:00:00Z stderr F {"level":"WARN"}', b'2024-01-01T00:00:00Z stderr F {"n":1}']
+    reference, native = _both_paths(lines, parser="json")
+    assert native.out == reference.out
+    assert native.slow_lines == 0
+    doc = orjson.loads(native.out[0].split(b"\n")[1])
+    assert doc["message"] == "order 0 placed"
+    assert doc["log"]["level"] == "info" and doc["log"]["logger"] == "shop.orders"
+    assert doc["trace"] == {"id": "4bf92f3577b34da6a3ce929d0e0e4736"}
+    assert doc["json"] == {"ts": "2024-05-01T12:34:56.123Z", "user": "alice", "status": 200, "took_ms": 12,
+                           "tags": ["a", "b"], "ctx": {"k": None, "n": -3}}
+
+
+def test_json_lines_the_c_parser_hands_back_are_parsed_or_flagged_by_python() -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode() for m in (
+        '{"msg":"x","took":1.5}',  # a float: orjson's shortest form is written by Python
+        '{"msg":"x","a":1,"a":2}',  # a duplicate key: orjson keeps the last value at the first place
+        '{"msg":"trace\\n\\tat a.b(C.java:1)"}',  # a message with a newline: Python adds error fields
+        '{"msg":"x"',  # not JSON: flagged
+        "[1, 2]",  # not an object: flagged
+    )]
+    reference, native = _both_paths(lines, parser="json")
+    assert native.out == reference.out
+    assert native.slow_lines == 5
+    assert native.encoder.flagged == {"parse_failed": 2}
+
+
+def test_json_nested_deeper_than_the_c_parser_goes_is_handed_back() -> None:
+    # The C parser recurses per level: past 16 levels it hands the line back (here orjson refuses it too, flagged),
+    # so a line of a million brackets can't exhaust its stack.
+    head = b"2024-01-01T00:00:00Z stdout F "
+    arrays = head + b'{"a":' + b"[" * 400_000 + b"]" * 400_000 + b"}"
+    objects = head + b'{"a":' * 150_000 + b"1" + b"}" * 150_000
+    ok = head + b'{"a":' + b"[" * 15 + b"]" * 15 + b',"b":' + b'{"c":' * 14 + b"1" + b"}" * 15
+    reference, native = _both_paths([arrays, objects, ok], parser="json", limit=1 << 20)
+    assert native.out == reference.out
+    assert native.slow_lines == 2 and native.encoder.flagged == {"parse_failed": 2}
