@@ -6,6 +6,8 @@
  * parts[4] <stream> parts[5]`. It stops before the first line the fast path does not take (a partial line, another
  * stream or tag, an overlong message, a timestamp that is not RFC 3339 in UTC, a message that is not valid UTF-8),
  * so that line goes through the Python decoder and encoder, and stops when `out` could overflow.
+ * observe_cri_nginx_items() and observe_cri_json_items() do the same for files with the nginx or json parser, and
+ * also parse each line the way the Python parser does, or stop before it (nginx_fields(), json_parse()).
  *
  * Plain C99 with no Python headers, loaded with ctypes: it builds with any C compiler, also in the image's build
  * stage (zig cc from PyPI), and the interpreter is not involved until the caller slices the items out.

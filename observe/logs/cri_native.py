@@ -1,5 +1,7 @@
 """The CRI fast path in C (cri_native.c), when it is built: the same items as `fastpath.ship_cri`, byte for byte.
-The same library also classifies a chunk's messages for the multiline processor (`classify`).
+The same library also classifies a chunk's messages for the multiline processor (`classify`), and for a file with
+the nginx or json parser (and no multiline) parses the lines it can read the way the Python parser does
+(`ship_chunk`'s `parser`; tests/unit/logs/test_cri_native_parsers.py holds them to the Python path).
 
 `ship_chunk` takes a chunk of whole lines as it was read, not split: the C loop finds the lines, checks them and
 writes the items; Python only slices the items out of one buffer. A line the C loop does not take (a partial
