@@ -52,6 +52,10 @@ FLUENT_BIT_IDLE = {"rss_idle_mb": 10.9, "startup_shutdown_cpu_s": 0.01}
 OBSERVE_IN_ISSUE = {"plain": {"cpu_s": 2.78, "peak_rss_mb": 62.0}, "java_mix": {"cpu_s": 12.4, "peak_rss_mb": 62.0},
                     "idle_rss_mb": 55.5, "startup_shutdown_cpu_s": 0.85}
 GOAL_CPU_RATIO = 0.5  # of Fluent Bit's faster setting
+# The issue has no Fluent Bit figure for the parser corpora. Its run with a parser does all its plain run does (tail,
+# the CRI parser, records to the null output, for as many events) and a parser filter on top, so its plain figure is
+# a floor of it: our CPU over that floor is an upper bound of our CPU over its real figure.
+FLUENT_BIT_FLOOR_FOR = {"nginx": "plain", "json": "plain"}
 
 
 def plain_partials(n: int) -> tuple[bytes, int, int]:
@@ -148,6 +152,11 @@ def run(results_dir: Path) -> dict[str, Any]:
                 entry["rss_ratio_to_fluent_bit"] = round(ours["rss_peak_mb"] / fb["peak_rss_mb"], 3)
                 entry["goal_met"] = {"cpu": entry["cpu_ratio_to_fluent_bit"] <= GOAL_CPU_RATIO,
                                      "peak_rss": entry["rss_ratio_to_fluent_bit"] <= 1.0}
+            if name in FLUENT_BIT_FLOOR_FOR:
+                floor = FLUENT_BIT[FLUENT_BIT_FLOOR_FOR[name]]["cpu_s"]
+                entry["fluent_bit_floor_cpu_s"] = floor
+                entry["cpu_ratio_to_fluent_bit_floor"] = round(ours["cpu_s"] / floor, 3)
+                entry["goal_met"] = {"cpu_upper_bound": entry["cpu_ratio_to_fluent_bit_floor"] <= GOAL_CPU_RATIO}
             out["corpora"][name] = entry
     out["goal_cpu_ratio_to_fluent_bit"] = GOAL_CPU_RATIO
     out["fluent_bit_idle_anchor"] = FLUENT_BIT_IDLE

@@ -51,7 +51,7 @@ STAGES: list[tuple[str, str]] = [
 STARTUP = "startup"
 OUTSIDE = "outside"
 STAGE_NAMES = {
-    "fast_path": "the CRI fast path (decode and encode in one loop)",
+    "fast_path": "the CRI fast path (decode, the nginx or json parser where it takes the line, and encode in one loop)",
     "decode": "decode (CRI fields, partial lines)",
     "multiline": "the processor and multiline (merger, language rules, error fields)",
     "parse": "parsers (json, nginx, regex)",
