@@ -427,13 +427,13 @@ static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
 /*
  * The json parser (observe/logs/parsers.py JsonParser, the reference) for the lines whose JSON orjson reads to the
  * same values without a question: an object of at most 64 members a level, 16 levels deep, keys without escapes and
- * none twice, integers of at most 18 digits (no -0), no floats (their shortest form is orjson's business), strings
- * whose \u escapes are not surrogates. json_parse() reads such a line into its top-level members and picks the
+ * none twice, integers of at most 18 digits (no -0), floats that orjson writes back as the same text (jfloat()),
+ * strings whose \u escapes are not surrogates. json_parse() reads such a line into its top-level members and picks the
  * message and the ECS keys as JsonParser does; json_tail() writes the document the encoder writes for the result.
  * The keys come from Python (cri_native.py builds them from parsers._JSON_MESSAGE and _JSON_ECS), so the two lists
  * can't drift apart. A line it does not take goes to the Python parser, which also flags the ones that do not parse.
  */
-enum { J_STR, J_INT, J_LIT, J_ARR, J_OBJ };
+enum { J_STR, J_INT, J_FLOAT, J_LIT, J_ARR, J_OBJ };
 #define J_MEMBERS 64
 #define J_DEPTH 16
 #define J_GROUPS 7 /* the message keys, then log.level, log.logger, trace.id, span.id, error.stack_trace, error.type */
@@ -500,6 +500,25 @@ static const uint8_t *jstring(const uint8_t *p, const uint8_t *end, member *info
 
 static const uint8_t *jobject(const uint8_t *p, const uint8_t *end, int depth, json_doc *top);
 
+/* The fraction of a number (`point` at its `.`), taken only when orjson writes the double back as the same text:
+ * no exponent, at most 15 significant digits (a double holds 15 exactly, so its shortest form is these digits), no
+ * trailing zero in the fraction but a lone `.0`, and below 1 at most three zeros after the point (inside the range
+ * orjson writes without an exponent; from 1e15 up the 15 digits run out first). Anything else goes to Python. */
+static const uint8_t *jfloat(const uint8_t *digits, const uint8_t *point, const uint8_t *end) {
+    const uint8_t *f = point + 1, *q = f;
+    while (q < end && is_digit(*q)) q++;
+    size_t whole = (size_t)(point - digits), frac = (size_t)(q - f), significant = whole + frac;
+    if (frac == 0) return NULL;  /* an exponent fails at the next byte, as after an integer */
+    if (frac > 1 && f[frac - 1] == '0') return NULL;
+    if (digits[0] == '0') {  /* 0.x: the zeros after the point are not significant */
+        size_t zeros = 0;
+        while (zeros < frac && f[zeros] == '0') zeros++;
+        if (zeros < frac && zeros > 3) return NULL;
+        significant = frac - zeros;
+    }
+    return significant > 15 ? NULL : q;
+}
+
 /* Any value at p; NULL for what this does not take (floats, long integers, -0) and for what is not JSON. */
 static const uint8_t *jvalue(const uint8_t *p, const uint8_t *end, int depth, member *info) {
     if (p >= end) return NULL;
@@ -536,14 +555,15 @@ static const uint8_t *jvalue(const uint8_t *p, const uint8_t *end, int depth, me
     if (*q == '-') q++;
     const uint8_t *digits = q;
     if (q >= end || !is_digit(*q)) return NULL;
-    if (*q == '0') {
-        q++;
-        if (q - p == 2) return NULL;  /* -0: orjson reads 0 */
-    } else {
-        while (q < end && is_digit(*q)) q++;
+    if (*q == '0') q++;
+    else while (q < end && is_digit(*q)) q++;
+    if (q < end && *q == '.') {
+        info->type = J_FLOAT;
+        return jfloat(digits, q, end);
     }
+    if (q - p == 2 && *p == '-' && *digits == '0') return NULL;  /* -0: orjson reads 0 */
     if (q - digits > 18) return NULL;  /* past a long orjson reads a float */
-    return q;  /* a float (or 01) fails at the next byte: its caller wants a blank, `,`, `]` or `}` */
+    return q;  /* an exponent (or 01) fails at the next byte: its caller wants a blank, `,`, `]` or `}` */
 }
 
 /* An object at p (its opening brace). Keys must be free of escapes and distinct (orjson keeps the last of two).

@@ -158,8 +158,9 @@ class FileReader:
         return self.decoder
 
     def _encode_chunk(self, buf: bytes, end: int, offset: int, now: bytes, out: list[bytes]) -> int:
-        """The whole lines buf[:end] (each with its newline; what follows is the carry): by the C fast path when it is
-        built and the file takes the CRI fast path, else split and `_encode`d. Returns how many lines they were."""
+        """The whole lines buf[:end] (each with its newline; what follows is the carry): by the C loop when it is built
+        and the file takes the CRI fast path or only the nginx or json parser (the lines it hands back go to `_encode`
+        one by one), else split and `_encode`d. Returns how many lines they were."""
         dec = self._decoder_for(buf[: buf.index(b"\n")])
         if cri_native.AVAILABLE and isinstance(dec, CriDecoder):
             proc = self.processor

@@ -229,8 +229,11 @@ def test_a_plan_with_a_root_of_the_parsers_keeps_the_python_encoder() -> None:
 _VALUES = ['"a"', '""', "7", "-12", "0", "true", "false", "null", '"\\u00e9\\/\\"\\\\\\t\\u0001"', '"é \u2028"',
            '[1, "x", {"k": [null]}]', '{"a": {"b": "c"}, "d": []}', '"\\u003cb\\u003e"', '"x\\u0000y"', "[]", "{}",
            "999999999999999999", '"\\u00C9"', '"\\u0416 \\u20ac"', "-999999999999999999",
-           '[1,\t{"k" :\r2 }\t]']
-_ODD_VALUES = ["1.5", "1e3", "-0", "01", "9999999999999999999", "-9999999999999999999", "99999999999999999999",
+           '[1,\t{"k" :\r2 }\t]', "1.5", "0.004", "-12.25", "0.0", "-0.0", "-0.5", "100.0", "0.0001", "0.0005",
+           "123456789.123456", "[0.25, -3.0]"]
+_ODD_VALUES = ["1.50", "1e3", "1.5E3", "0.00001", "0.000001", "0.0000015", "1234567890123456.5", "0.1234567890123456", "123456789012345.0",
+               "9007199254740993.0", "0.12345678901234567", "1.00000000000000001",
+               "1.", ".5", "-0", "01", "9999999999999999999", "-9999999999999999999", "99999999999999999999",
                '"\\ud83d\\ude00"', '"\\ud800"', '"\\udc00"', '"a\x01"',
                '"\\x"', "tru", "[1,]", '{"a":1,"a":2}', '"unterminated', "NaN", '{"\\u0061":1}']
 _MEMBER_KEYS = ["msg", "message", "log.message", "level", "lvl", "severity", "loglevel", "log.level", "levelname",
@@ -326,7 +329,7 @@ def test_the_c_loop_takes_common_json_lines_itself() -> None:
 
 def test_json_lines_the_c_parser_hands_back_are_parsed_or_flagged_by_python() -> None:
     lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode() for m in (
-        '{"msg":"x","took":1.5}',  # a float: orjson's shortest form is written by Python
+        '{"msg":"x","took":1.50}',  # a float orjson writes otherwise (1.5): Python writes it
         '{"msg":"x","a":1,"a":2}',  # a duplicate key: orjson keeps the last value at the first place
         '{"msg":"trace\\n\\tat a.b(C.java:1)"}',  # a message with a newline: Python adds error fields
         '{"msg":"x"',  # not JSON: flagged
