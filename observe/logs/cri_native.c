@@ -130,11 +130,9 @@ static uint8_t *unsigned_text(uint8_t *o, uint64_t v, unsigned base) {
 
 /*
  * The nginx parser (observe/logs/parsers.py NginxParser, the reference) for the lines it reads the same way
- * without backtracking: printable ASCII only, a request line `METHOD target[ HTTP/version]`, an IPv4 or non-IP
- * client address, numbers of few enough digits that they fit a long and convert exactly, and ingress upstream fields
- * of one token each. The regex reads those greedily first, token by token, as this does; upstream retries (`a, b`)
- * make more tokens than that, so the regex backtracks to its `(?:, \S+)*` groups, and this hands the line back.
- * nginx_fields() writes the parser's
+ * without backtracking: printable ASCII only, a request line `METHOD target[ HTTP/version]`, a client address
+ * without an IPv6 scope or embedded IPv4 address, numbers of few enough digits that they fit a long and convert
+ * exactly, and ingress upstream fields that can be read one way only (upstream()). nginx_fields() writes the parser's
  * fields as the encoder would (`,"source":...`, the keys in the dict's order) and returns the end, or NULL for a
  * line it does not take: that line goes through the Python parser, which also flags the ones that do not parse.
  */
@@ -258,6 +256,50 @@ static int ipv4(const uint8_t *p, size_t n) {
     return 1;
 }
 
+/* ipaddress.ip_address() on a text of hex digits and colons (IPv6Address's parser, step for step): 1 when it is an
+ * address, 0 when not. Its checks overlap (an empty part fails two of them), as Python's do; the test holds the
+ * whole to ipaddress on generated addresses. */
+static int ipv6(const uint8_t *p, size_t n) {
+    size_t len[10];
+    int parts = 0;
+    for (const uint8_t *q = p, *end = p + n;; q++) {  /* ip_str.split(':'): the parts' lengths, at most 10 */
+        const uint8_t *c = q;
+        while (c < end && *c != ':') c++;
+        if (parts == 10) return 0;
+        len[parts++] = (size_t)(c - q);
+        q = c;
+        if (q == end) break;
+    }
+    if (parts < 3 || parts > 9) return 0;
+    int skip = -1;
+    for (int i = 1; i < parts - 1; i++) {
+        if (len[i]) continue;
+        if (skip >= 0) return 0;  /* at most one :: */
+        skip = i;
+    }
+    int hi, lo;
+    if (skip >= 0) {
+        hi = skip;
+        lo = parts - skip - 1;
+        if (!len[0] && --hi) return 0;
+        if (!len[parts - 1] && --lo) return 0;
+        if (8 - (hi + lo) < 1) return 0;
+    } else {
+        if (parts != 8 || !len[0] || !len[parts - 1]) return 0;
+        hi = parts;
+        lo = 0;
+    }
+    for (int i = 0; i < parts; i++) {
+        if (i >= hi && i < parts - lo) continue;  /* the parts IPv6Address reads: the first hi and the last lo */
+        if (len[i] == 0 || len[i] > 4) return 0;
+    }
+    return 1;
+}
+
+static uint8_t *str(uint8_t *o, span s) { return json_string(o, s.p, s.n); }
+
+static int dash(span s) { return s.n == 1 && s.p[0] == '-'; }
+
 /* parsers._unescape: replace \" by ", then \\ by \ (two passes, as str.replace twice), into out; returns the span. */
 static span unescape(span s, int escaped, uint8_t *out) {
     if (!escaped || memchr(s.p, '\\', s.n) == NULL) return s;
@@ -278,9 +320,50 @@ static span unescape(span s, int escaped, uint8_t *out) {
 
 static uint8_t *key(uint8_t *o, const char *k) { return put(o, (const uint8_t *)k, strlen(k)); }
 
-static uint8_t *str(uint8_t *o, span s) { return json_string(o, s.p, s.n); }
+/* An upstream field, `\S+(?:, \S+)*`: a token ending in `,` continues the list, the first that does not ends it.
+ * When all four fields and the request id read so to the end of the line, no token can be read another way (each
+ * field ends at one of the only four tokens before the id that do not end in `,`), so the regex, whatever it tries
+ * first, finds the same fields. A list item needs a byte before its comma. */
+static const uint8_t *upstream(const uint8_t *p, const uint8_t *end, span *s) {
+    const uint8_t *start = p;
+    for (;;) {
+        span t;
+        const uint8_t *q = token(p, end, &t);
+        if (q == NULL) return NULL;
+        if (t.p[t.n - 1] != ',') {
+            s->p = start;
+            s->n = (size_t)(q - start);
+            return q;
+        }
+        if (t.n < 2 || q >= end || *q != ' ') return NULL;
+        p = q + 1;
+    }
+}
 
-static int dash(span s) { return s.n == 1 && s.p[0] == '-'; }
+/* The items of an upstream field, as the parser lists them: split at `, `, without the `-` ones. */
+static size_t items(span s, span *item, size_t max) {
+    size_t n = 0;
+    const uint8_t *p = s.p, *end = s.p + s.n;
+    while (p < end && n < max) {
+        const uint8_t *c = p;
+        while (c < end && !(*c == ',' && c + 1 < end && c[1] == ' ')) c++;
+        span it = {p, (size_t)(c - p)};
+        if (!dash(it)) item[n++] = it;
+        p = c + 2;
+    }
+    return n;
+}
+
+static uint8_t *list_out(uint8_t *o, const span *item, size_t n) {
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        o = str(o, item[i]);
+    }
+    *o++ = ']';
+    return o;
+}
+
 
 /* Longest message whose escaped fields nginx_fields() unescapes (on the stack); longer ones go to Python. */
 #define NGINX_ESCAPED_MAX 4096
@@ -314,7 +397,7 @@ static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
         p = bracketed(lit(p, end, " ["), end, &up_name, 0);
         p = bracketed(lit(p, end, " ["), end, &up_alt, 0);
         p = lit(p, end, " ");
-        for (int k = 0; k < 4 && p != NULL; k++) p = lit(token(p, end, &up[k]), end, " ");
+        for (int k = 0; k < 4 && p != NULL; k++) p = lit(upstream(p, end, &up[k]), end, " ");
         if (p != NULL) p = token(p, end, &req_id);
         if (p == NULL) return NULL;
         while (p < end && *p == ' ') p++;
@@ -339,8 +422,18 @@ static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
         if (r != r_end) return NULL;
         version.n = (size_t)(r - version.p);
     }
-    int is_ip = memchr(addr.p, ':', addr.n) == NULL ? ipv4(addr.p, addr.n) : -1;
-    if (is_ip < 0) return NULL;  /* maybe IPv6: Python's ipaddress decides */
+    int is_ip = -1;
+    if (memchr(addr.p, ':', addr.n) == NULL) {
+        is_ip = ipv4(addr.p, addr.n);
+    } else {
+        is_ip = 1;
+        for (size_t i = 0; i < addr.n && is_ip; i++) {
+            uint8_t c = addr.p[i];
+            is_ip = c == ':' || is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        }
+        is_ip = is_ip ? ipv6(addr.p, addr.n) : -1;
+    }
+    if (is_ip < 0) return NULL;  /* an IPv6 scope or an embedded IPv4 address: Python's ipaddress decides */
     o = key(o, is_ip ? ",\"source\":{\"ip\":" : ",\"source\":{\"address\":");
     o = str(o, addr);
     if (!dash(user)) {
@@ -395,21 +488,26 @@ static uint8_t *nginx_fields(uint8_t *o, const uint8_t *m, size_t n) {
     o = key(o, "}");
     if (ingress) {
         int named = up_name.n && !dash(up_name), alt = up_alt.n && !dash(up_alt), any_response = 0;
-        static const char *const response_keys[3] = {"\"length\":[", "\"time\":[", "\"status_code\":["};
-        if (named || alt || !dash(up[0]) || !dash(up[1]) || !dash(up[2]) || !dash(up[3])) {
+        static const char *const response_keys[3] = {"\"length\":", "\"time\":", "\"status_code\":"};
+        span item[4][32];
+        size_t count[4];
+        for (int k = 0; k < 4; k++) {
+            count[k] = items(up[k], item[k], 32);
+            if (count[k] == 32) return NULL;  /* 32 retries or more: Python lists them */
+        }
+        if (named || alt || count[0] || count[1] || count[2] || count[3]) {
             const char *sep = "";
             o = key(o, ",\"ingress_controller\":{\"upstream\":{");
             if (named) { o = key(o, "\"name\":"); o = str(o, up_name); sep = ","; }
             if (alt) { o = key(o, sep); o = key(o, "\"alternative_name\":"); o = str(o, up_alt); sep = ","; }
-            if (!dash(up[0])) { o = key(o, sep); o = key(o, "\"address\":["); o = str(o, up[0]); o = key(o, "]"); sep = ","; }
+            if (count[0]) { o = key(o, sep); o = key(o, "\"address\":"); o = list_out(o, item[0], count[0]); sep = ","; }
             for (int k = 1; k < 4; k++) {
-                if (dash(up[k])) continue;
+                if (!count[k]) continue;
                 o = key(o, any_response ? "," : sep);
                 if (!any_response) o = key(o, "\"response\":{");
                 any_response = 1;
                 o = key(o, response_keys[k - 1]);
-                o = str(o, up[k]);
-                o = key(o, "]");
+                o = list_out(o, item[k], count[k]);
             }
             if (any_response) o = key(o, "}");
             o = key(o, "}}");

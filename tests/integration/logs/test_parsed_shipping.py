@@ -1,7 +1,8 @@
 """Lines with `parser: nginx` and `parser: json` through `observe ship` into the real Elasticsearch and OpenSearch.
 
-Most lines take the C loop's parsers (cri_native.c); the others take the Python path: IPv6 clients and upstream
-retries, JSON floats, duplicate keys and traces in the message, a partial line, lines that do not parse. Every
+Most lines take the C loop's parsers (cri_native.c), IPv6 clients, upstream retries and JSON floats included; the
+others take the Python path: an IPv6 scope, JSON floats orjson writes otherwise, duplicate keys and traces in the
+message, a partial line, lines that do not parse. Every
 document the engine holds must carry the fields the Python parser (the reference) makes of its line, with the
 engine's mapping accepting them all, each line exactly once.
 """
@@ -35,8 +36,9 @@ def access_lines() -> list[str]:
             lines += [
                 traces.NGINX_COMBINED,
                 '198.51.100.4 - - [14/May/2024:09:16:05 +0000] "GET /q?\\"x\\" HTTP/1.1" 404 0 "-" "a \\"quoted\\" agent"',
-                traces.INGRESS_5XX,  # upstream retries: the Python path
-                traces.NGINX_COMBINED.replace("203.0.113.9", "2001:db8::7"),  # IPv6: the Python path
+                traces.INGRESS_5XX,  # upstream retries
+                traces.NGINX_COMBINED.replace("203.0.113.9", "2001:db8::7"),
+                traces.NGINX_COMBINED.replace("203.0.113.9", "fe80::1%eth0"),  # an IPv6 scope: the Python path
                 traces.INGRESS_5XX.replace(" 0.004 ", " 1.2.3 "),  # does not parse: flagged
                 "2024/05/14 09:16:05 [error] 31#31: *1 connect() failed",  # not an access line: flagged
             ]
@@ -53,7 +55,8 @@ def json_lines() -> list[str]:
         if i % 50 == 0:
             lines += [
                 '{"msg": "escaped \\u003cb\\u003e \\"quoted\\"", "lvl": 30, "span_id": "00f067aa0ba902b7"}',
-                '{"msg": "took a while", "took_s": 1.5}',  # a float: the Python path
+                '{"msg": "took a while", "took_s": 1.5}',
+                '{"msg": "took a while", "took_s": 1.50}',  # a float orjson writes as 1.5: the Python path
                 '{"msg": "twice", "user": "a", "user": "b"}',  # a duplicate key: the Python path
                 orjson.dumps({"msg": traces.SPRING_BOOT, "level": "ERROR"}).decode(),  # a trace: error fields (Python)
                 '{"msg": "cut off"',  # not JSON: flagged

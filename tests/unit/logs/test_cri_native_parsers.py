@@ -82,8 +82,9 @@ def _line(addr: str, user: str, time: str, request: str, status: str, size: str,
 # still comes up alone.
 _PARTS: dict[str, tuple[list[str], list[str]]] = {
     "addr": (["10.244.1.7", "0.0.0.0", "255.255.255.255", "256.1.1.1", "010.1.1.1", "1.2.3.04", "1.2.3", "1.2.3.4.5",
-              "1..2.3", "shop.example.com", "-", "1.2.3.4%x", "12345.1.1.1", "1.2.3.4."],
-             ["::1", "fe80::1%eth0", "2001:db8::7", "1.2.3.4:80", "\u0661.2.3.4", "", "a b"]),
+              "1..2.3", "shop.example.com", "-", "1.2.3.4%x", "12345.1.1.1", "1.2.3.4.", "::1", "2001:db8::7", "::",
+              "1::2::3", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "12345::", ":1::", "1:2", "FE80::a"],
+             ["fe80::1%eth0", "::ffff:10.0.0.1", "1.2.3.4:80", "\u0661.2.3.4", "", "a b"]),
     "user": (["-", "alice", 'a"b', "--"], ["é", ""]),
     "time": (["01/May/2024:12:34:56 +0000", "x", "a [b", 'a"b'], ["", "a]b"]),
     "request": ([
@@ -106,10 +107,10 @@ _PARTS: dict[str, tuple[list[str], list[str]]] = {
                   "0" * 16, "41284065.533740681", "924581297.83101222"]),  # the last two: N / 10**k is not float()
     "up_name": (["shop-web-8080", "", "-", "a b", "a[b"], ["a]b"]),
     "up_alt": (["", "-", "shop-web-8443"], ["a]b"]),
-    "up_addr": (["10.244.2.7:8080", "-", "[x]"], ["a, b", "a,b", "é", ""]),
-    "up_len": (["512", "-"], ["0, 512", "a , b"]),
-    "up_time": (["0.004", "-"], ["0.001, 0.003", ""]),
-    "up_status": (["200", "-", "502"], ["502, 200", "2 00"]),
+    "up_addr": (["10.244.2.7:8080", "-", "[x]", "a, b", "a,b", "-, b", "a,, b", "x, ,y"], [", b", "é", ""]),
+    "up_len": (["512", "-", "0, 512"], ["a , b", "1, 2, 3,", "5,"]),
+    "up_time": (["0.004", "-", "0.001, 0.003"], [""]),
+    "up_status": (["200", "-", "502", "502, 200", "-, -"], ["2 00"]),
     "req_id": (["6f1d8c1bb7f0a5c1e2d3f4a5b6c7d8e9", "-", "a\\b", 'a"b'], ["", "a b"]),
     "trailing": (["", " ", "  "], [" x", "\t", "\x1c", "\xa0"]),
     "timestamp": (["2024-01-01T00:00:00.123456789Z", "2024-01-01T00:00:00Z"], ["2024-01-01T00:00:01+02:00"]),
@@ -201,18 +202,52 @@ def test_request_times_round_as_python_does(seconds: str) -> None:
 
 def test_lines_the_c_parser_hands_back_are_parsed_or_flagged_by_python() -> None:
     lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode() for m in (
-        _CANONICAL.replace("10.244.1.7", "2001:db8::7"),  # IPv6: ipaddress decides
-        _CANONICAL.replace("10.244.2.7:8080 512 0.004 200", "10.244.2.7:8080, 10.244.2.8:8080 0, 512 0.001, 0.003 502, 200"),
+        _CANONICAL.replace("10.244.1.7", "fe80::1%eth0"),  # an IPv6 scope: ipaddress decides
+        _CANONICAL.replace("10.244.1.7", "::ffff:10.244.1.7"),  # an embedded IPv4 address: the same
+        _CANONICAL.replace("10.244.2.7:8080 512", ", 512"),  # a comma alone: the regex's own reading decides
         _CANONICAL.replace(" 312 0.004 ", " 312 1.2.3 "),  # flagged parse_failed
         _CANONICAL.replace(" 312 0.004 ", " 312 41284065.533740681 "),  # 17 digits: float() rounds, not a quotient
         "2024/05/14 09:16:05 [error] 31#31: *1 connect() failed",  # not an access line: flagged
     )]
     reference, native = _both_paths(lines)
     assert native.out == reference.out
-    assert native.slow_lines == 5
+    assert native.slow_lines == 6
     assert native.encoder.flagged == {"parse_failed": 2}
-    assert NginxParser().parse(lines[1].split(b" ", 3)[3].decode()).fields["nginx"]["ingress_controller"]["upstream"][
-        "address"] == ["10.244.2.7:8080", "10.244.2.8:8080"]
+
+
+def test_ipv6_clients_and_upstream_retries_are_taken_by_the_c_loop() -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode() for m in (
+        _CANONICAL.replace("10.244.1.7", "2001:db8::7"),
+        _CANONICAL.replace("10.244.2.7:8080 512 0.004 200",
+                           "10.244.2.7:8080, 10.244.2.8:8080 0, 512 0.001, 0.003 502, 200"),
+    )]
+    reference, native = _both_paths(lines)
+    assert native.out == reference.out and native.slow_lines == 0
+    ipv6, retried = (orjson.loads(item.split(b"\n")[1]) for item in native.out)
+    assert ipv6["source"] == {"ip": "2001:db8::7"}
+    assert retried["nginx"]["ingress_controller"]["upstream"] == {
+        "name": "shop-web-8080", "address": ["10.244.2.7:8080", "10.244.2.8:8080"],
+        "response": {"length": ["0", "512"], "time": ["0.001", "0.003"], "status_code": ["502", "200"]}}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_client_addresses_are_ips_exactly_when_ipaddress_says_so(seed: int) -> None:
+    # Random texts of hex digits, colons and dots (and a few others) as the client address: the C loop's IPv4 and
+    # IPv6 checks against ipaddress.ip_address, through the parser's source.ip / source.address.
+    rng = random.Random(seed)
+    pieces = ["", "0", "1", "ff", "FFFF", "12345", "abcd", "g", ":", "::", ".", "1.2.3.4", "%", "00", "255"]
+    hextets = ["", "", "0", "1", "abcd", "FFFF", "12345", "00000", "0db8"]
+    addrs = []
+    for _ in range(3000):
+        if rng.random() < 0.7:  # colon-separated groups, around the eight an IPv6 address has
+            text = ":".join(rng.choice(hextets) for _ in range(rng.randint(1, 11)))
+        else:
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        addrs.append(text or "::")
+    lines = [b"2024-01-01T00:00:00Z stdout F " + _CANONICAL.replace("10.244.1.7", a, 1).encode() for a in addrs]
+    reference, native = _both_paths(lines)
+    assert native.out == reference.out
+    assert native.slow_lines < len(lines) // 2
 
 
 def test_a_plan_with_a_root_of_the_parsers_keeps_the_python_encoder() -> None:
