@@ -122,8 +122,8 @@ def ship_chunk(buf: bytes, end: int, offset: int, now: bytes, decoder: CriDecode
 
     With a `parser` (`nginx` or `json`, for a file with that parser and no multiline), the C loop also parses the
     lines, and writes what the decoder, the parser and the encoder write for them (`parser in
-    encoder.inline_parsers` must hold). A line it does not take, and every line while a partial line is open, goes to `slow(line, its offset)`:
-    the reader's general path, with the Python parser."""
+    encoder.inline_parsers` must hold). A line it does not take, and every line while a partial line is open, goes
+    to `slow(line, its offset)`: the reader's general path, with the Python parser."""
     c_loop = _items if parser is None else _loops[parser]
     assert c_loop is not None and (parser is None or slow is not None)
     extra = (_JSON_KEYS, encoder.log_close) if parser == "json" else ()

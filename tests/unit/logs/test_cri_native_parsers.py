@@ -22,7 +22,6 @@ from observe.logs import cri_native
 from observe.logs.decode import CriDecoder
 from observe.logs.encode import Encoder
 from observe.logs.event import Event
-from observe.logs.parsers import NginxParser
 from observe.logs.plan import Settings, path_plan
 from observe.logs.process import PlanProcessor
 
