@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -137,38 +138,31 @@ def _random_lines(n: int, seed: int, odd: float = 0.03) -> list[bytes]:
     return lines
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_the_c_parser_writes_the_python_paths_items(seed: int) -> None:
-    rng = random.Random(seed)
-    lines = _random_lines(3000, seed)
-    taken = 0
-    while lines:
-        cut = rng.randint(1, 12)
-        chunk, lines = lines[:cut], lines[cut:]
-        reference, native = _both_paths(chunk, rng.randrange(2**40))
-        assert native.out == reference.out, chunk
-        assert native.encoder.flagged == reference.encoder.flagged
-        taken += len(chunk) - native.slow_lines
-    assert taken > 1500  # most lines are taken by the C loop: what is compared is its work
-
-
 # A line the C loop would take, with a byte or a character from anywhere put in at any place.
 _CANONICAL = ('10.244.1.7 - - [01/May/2024:12:34:56 +0000] "GET /api/v1/items?id=7 HTTP/1.1" 200 512 '
               '"https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64)" 312 0.004 [shop-web-8080] [] '
               "10.244.2.7:8080 512 0.004 200 6f1d8c1bb7f0a5c1e2d3f4a5b6c7d8e9")
-_MUTATED = st.builds(lambda at, text, cut: _CANONICAL[:at] + text + _CANONICAL[at + cut:],
-                     st.integers(0, len(_CANONICAL)), st.text(max_size=3).map(lambda t: t.replace("\n", "")),
+
+
+def _mutated(line: str, text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """`line` with `text` put in at any place, over up to three of its characters."""
+    return st.builds(lambda at, put, cut: line[:at] + put + line[at + cut:], st.integers(0, len(line)), text,
                      st.integers(0, 3))
 
 
-@given(messages=st.lists(_MUTATED, min_size=1, max_size=6), offset=st.integers(0, 2**40))
+def _assert_same_items(messages: list[str], offset: int, parser: str) -> None:
+    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode("utf-8", "surrogateescape") for m in messages]
+    reference, native = _both_paths(lines, offset, parser)
+    assert native.out == reference.out
+    assert native.encoder.flagged == reference.encoder.flagged
+
+
+@given(messages=st.lists(_mutated(_CANONICAL, st.text(max_size=3).map(lambda t: t.replace("\n", ""))), min_size=1,
+                         max_size=6), offset=st.integers(0, 2**40))
 @example(messages=[_CANONICAL], offset=0)
 @settings(max_examples=800, deadline=None, derandomize=True, database=None)
 def test_the_c_parser_on_mutated_lines(messages: list[str], offset: int) -> None:
-    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode("utf-8", "surrogateescape") for m in messages]
-    reference, native = _both_paths(lines, offset)
-    assert native.out == reference.out
-    assert native.encoder.flagged == reference.encoder.flagged
+    _assert_same_items(messages, offset, "nginx")
 
 
 def test_the_c_loop_takes_the_common_lines_itself() -> None:
@@ -312,14 +306,16 @@ def _random_json_lines(n: int, seed: int, odd: float = 0.02) -> list[bytes]:
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_the_c_json_parser_writes_the_python_paths_items(seed: int) -> None:
+@pytest.mark.parametrize(("parser", "generate"), [("nginx", _random_lines), ("json", _random_json_lines)])
+def test_the_c_parsers_write_the_python_paths_items(parser: str, generate: Callable[[int, int], list[bytes]],
+                                                    seed: int) -> None:
     rng = random.Random(seed)
-    lines = _random_json_lines(3000, seed)
+    lines = generate(3000, seed)
     taken = 0
     while lines:
         cut = rng.randint(1, 12)
         chunk, lines = lines[:cut], lines[cut:]
-        reference, native = _both_paths(chunk, rng.randrange(2**40), "json")
+        reference, native = _both_paths(chunk, rng.randrange(2**40), parser)
         assert native.out == reference.out, chunk
         assert native.encoder.flagged == reference.encoder.flagged
         taken += len(chunk) - native.slow_lines
@@ -329,20 +325,14 @@ def test_the_c_json_parser_writes_the_python_paths_items(seed: int) -> None:
 _JSON_CANONICAL = ('{"ts":"2024-05-01T12:34:56.123Z","level":"INFO","logger":"shop.orders","msg":"order 7 placed",'
                    '"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"alice","status":200,"took_ms":12,'
                    '"tags":["a","b"],"ctx":{"k":null,"n":-3}}')
-_JSON_MUTATED = st.builds(lambda at, text, cut: _JSON_CANONICAL[:at] + text + _JSON_CANONICAL[at + cut:],
-                          st.integers(0, len(_JSON_CANONICAL)),
-                          st.text(alphabet=st.sampled_from('{}[]",:\\ u0123456789abcdefEe.-éx\t\x01'), max_size=4),
-                          st.integers(0, 3))
+_JSON_TEXT = st.text(alphabet=st.sampled_from('{}[]",:\\ u0123456789abcdefEe.-éx\t\x01'), max_size=4)
 
 
-@given(messages=st.lists(_JSON_MUTATED, min_size=1, max_size=6), offset=st.integers(0, 2**40))
+@given(messages=st.lists(_mutated(_JSON_CANONICAL, _JSON_TEXT), min_size=1, max_size=6), offset=st.integers(0, 2**40))
 @example(messages=[_JSON_CANONICAL], offset=0)
 @settings(max_examples=1000, deadline=None, derandomize=True, database=None)
 def test_the_c_json_parser_on_mutated_lines(messages: list[str], offset: int) -> None:
-    lines = [b"2024-01-01T00:00:00Z stdout F " + m.encode("utf-8", "surrogateescape") for m in messages]
-    reference, native = _both_paths(lines, offset, "json")
-    assert native.out == reference.out
-    assert native.encoder.flagged == reference.encoder.flagged
+    _assert_same_items(messages, offset, "json")
 
 
 def test_the_c_loop_takes_common_json_lines_itself() -> None:
