@@ -617,7 +617,8 @@ static const uint8_t *jfloat(const uint8_t *digits, const uint8_t *point, const 
     return significant > 15 ? NULL : q;
 }
 
-/* Any value at p; NULL for what this does not take (floats, long integers, -0) and for what is not JSON. */
+/* Any value at p; NULL for what this does not take (floats jfloat() does not, long integers, -0) and for what is not
+ * JSON. */
 static const uint8_t *jvalue(const uint8_t *p, const uint8_t *end, int depth, member *info) {
     if (p >= end) return NULL;
     uint8_t c = *p;
