@@ -8,6 +8,7 @@ so a re-read after a restart gives the same `_id`.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import lru_cache
 from typing import Any
@@ -16,7 +17,7 @@ from prometheus_client import Counter
 
 from observe.logs import cri_native
 from observe.logs.cri_native import AT_FRAME, UNTRIGGERED
-from observe.logs.event import FLAG_MULTILINE_SPLIT, Event
+from observe.logs.event import FLAG_MULTILINE_SPLIT, FLAG_PARSE_FAILED, Event
 from observe.logs.multiline import SPLIT_FLAG, TRIGGERS, Merger, Rule, TraceRule, rule_for
 from observe.logs.multiline.at_frames import is_frame
 from observe.logs.parsers import Parser, parser_for
@@ -25,6 +26,8 @@ from observe.logs.stack_traces import error_fields
 from observe.merge import deep_merge
 
 _TRIGGER_BYTES = b"".join(t.encode() + b"\0" for t in TRIGGERS)
+log = logging.getLogger(__name__)
+_RAISED: set[str] = set()  # parsers whose exception has been logged (once each: a stream of such lines would flood)
 
 
 def _codes(messages: list[bytes]) -> bytes:
@@ -166,7 +169,15 @@ class PlanProcessor:
     @staticmethod
     def _parse(rec: Event, parser: Parser) -> Event:
         offset, ts, stream, msg, flags, fields = rec
-        result = parser.parse(msg.decode("utf-8", "replace"))
+        try:
+            result = parser.parse(msg.decode("utf-8", "replace"))
+        except Exception:  # a parser's bug: the line ships flagged, instead of stopping the file (and, after a
+            # restart, stopping it again on the same line: a crash loop that ships nothing of the node after it)
+            if parser.name not in _RAISED:
+                _RAISED.add(parser.name)
+                log.exception("the parser raised on a line; it ships flagged parse_failed (a bug: please report it)",
+                              extra={"parser": parser.name, "log.offset": offset})
+            return (offset, ts, stream, msg, flags | FLAG_PARSE_FAILED, fields)
         if result.flags:
             return (offset, ts, stream, msg, flags | result.flags, fields)
         # The parser's fields are a fresh dict: use it as is when there is nothing to merge it into.
