@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 OPENMETRICS_EOF = b"# EOF\n"
+_INF = float("inf")
 
 
 def escape(value: str) -> str:
@@ -36,6 +37,10 @@ def zip_labels(names: Sequence[str], values: Sequence[str]) -> str:
 
 def number(value: float) -> str:
     """Integers without a decimal point (most Kubernetes values), other floats in Go's shortest form."""
+    if value != value:
+        return "NaN"
+    if value in (_INF, -_INF):
+        return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))

@@ -15,6 +15,11 @@ def test_numbers_print_like_the_exporters_we_replace() -> None:
     assert [number(3.0), number(0.5), number(1e16)] == ["3", "0.5", "1e+16"]
 
 
+def test_infinities_and_nan_are_written_as_the_text_format_spells_them() -> None:
+    """int() of these raised before: one such value stopped the whole render of its object."""
+    assert [number(float("inf")), number(float("-inf")), number(float("nan"))] == ["+Inf", "-Inf", "NaN"]
+
+
 def test_openmetrics_announces_a_counter_without_total() -> None:
     assert header("x_total", "counter", "X.") == "# HELP x_total X.\n# TYPE x_total counter\n"
     assert header("x_total", "counter", "X.", openmetrics=True) == "# HELP x X.\n# TYPE x counter\n"
