@@ -346,3 +346,16 @@ def test_pod_status_reason_as_kube_state_metrics_2_20_writes_it() -> None:
                       (outofcpu, ["Other"]), (POD, [])):
         lines = [x for x in text("pods", pod).splitlines() if x.startswith("kube_pod_status_reason")]
         assert lines == [f'kube_pod_status_reason{{{ident},reason="{hit}"}} 1' for hit in hits]
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 7, 10**15 - 1, 10**15, -(10**15), 2**70, 0.5, 1.0, -2.0, 1e15, 1e20,
+                                   0.1 + 0.2, float("inf"), float("nan"), True, False])
+@pytest.mark.parametrize(("prefix", "extra"), [("a=\"x\"", "b=\"y\""), ("a=\"x\"", ""), ("", "b=\"y\""), ("", "")])
+def test_out_writes_the_line_exposition_writes(value: float, prefix: str, extra: str) -> None:
+    """Out.add writes sample lines itself for speed; they must equal exposition.line's for every kind of value."""
+    from exporters.cluster.family import Out
+    from observe.exposition import line
+
+    out = Out(prefix)
+    out.add("kube_x", value, extra)
+    assert out.result() == {"kube_x": line("kube_x", prefix, extra, value).encode()}
