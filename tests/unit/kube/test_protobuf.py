@@ -32,11 +32,13 @@ def sample_list() -> Any:
     md.name, md.namespace, md.uid, md.resourceVersion = "web-1", "shop", "u-1", "41"
     md.creationTimestamp.seconds = 1_714_557_600  # 2024-05-01T10:00:00Z
     md.labels["app"] = "web"
+    md.labels["tier"] = "front"
     ref = md.ownerReferences.add()
     ref.kind, ref.name, ref.controller = "ReplicaSet", "web", True
     c = pod.spec.containers.add()
     c.name, c.image = "app", "registry.local/app:1"
     c.resources.requests["cpu"].string = "100m"
+    c.resources.requests["memory"].string = "64Mi"
     c.resources.limits["memory"].string = "128Mi"
     pod.spec.nodeName = "n1"
     pod.spec.hostNetwork = False  # Go writes zero values: present with its zero, where JSON omits it
@@ -59,10 +61,10 @@ def test_a_list_decodes_to_the_dicts_json_gives() -> None:
     first, bare = (pb.to_dict(item) for item in msg.items)
     assert first == {
         "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "resourceVersion": "41",
-                     "creationTimestamp": "2024-05-01T10:00:00Z", "labels": {"app": "web"},
+                     "creationTimestamp": "2024-05-01T10:00:00Z", "labels": {"app": "web", "tier": "front"},
                      "ownerReferences": [{"kind": "ReplicaSet", "name": "web", "controller": True}]},
         "spec": {"containers": [{"name": "app", "image": "registry.local/app:1",
-                                 "resources": {"limits": {"memory": "128Mi"}, "requests": {"cpu": "100m"}}}],
+                                 "resources": {"limits": {"memory": "128Mi"}, "requests": {"cpu": "100m", "memory": "64Mi"}}}],
                  "nodeName": "n1", "hostNetwork": False},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                    "containerStatuses": [{"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
