@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 import tests.peers as peers_pkg
@@ -94,7 +95,8 @@ def install_one(mod: ModuleType, name: str, progress: Progress, task: TaskID, co
         mod.install()
     except PeerError as exc:
         progress.update(task, description=f"[red]{name} failed[/]")
-        console.print(f"[red]{name}: {exc}[/]")
+        # The reason often quotes a command or build log with brackets, which rich would read as markup.
+        console.print(f"[red]{name}:[/]", escape(str(exc)))
         return False
     progress.update(task, completed=1, description=f"[green]{name} {version} ready[/] ({time.monotonic() - t0:.0f}s)")
     return True

@@ -53,3 +53,22 @@ def test_lanes_run_at_once_each_in_order_and_a_failure_is_reported(monkeypatch: 
     assert installer.main(["install"]) == 1
     assert order.index("gobuild1") < order.index("gobuild2") and order.index("apt") < order.index("maven")
     assert "gobuild2: gobuild2 is not served" in capsys.readouterr().err
+
+
+def test_a_failure_whose_reason_holds_brackets_is_printed_not_raised() -> None:
+    """A failed image build quotes its RUN command, `[/bin/sh -c ...]`: printed as rich markup, that raised
+    MarkupError and hid the reason behind a traceback (2026-12-05)."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    def install() -> None:
+        raise PeerError("build failed: error running [/bin/sh -c apt-get update] in [stage 1]")
+
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    with Progress(console=console) as progress:
+        task = progress.add_task("x", total=1)
+        assert installer.install_one(fake("images", None, install), "images", progress, task, console) is False
+    assert "error running [/bin/sh -c apt-get update] in [stage 1]" in out.getvalue()
