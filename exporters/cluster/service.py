@@ -151,6 +151,9 @@ class _ReflectorCollector(Collector):
                                     labels=["resource"])
         up = GaugeMetricFamily("observe_exporter_kube_api_up", "1 when the last call to the Kubernetes API "
                                "succeeded, by resource.", labels=["resource"])
+        object_errors = CounterMetricFamily("observe_exporter_object_errors", "Objects left out because rendering "
+                                            "them raised (a bug; the error log names the object), by resource.",
+                                            labels=["resource"])
         stale = CounterMetricFamily("observe_exporter_stale_family_serves", "Families served from their previous "
                                     "join because the scrape timeout was near.")
         # kube-state-metrics' own names, which the kubernetes-mixin's KubeStateMetrics* alerts query.
@@ -172,13 +175,14 @@ class _ReflectorCollector(Collector):
             for event, n in r.events.items():
                 events.add_metric([kind.name, event], n)
             relists.add_metric([kind.name], r.relists)
+            object_errors.add_metric([kind.name], r.object_errors)
             objects.add_metric([kind.name], store.objects(kind.families))
             up.add_metric([kind.name], 1 if r.up else 0)
             go_type = GO_TYPES.get(kind.name, kind.name)
             for (op, result), n in r.calls.items():
                 (lists if op == "list" else watches).add_metric([go_type, result], n)
         stale.add_metric([], self.service.store.stale_serves)
-        yield from (events, relists, objects, up, stale, lists, watches, ordinal, total)
+        yield from (events, relists, objects, up, object_errors, stale, lists, watches, ordinal, total)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -184,6 +184,9 @@ class Reflector(Generic[T]):
         # LIST and WATCH calls by result (success/error), as kube-state-metrics counts them.
         self.calls: dict[tuple[str, str], int] = {(op, r): 0 for op in ("list", "watch") for r in ("success", "error")}
         self.last_error: str = ""
+        # Objects the transform or a callback raised on (a bug; see _object_failed), and the keys already logged.
+        self.object_errors = 0
+        self._failing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._restart = asyncio.Event()
 
@@ -370,13 +373,35 @@ class Reflector(Generic[T]):
         known = key in self._versions
         if known and version and self._versions[key] == version:
             return  # unchanged since we last saw it (typical after a relist)
-        value = self.transform(obj)
+        try:
+            value = self.transform(obj)
+        except Exception as exc:  # a bug on one object must not stop the resource (see _object_failed)
+            self._object_failed(key, exc)
+            self._delete(key)  # its old value is stale: forgotten until a version of it is taken
+            return
         if self.keep_objects:
             self.store[key] = value
         self._versions[key] = version
         callback = self.on_update if known else self.on_add
         if callback is not None:
-            callback(key, value)
+            try:
+                callback(key, value)
+            except Exception as exc:  # as above
+                self._object_failed(key, exc)
+
+    def _object_failed(self, key: str, exc: Exception) -> None:
+        """The transform or a callback raised on one object: a bug, which used to leave the list or watch (a
+        ValueError relisted forever, anything else ended the task), so no later object of the resource was seen.
+        The object is left out and counted (object_errors); the error is logged once per object, with its trace."""
+        self.object_errors += 1
+        if key in self._failing:
+            return
+        if len(self._failing) >= 10_000:
+            self._failing.clear()
+        self._failing.add(key)
+        log.error("an object could not be processed; it is left out", exc_info=exc,
+                  extra={"kubernetes.resource": self.name, "kubernetes.object": key,
+                         "error.message": f"{type(exc).__name__}: {exc}"})
 
     def _delete(self, key: str) -> None:
         if key not in self._versions:

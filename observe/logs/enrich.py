@@ -66,7 +66,8 @@ class KubeEnricher:
         self.default_multiline = default_multiline
         self.default_parser = default_parser
         self.streams = streams
-        self.metrics = EnrichMetrics(registry)
+        self.metrics = EnrichMetrics(registry, object_errors=lambda: {
+            r.name: r.object_errors for r in (self.pods, self.namespaces) if r is not None})
         self.metrics.api_up.set_function(lambda: 1.0 if self.api_up() else 0.0)
         self.pods: Reflector[PodMeta] | None = None
         self.namespaces: Reflector[dict[str, str]] | None = None

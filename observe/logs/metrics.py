@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from observe.logs import cri_native
 
@@ -76,10 +80,30 @@ class ShipperMetrics:
             self.events_acked.labels(outcome)
 
 
-class EnrichMetrics:
-    """observe_shipper_kube_api_up and observe_shipper_annotation_errors_total."""
+class _ObjectErrors(Collector):
+    """observe_shipper_kube_object_errors_total, read from the reflectors' counts at scrape time."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "observe_shipper_kube_object_errors", "Kubernetes objects left out of the pod metadata because reading "
+            "them raised (a bug; the error log names the object), by resource.", labels=["resource"])
+        for resource, n in self.read().items():
+            family.add_metric([resource], n)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class EnrichMetrics:
+    """observe_shipper_kube_api_up, observe_shipper_annotation_errors_total and
+    observe_shipper_kube_object_errors_total (`object_errors` reads the counts per resource)."""
+
+    def __init__(self, registry: CollectorRegistry, object_errors: Callable[[], dict[str, int]] = dict) -> None:
+        registry.register(_ObjectErrors(object_errors))
         self.api_up = Gauge("observe_shipper_kube_api_up", "1 when the Kubernetes API answered the last list/watch call.",
                             registry=registry)
         self.annotation_errors = Counter(

@@ -442,3 +442,38 @@ async def test_protobuf_lists_render_exactly_what_json_lists_render(kube: KubeCl
     from_json = mine(await scrape(json_base))
     assert len({k.split("{")[0] for k in from_json}) >= 25 and len(from_json) > 400
     assert from_proto == from_json
+
+
+async def test_a_pod_that_fails_to_render_is_counted_and_every_other_pod_is_served(
+        kube: KubeClient, kube_namespace: str, start_exporter: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renderer bug on one real pod (simulated: the render raises for it) used to end the pods' list: the exporter
+    never synced and no pod after it was ever served. Now that pod is left out and counted, in the list and in the
+    watch, and every other pod is served."""
+    original = ClusterService._transform
+
+    def transform(self: ClusterService, kind: Any) -> Any:
+        render = original(self, kind)
+
+        def fragile(obj: Any) -> Any:
+            if obj["metadata"]["name"] == "poison":
+                raise ZeroDivisionError("a renderer bug")
+            return render(obj)
+
+        return fragile
+
+    monkeypatch.setattr(ClusterService, "_transform", transform)
+    ns = kube_namespace
+    for name in ("before", "poison"):
+        await make_pod(kube, ns, name, "node-x")
+    base, svc = await start_exporter(resources=["pods"])
+    assert svc.readiness() == (True, "ok")
+    await kube.request("PATCH", f"/api/v1/namespaces/{ns}/pods/poison", body={"metadata": {"labels": {"v": "2"}}})
+    await make_pod(kube, ns, "after", "node-x")
+
+    def pods(v: dict[str, float]) -> set[str]:
+        return {name for name in ("before", "poison", "after")
+                if any(k.startswith("kube_pod_info{") and f'pod="{name}"' in k and f'namespace="{ns}"' in k for k in v)}
+
+    values = await eventually(base, lambda v: pods(v) == {"before", "after"}
+                              and v.get('observe_exporter_object_errors_total{resource="pods"}', 0) >= 2)
+    assert pods(values) == {"before", "after"}

@@ -183,3 +183,61 @@ def test_trim_heap_calls_glibc() -> None:
     from observe.kube.reflector import trim_heap
 
     assert trim_heap() in (True, False)
+
+
+def _fragile(obj: dict[str, Any]) -> str:
+    """A transform with a bug that shows on one object only."""
+    if obj["metadata"]["name"] == "bad":
+        raise TypeError("a renderer bug")
+    return str(obj["metadata"]["name"])
+
+
+async def test_an_object_the_transform_raises_on_is_skipped_counted_and_retried(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug on one object used to leave the list (ValueError: relisted forever; anything else: the task died), so
+    no object of the resource after it was ever seen again. Now that object is left out, counted and logged once,
+    and the others go on; a later version of it that the transform takes is added."""
+    added: list[str] = []
+    client = PagedList([pod("a", "1"), pod("bad", "2"), pod("c", "3")])
+    r: Reflector[str] = Reflector(client, PODS, transform=_fragile, page_size=2,  # type: ignore[arg-type]
+                                  on_add=lambda k, v: added.append(v))
+    await r._list()
+    assert added == ["a", "c"] and r.synced.is_set() and r.object_errors == 1
+    assert "ns/bad" not in r and set(r.store) == {"ns/a", "ns/c"}
+    r._apply({"type": "MODIFIED", "object": pod("bad", "4")})  # still failing: counted again, logged once
+    assert r.object_errors == 2
+    assert [rec.message for rec in caplog.records].count("an object could not be processed; it is left out") == 1
+    failing = next(rec for rec in caplog.records if rec.message.startswith("an object"))
+    assert failing.__dict__["kubernetes.object"] == "ns/bad" and "TypeError: a renderer bug" in failing.__dict__[
+        "error.message"]
+
+    r.transform = lambda o: str(o["metadata"]["name"])  # type: ignore[assignment]  # fixed
+    r._apply({"type": "MODIFIED", "object": pod("bad", "5")})
+    assert added == ["a", "c", "bad"] and r.store["ns/bad"] == "bad"
+
+
+async def test_a_known_object_that_starts_failing_loses_its_old_value() -> None:
+    """Its old value would be stale: the consumer forgets it (on_delete/on_forget) until a version renders."""
+    events: list[tuple[str, str]] = []
+    r: Reflector[str] = Reflector(None, PODS, transform=_fragile,  # type: ignore[arg-type]
+                                  on_add=lambda k, v: events.append(("add", k)),
+                                  on_delete=lambda k, v: events.append(("delete", k)),
+                                  on_forget=lambda k: events.append(("forget", k)))
+    r._apply({"type": "ADDED", "object": {"metadata": {"name": "x", "namespace": "ns", "resourceVersion": "1"}}})
+    r.transform = lambda o: (_ for _ in ()).throw(ValueError("now it fails"))  # type: ignore[assignment]
+    r._apply({"type": "MODIFIED", "object": {"metadata": {"name": "x", "namespace": "ns", "resourceVersion": "2"}}})
+    assert events == [("add", "ns/x"), ("delete", "ns/x"), ("forget", "ns/x")] and r.object_errors == 1
+    assert "ns/x" not in r
+
+
+async def test_a_callback_that_raises_is_counted_and_the_list_goes_on() -> None:
+    def on_add(key: str, value: str) -> None:
+        if value == "bad":
+            raise KeyError(key)
+        seen.append(value)
+
+    seen: list[str] = []
+    client = PagedList([pod("a", "1"), pod("bad", "2"), pod("c", "3")])
+    r: Reflector[str] = Reflector(client, PODS, transform=lambda o: str(o["metadata"]["name"]),  # type: ignore[arg-type]
+                                  on_add=on_add)
+    await r._list()
+    assert seen == ["a", "c"] and r.object_errors == 1 and r.synced.is_set()

@@ -247,3 +247,25 @@ async def test_the_file_names_own_container_id_wins_over_the_status() -> None:
     plan = await resolved(e, PlanSlot(path_plan(link, real, host_name="node-1", node_name="node-1", fmt="cri")))
     assert plan.fields["container"]["id"] == "a" * 64
     assert plan.fields["kubernetes"]["container"] == {"restart_count": 0}
+
+
+def test_a_pod_the_metadata_reader_raises_on_is_counted_on_the_shippers_metrics() -> None:
+    """The shipper's pods reflector with its real transform (pod_meta): an object it can't read (here a container
+    without a name, which it indexes) is left out and counted as observe_shipper_kube_object_errors_total, instead of
+    stopping the node's pod metadata."""
+    from prometheus_client import generate_latest
+
+    from observe.kube.reflector import PODS, Reflector
+
+    registry = CollectorRegistry()
+    e = KubeEnricher(None, registry, node_name="node-1")  # type: ignore[arg-type]
+    e.pods = Reflector(None, PODS, transform=pod_meta)  # type: ignore[arg-type]
+    good = {"metadata": {"name": "web", "namespace": "shop", "uid": "u1", "resourceVersion": "1"},
+            "spec": {"containers": [{"name": "app"}]}}
+    bad = {"metadata": {"name": "odd", "namespace": "shop", "uid": "u2", "resourceVersion": "2"},
+           "spec": {"containers": [{"image": "x"}]}}
+    for obj in (bad, good):
+        e.pods._apply({"type": "ADDED", "object": obj})
+    assert set(e.pods.store) == {"shop/web"}
+    text = generate_latest(registry).decode()
+    assert 'observe_shipper_kube_object_errors_total{resource="pods"} 1.0' in text
