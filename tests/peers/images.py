@@ -73,10 +73,11 @@ int main(void) {
 
 PYTHON_CONTAINERFILE = """\
 # Stand-in for python:3.11-slim-bookworm: Debian bookworm minbase plus Debian's own python3 (3.11) and venv.
+# Retries: on 2026-12-05 this RUN failed once on a cold cache (its log was overwritten by the run after, which passed).
 ARG BASE
 FROM ${BASE}
-RUN apt-get update \\
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+RUN apt-get -o Acquire::Retries=5 update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 install -y --no-install-recommends \\
       python3 python3-venv python-is-python3 ca-certificates \\
  && rm -rf /var/lib/apt/lists/*
 ENV LANG=C.UTF-8
