@@ -40,8 +40,13 @@ class Schedule:
 
     def next_after(self, when: datetime) -> datetime | None:
         """The first run strictly after `when` (aware datetime), or None within five years."""
-        t = when.astimezone(self.tz or UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        limit = t + timedelta(days=366 * 5)
+        try:
+            t = when.astimezone(self.tz or UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+            return self._next_from(t, t + timedelta(days=366 * 5))
+        except OverflowError:  # the search ran past the year 9999
+            return None
+
+    def _next_from(self, t: datetime, limit: datetime) -> datetime | None:
         while t < limit:
             if t.month not in self.months:
                 t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
@@ -65,7 +70,7 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int] | None = None) -> 
         step = 1
         if "/" in part:
             part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not _digits(step_text) or int(step_text) == 0:
                 raise CronError(f"bad step {step_text!r}")
             step = int(step_text)
         if part in ("*", "?"):
@@ -85,9 +90,14 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int] | None = None) -> 
 def _value(text: str, names: dict[str, int] | None) -> int:
     if names and text.lower() in names:
         return names[text.lower()]
-    if not text.isdigit():
+    if not _digits(text):
         raise CronError(f"{text!r} is not a number")
     return int(text)
+
+
+def _digits(text: str) -> bool:
+    # ASCII only: str.isdigit() is also true of "²", which int() refuses with a ValueError.
+    return text.isascii() and text.isdigit()
 
 
 def parse(text: str, tz_name: str | None = None) -> Schedule:
@@ -102,7 +112,7 @@ def parse(text: str, tz_name: str | None = None) -> Schedule:
         raise CronError(f"expected 5 fields, got {len(fields)}")
     try:
         tz = ZoneInfo(tz_name) if tz_name else None
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         raise CronError(f"unknown time zone {tz_name!r}") from None
     dows = _field(fields[4], 0, 7, _DAYS)  # 7 is Sunday too
     return Schedule(

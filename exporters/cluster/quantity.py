@@ -25,9 +25,11 @@ def parse(text: str | int | float) -> Decimal | None:
     else:
         number, scale = s, _SUFFIX[""]
     try:
-        return Decimal(number) * scale
+        q = Decimal(number) * scale
     except InvalidOperation:
         return None
+    # Decimal also reads "NaN", "Infinity" and "1_000", which no quantity is: ceil() of the first two raised.
+    return q if q.is_finite() and "_" not in number else None
 
 
 def value(text: str | int | float) -> float | None:

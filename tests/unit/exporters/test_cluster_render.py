@@ -359,3 +359,37 @@ def test_out_writes_the_line_exposition_writes(value: float, prefix: str, extra:
     out = Out(prefix)
     out.add("kube_x", value, extra)
     assert out.result() == {"kube_x": line("kube_x", prefix, extra, value).encode()}
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "inf", "1_000", "sNaN"])
+def test_what_decimal_reads_but_no_quantity_is_not_a_quantity(text: str) -> None:
+    """Found by mutating the bench's objects: ceil() of Decimal("NaN") raised and the object was left out."""
+    assert quantity.parse(text) is None and quantity.value(text) is None and quantity.cores(text) is None
+
+
+def test_a_pod_with_one_unreadable_quantity_keeps_its_other_series() -> None:
+    pod = {**POD, "spec": {"nodeName": "n", "containers": [
+        {"name": "app", "resources": {"requests": {"cpu": "NaN", "memory": "1Gi"}}}]}}
+    out = text("pods", pod)
+    assert 'resource="memory",unit="byte"} 1073741824' in out and 'resource="cpu"' not in out
+
+
+@pytest.mark.parametrize("schedule", ["² * * * *", "*/² * * * *", "1-³ * * * *"])
+def test_cron_fields_are_ascii_digits(schedule: str) -> None:
+    """str.isdigit() is true of superscripts, which int() refuses with a plain ValueError."""
+    with pytest.raises(cron.CronError):
+        cron.parse(schedule)
+
+
+def test_a_time_zone_name_too_long_for_a_file_is_unknown() -> None:
+    with pytest.raises(cron.CronError, match="unknown time zone"):
+        cron.parse("0 * * * *", "x" * 300)
+
+
+def test_no_next_run_past_the_year_9999() -> None:
+    assert cron.parse("0 0 1 1 *").next_after(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) is None
+    assert cron.parse("0 0 1 1 *").next_after(datetime(9999, 6, 1, tzinfo=UTC)) is None
+    cj = {"metadata": {"name": "c", "namespace": "b"}, "spec": {"schedule": "0 0 1 1 *"},
+          "status": {"lastScheduleTime": "9999-12-31T23:59:59Z"}}
+    out = text("cronjobs", cj)
+    assert "kube_cronjob_info{" in out and "kube_cronjob_next_schedule_time" not in out
