@@ -273,6 +273,21 @@ class ParserSpecError(ValueError):
     """A parser spec that is not json | nginx | regex:<pattern with named groups> | none."""
 
 
+# What re.compile raises on a pattern it refuses: re.error, and OverflowError for a repeat count past 2**32 and
+# RecursionError for nesting deeper than the interpreter's stack, which used to reach users as tracebacks.
+REGEX_ERRORS = (re.error, OverflowError, RecursionError)
+
+
+def regex_error(exc: BaseException) -> str:
+    """Why re.compile refused a pattern, in words."""
+    return "groups nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
+def shown_pattern(pattern: str) -> str:
+    """A pattern for an error message: quoted, and cut after 200 characters."""
+    return repr(pattern) if len(pattern) <= 200 else repr(pattern[:200]) + f"... ({len(pattern)} characters)"
+
+
 def parser_for(spec: str) -> Parser | None:
     """The parser for a spec: json | nginx | regex:<pattern> | none (or plain). None means keep the raw message."""
     if spec in ("none", "plain"):
@@ -285,6 +300,6 @@ def parser_for(spec: str) -> Parser | None:
         pattern = spec.removeprefix("regex:")
         try:
             return RegexParser(pattern)
-        except re.error as exc:
-            raise ParserSpecError(f"a valid regex:<pattern> ({pattern!r}: {exc})") from None
+        except REGEX_ERRORS as exc:
+            raise ParserSpecError(f"a valid regex:<pattern> ({shown_pattern(pattern)}: {regex_error(exc)})") from None
     raise ParserSpecError("one of json, nginx, regex:<pattern with named groups>, none")

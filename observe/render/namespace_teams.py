@@ -59,7 +59,7 @@ def _owner(values_teams: Sequence[Team]) -> Callable[[str], str | None]:
         for ns in team.namespaces:
             try:
                 patterns.append((re.compile(ns), ns, team.name))
-            except re.error:
+            except (re.error, OverflowError, RecursionError):  # the last two: a repeat past 2**32, deep nesting
                 patterns.append((None, ns, team.name))
 
     def owner(namespace: str) -> str | None:

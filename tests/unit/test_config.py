@@ -187,3 +187,20 @@ def test_elasticsearch_sink_without_a_url_exits_2(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "elasticsearch.urls: got nothing, expected the base URL of at least one Elasticsearch/OpenSearch node" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("key", "pattern"), [
+    ("parser", "regex:(?P<a>x{4294967296})"),
+    ("multiline.mode", "regex:" + "(" * 5000 + "x" + ")" * 5000),
+])
+def test_a_regex_the_engine_refuses_past_re_error_is_a_config_error(tmp_path: Path, key: str, pattern: str) -> None:
+    """re.compile raises OverflowError for a repeat count past 2**32 and RecursionError for deep nesting, not
+    re.error: these reached the user as a traceback (and, in a pod annotation, stopped the node's pod metadata)."""
+    section, _, leaf = key.rpartition(".")
+    body = f"logs:\n  {leaf}: '{pattern}'\n" if not section else f"logs:\n  {section}:\n    {leaf}: '{pattern}'\n"
+    f = tmp_path / "c.yaml"
+    f.write_text(body)
+    out = check(f)
+    assert out.returncode == 2, out.stderr
+    assert f"logs.{key}: got " in out.stderr and "a valid regex" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -13,6 +13,7 @@ from observe.logs.multiline.merger import Record, Rule
 from observe.logs.multiline.php_trace import PhpStackTrace
 from observe.logs.multiline.python_traceback import PythonTraceback
 from observe.logs.multiline.ruby_backtrace import RubyBacktrace
+from observe.logs.parsers import REGEX_ERRORS, regex_error, shown_pattern
 
 
 class TraceRule:
@@ -178,6 +179,6 @@ def rule_for(spec: str) -> Rule | None:
             raise MultilineSpecError("regex: needs a start-of-record pattern after the colon")
         try:
             return StartRule(pattern)
-        except re.error as exc:
-            raise MultilineSpecError(f"a valid regex:<start pattern> ({pattern!r}: {exc})") from None
+        except REGEX_ERRORS as exc:
+            raise MultilineSpecError(f"a valid regex:<start pattern> ({shown_pattern(pattern)}: {regex_error(exc)})") from None
     raise MultilineSpecError(f"one of {', '.join(MODES)} or regex:<start pattern>")

@@ -129,3 +129,14 @@ def test_index_normalization_and_tags_and_dedot() -> None:
     assert parse_tags("a=1,,b = 2") == (("a", "1"), ("b", "2"))
     assert parse_tags("=x") is None
     assert dedot("app.kubernetes.io/name") == "app_kubernetes_io/name"
+
+
+def test_a_regex_the_engine_refuses_past_re_error_is_an_annotation_error() -> None:
+    """A repeat count past 2**32 (OverflowError) or deep nesting (RecursionError) in a pod's format or multiline
+    annotation raised out of build_plan: the pod's plan was never built (its metadata left out)."""
+    p = plan({"observe.io/logs.app.format": "regex:(?P<a>x{4294967296})",
+              "observe.io/logs.app.multiline": "regex:" + "(" * 5000 + "x" + ")" * 5000})
+    reasons = {e.key: e.reason for e in p.errors}
+    assert sorted(reasons) == ["observe.io/logs.app.format", "observe.io/logs.app.multiline"]
+    assert all("a valid regex" in r for r in reasons.values())
+    assert p.output_stream("app") == Stream("app")

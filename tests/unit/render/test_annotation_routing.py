@@ -135,3 +135,10 @@ def test_from_cluster_without_credentials_exits_2_and_says_where_it_looked(
     assert result.exit_code == 2, result.output
     assert "no Kubernetes credentials" in result.output and "--kubeconfig" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_values_namespace_the_regex_engine_refuses_is_taken_as_plain_text() -> None:
+    """re.compile raises OverflowError and RecursionError for some patterns, not re.error: the render stopped."""
+    odd = Team(name="odd", email="o@example.com", namespaces=["x{4294967296}", "(" * 5000 + ")" * 5000])
+    result = namespace_teams([ns("billing", "b@example.com")], [odd])
+    assert [t.namespaces for t in result.teams] == [["billing"]]
