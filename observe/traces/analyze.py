@@ -81,10 +81,13 @@ def analyze(body: bytes, sampling_rate: float = 1.0, rejected: dict[str, int] | 
     pairer = Pairer(analysis)
     name_of = NameNormaliser()
     counts = rejected if rejected is not None else {}
+    malformed = counts.get("trace_malformed", 0)
     with gc_paused():
         traces = decode_response_bounded(body, counts)
         if traces is None:
             raise msgspec.DecodeError('no "data" list of traces in it')
+        if not traces and counts.get("trace_malformed", 0) > malformed:
+            raise msgspec.DecodeError("none of its traces has the shape of a Jaeger trace")
         for trace in traces:
             pairer.add_all(decode_spans_or_skip(trace, sampling_rate, name_of, counts))
     pairer.flush()

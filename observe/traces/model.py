@@ -160,18 +160,26 @@ _trace = msgspec.json.Decoder(RawTrace)
 
 def decode_response_bounded(body: bytes, counts: dict[str, int]) -> list[RawTrace] | None:
     """Like decode_response, but a trace nested too deeply to decode is skipped and counted in
-    counts["trace_too_deep"]; None when the body has no `data` list (not an /api/traces answer)."""
+    counts["trace_too_deep"], and one of the wrong shape (a field of another type) in counts["trace_malformed"];
+    None when the body has no `data` list (not an /api/traces answer)."""
     body = body.removeprefix(b"\xef\xbb\xbf")
+    shape: msgspec.ValidationError | None = None
     try:
         return _response.decode(body).data
     except RecursionError:
         pass
+    except msgspec.ValidationError as exc:
+        # One trace of the wrong shape used to fail the whole answer, and the same window was asked again and
+        # failed again, for good: the other traces are decoded one by one instead.
+        shape = exc
     from observe.traces.nesting import split_traces
 
     parts, skipped, found = split_traces(body)
     if skipped:
         counts["trace_too_deep"] = counts.get("trace_too_deep", 0) + skipped
     if not found:
+        if shape is not None:
+            raise shape
         raise msgspec.DecodeError("JSON nested too deeply, and no `data` list of traces found")
     out = []
     for part in parts:

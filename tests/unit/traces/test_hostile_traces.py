@@ -135,3 +135,22 @@ async def test_the_puller_counts_skips_and_moves_on(jaeger_answering_deep_traces
     text = generate_latest(registry).decode()
     assert 'observe_traces_input_rejected_total{reason="trace_too_deep"}' in text
     assert 'observe_traces_pull_errors_total' not in text or 'reason="decode"' not in text
+
+
+def test_a_trace_of_the_wrong_shape_is_skipped_and_counted_and_the_rest_is_used() -> None:
+    """A traceID that is a number failed the whole answer (msgspec.ValidationError): the puller backed off and asked
+    for the same window again, which failed again, so no later trace of that service was ever counted."""
+    odd = bookinfo("t2").json()
+    odd["traceID"] = 12345
+    ingest = Ingest(RedAggregates())
+    body = body_with(orjson.dumps(bookinfo("t1").json()), orjson.dumps(odd), orjson.dumps(bookinfo("t3").json()))
+    assert ingest.feed(body) == 2
+    assert ingest.rejected == {"trace_malformed": 1}
+    assert ingest.pairer.accepted == 16
+
+
+def test_an_answer_whose_data_is_not_a_list_still_fails_as_malformed() -> None:
+    import msgspec
+
+    with pytest.raises(msgspec.ValidationError):
+        Ingest(RedAggregates()).feed(b'{"data": 5, "errors": null}')
