@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from exporters.cluster import allowlist
-from observe.exposition import header, labels, number
+from observe.exposition import header, labels, line
 from observe.kube.reflector import Resource
 
 Obj = Mapping[str, Any]
@@ -48,10 +48,6 @@ class Kind:
     protobuf: str | None = None
 
 
-# Integers below this are written by str() as number() writes them; number() writes larger ones as floats.
-_EXACT = 10**15
-
-
 class Out:
     """Collects sample lines per family for one object, then hands back bytes per family."""
 
@@ -65,21 +61,7 @@ class Out:
         """One sample (skipped when value is None, like KSM skips unset fields)."""
         if value is None:
             return
-        # The sample line of exposition.line, written here: this is the initial sync's hottest call (about 23 per
-        # pod), and most values are the ints 0 and 1, whose text is str() (number() gives the same for them).
-        text = str(value) if value.__class__ is int and -_EXACT < value < _EXACT else number(value)
-        prefix = self.prefix
-        if prefix and extra:
-            sample = f"{family}{{{prefix},{extra}}} {text}\n"
-        elif prefix or extra:
-            sample = f"{family}{{{prefix or extra}}} {text}\n"
-        else:
-            sample = f"{family} {text}\n"
-        lines = self.parts.get(family)
-        if lines is None:
-            self.parts[family] = [sample]
-        else:
-            lines.append(sample)
+        self.parts.setdefault(family, []).append(line(family, self.prefix, extra, value))
 
     def bool3(self, family: str, status: str | None, label: str = "condition", before: str = "") -> None:
         """KSM's condition triple: label=true|false|unknown, 1 for the current status, 0 for the others."""
