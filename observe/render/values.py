@@ -43,6 +43,15 @@ class Jobs(_Strict):
     kube_scheduler: str
     kube_controller_manager: str
 
+    @field_validator("*")
+    @classmethod
+    def _quotable(cls, value: str) -> str:
+        # The templates write job="<name>" into PromQL: a quote, backslash or control character breaks the selector
+        # (a newline even the rules file's YAML).
+        if not value or any(c in '"\\' or ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("a Prometheus job name, without quotes, backslashes or control characters")
+        return value
+
 
 class Platform(_Strict):
     """What the platform exposes; alert groups for what it hides are not rendered."""

@@ -40,3 +40,18 @@ def test_grafana_folder_points_at_the_chart_value(tmp_path: Path) -> None:
 def test_duplicate_keys_in_values(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="duplicate key 'url'"):
         load_values(values(tmp_path, "kibana:\n  url: a\n  url: b\n"))
+
+
+@pytest.mark.parametrize("job", ['a"b', "back\\slash", "new\nline", ""])
+def test_a_job_name_that_would_break_the_promql_it_is_quoted_in_is_refused(tmp_path: Path, job: str) -> None:
+    """Job names are written into PromQL as job="<name>": a newline made a rules file that was not YAML (a
+    RuntimeError traceback), and a quote or backslash made selectors promtool refuses, found by mutating values.yaml."""
+    text = "jobs:\n  kubelet: " + yaml_quoted(job) + "\n"
+    with pytest.raises(ConfigError, match=r"jobs\.kubelet: got .*, expected a Prometheus job name"):
+        plan(values(tmp_path, text))
+
+
+def yaml_quoted(value: str) -> str:
+    import json
+
+    return json.dumps(value)  # a JSON string is a YAML double-quoted scalar
