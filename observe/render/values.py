@@ -6,6 +6,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -142,6 +143,16 @@ class Smtp(_Strict):
     require_tls: bool
     tls: Tls
 
+    @field_validator("from_")
+    @classmethod
+    def _check_from(cls, value: str) -> str:
+        # Alertmanager refuses an empty smtp_from; an address without @ bounces. The address may carry a display
+        # name: "Alerts <alertmanager@example.com>".
+        address = value.rsplit("<", 1)[-1].rstrip(">").strip()
+        if not split_addresses(address)[0] or "\n" in value:
+            raise ValueError("one email address, e.g. alertmanager@example.com or Alerts <alertmanager@example.com>")
+        return value
+
 
 class Heartbeat(_Strict):
     """The receiver of the always-firing Watchdog alert."""
@@ -151,6 +162,16 @@ class Heartbeat(_Strict):
     repeat_interval: str
 
     _check_repeat = field_validator("repeat_interval")(_duration)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("an http:// or https:// URL (Alertmanager refuses others), or null for no webhook")
+        return value
 
 
 class Team(_Strict):

@@ -55,3 +55,21 @@ def yaml_quoted(value: str) -> str:
     import json
 
     return json.dumps(value)  # a JSON string is a YAML double-quoted scalar
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("alertmanager:\n  heartbeat:\n    webhook_url: ''\n", "alertmanager.heartbeat.webhook_url"),
+    ("alertmanager:\n  heartbeat:\n    webhook_url: hooks.example.com/x\n", "alertmanager.heartbeat.webhook_url"),
+    ("alertmanager:\n  heartbeat:\n    webhook_url: 'ftp://hooks.example.com/x'\n", "alertmanager.heartbeat.webhook_url"),
+    ("alertmanager:\n  smtp:\n    from: ''\n", "alertmanager.smtp.from"),
+    ("alertmanager:\n  smtp:\n    from: alertmanager\n", "alertmanager.smtp.from"),
+])
+def test_values_alertmanager_refuses_are_refused_at_render(tmp_path: Path, text: str, key: str) -> None:
+    """amtool check-config failed on these renders (found by mutating values.yaml): the chart's Alertmanager would not
+    have started. Now the render names the key."""
+    with pytest.raises(ConfigError, match=rf"{key.replace('.', '[.]')}: got "):
+        plan(values(tmp_path, text))
+
+
+def test_a_display_name_in_the_from_address_is_fine(tmp_path: Path) -> None:
+    plan(values(tmp_path, "alertmanager:\n  smtp:\n    from: 'Alerts <alertmanager@example.com>'\n"))
