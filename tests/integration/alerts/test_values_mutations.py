@@ -6,7 +6,6 @@ in a job name (a rules file that was not YAML), a webhook URL without a scheme a
 
 from __future__ import annotations
 
-import copy
 import random
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import yaml
 
 from observe.config import ConfigError
 from observe.render.renderer import render, write
+from tests.mutate import mutated
 from tests.peers.base import which
 
 pytestmark = pytest.mark.integration
@@ -28,15 +28,7 @@ NUMBERS = [0, 1, -1, 2**31, 2**63, 10**30, -1.5, 1e308]
 RENDERS = 40
 
 
-def _paths(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if path:
-        yield path
-    children = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
-    for key, value in children:
-        yield from _paths(value, (*path, key))
-
-
-def _other(rng: random.Random, value: Any) -> Any:
+def _other(rng: random.Random, value: Any, key: Any) -> Any:
     if isinstance(value, bool):
         return not value
     if isinstance(value, int | float):
@@ -50,20 +42,8 @@ def _other(rng: random.Random, value: Any) -> Any:
 
 def mutations(seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
     rng = random.Random(seed)
-    paths = list(_paths(VALUES))
     while True:
-        doc = copy.deepcopy(VALUES)
-        changed = []
-        for _ in range(rng.randint(1, 2)):
-            path = rng.choice(paths)
-            parent: Any = doc
-            try:
-                for key in path[:-1]:
-                    parent = parent[key]
-                parent[path[-1]] = _other(rng, parent[path[-1]])
-                changed.append(".".join(map(str, path)))
-            except (KeyError, IndexError, TypeError):
-                pass  # an earlier replacement removed this path
+        doc, changed = mutated(rng, VALUES, _other, most=2)
         yield ", ".join(changed), doc
 
 

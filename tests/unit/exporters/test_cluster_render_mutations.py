@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from bench import cluster_objects
 from exporters.cluster.family import Options
 from exporters.cluster.kinds import KINDS
+from tests.mutate import mutated
 
 STRINGS = ["", 'a"b', "back\\slash", "new\nline", "ü日本", "x" * 300, "-1", "1e3", "Infinity", "NaN", "²"]
 QUANTITIES = ["0", "100m", "1.5", "1e3", "12e-3", "1Ki", "8Ei", "9223372036854775807", ".5", "5.", "1n", "+1", "-1",
@@ -53,14 +53,6 @@ def bench_objects() -> dict[str, list[dict[str, Any]]]:
 OBJECTS = bench_objects()
 
 
-def _paths(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if path:
-        yield path
-    children = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
-    for key, value in children:
-        yield from _paths(value, (*path, key))
-
-
 def _other(rng: random.Random, value: Any, key: Any) -> Any:
     """A value of the same JSON type."""
     if isinstance(value, bool):
@@ -78,21 +70,6 @@ def _other(rng: random.Random, value: Any, key: Any) -> Any:
     return value
 
 
-def mutated(rng: random.Random, obj: dict[str, Any]) -> dict[str, Any]:
-    doc = copy.deepcopy(obj)
-    paths = list(_paths(doc))
-    for _ in range(rng.randint(1, 3)):
-        path = rng.choice(paths)
-        parent: Any = doc
-        try:
-            for key in path[:-1]:
-                parent = parent[key]
-            parent[path[-1]] = _other(rng, parent[path[-1]], path[-1])
-        except (KeyError, IndexError, TypeError):
-            pass  # an earlier replacement removed this path
-    return doc
-
-
 def test_the_bench_objects_cover_every_kind() -> None:
     assert sorted(OBJECTS) == sorted(KINDS)
 
@@ -104,7 +81,7 @@ def test_a_kind_renders_mutated_objects_without_raising(plural: str) -> None:
     for obj in OBJECTS[plural]:
         KINDS[plural].render(obj, opts)
         for _ in range(ROUNDS // len(OBJECTS[plural])):
-            doc = mutated(rng, obj)
+            doc, _ = mutated(rng, obj, _other)
             try:
                 KINDS[plural].render(doc, opts)
             except Exception as exc:
