@@ -31,7 +31,8 @@ class Ingest:
         self.pairer = Pairer(aggregates, horizon_us)
         self.names = NameNormaliser()
         self.traces: dict[str, TraceMark] = {}
-        # Input not used as sent, by reason (trace_too_deep, trace_malformed, sampler_param_out_of_range).
+        # Input not used as sent, by reason (trace_too_deep, trace_malformed, span_malformed, spans_malformed,
+        # sampler_param_out_of_range).
         self.rejected: dict[str, int] = {}
         self.shard = shard
         self.total_shards = total_shards
@@ -65,7 +66,7 @@ class Ingest:
     def feed_otlp(self, body: bytes) -> int:
         """Take one api/v3 (OTLP JSON) answer; returns how many traces it held."""
         with gc_paused():
-            traces = decode_traces(body, self.sampling_rate, self.names)
+            traces = decode_traces(body, self.sampling_rate, self.names, self.rejected)
             for trace_id, spans in traces.items():
                 if self.total_shards > 1 and not self.mine(trace_id):
                     self.other_shard += len(spans)

@@ -111,52 +111,93 @@ def _int(value: int | str) -> int:
     return value if isinstance(value, int) else int(value or 0)
 
 
-def decode_traces(body: bytes, default_rate: float = 1.0,
-                  name_of: NameNormaliser | None = None) -> dict[str, list[Span]]:
-    """{trace id: spans} of an api/v3 answer; raises msgspec.DecodeError (a ValueError) on bad input."""
-    data = _answer.decode(body).result or TracesData()
+class _RawTracesData(msgspec.Struct, gc=False):
+    resourceSpans: list[msgspec.Raw] = []
+
+
+class _RawAnswer(msgspec.Struct, gc=False):
+    result: _RawTracesData | None = None
+
+
+_raw_answer = msgspec.json.Decoder(_RawAnswer)
+_resource_spans = msgspec.json.Decoder(ResourceSpans)
+
+
+def _batches(body: bytes, counts: dict[str, int]) -> list[ResourceSpans]:
+    """The answer's resource batches. One batch of the wrong shape used to fail the whole answer (and the puller
+    asked for the same window again, for ever): the batches are then decoded one by one, and each that still fails
+    is counted as spans_malformed."""
+    try:
+        return (_answer.decode(body).result or TracesData()).resourceSpans
+    except msgspec.ValidationError:
+        pass
+    data = _raw_answer.decode(body).result  # an answer whose frame is wrong still raises
+    batches = []
+    for raw in data.resourceSpans if data else ():
+        try:
+            batches.append(_resource_spans.decode(raw))
+        except msgspec.ValidationError:
+            counts["spans_malformed"] = counts.get("spans_malformed", 0) + 1
+    return batches
+
+
+def decode_traces(body: bytes, default_rate: float = 1.0, name_of: NameNormaliser | None = None,
+                  counts: dict[str, int] | None = None) -> dict[str, list[Span]]:
+    """{trace id: spans} of an api/v3 answer; raises msgspec.DecodeError (a ValueError) on an answer that is not one.
+    Input that can't be read is skipped and counted in `counts`: a resource's batch of the wrong shape as
+    spans_malformed, a span with, say, a time that is not a number as span_malformed."""
+    counts = counts if counts is not None else {}
     traces: dict[str, list[Span]] = {}
     root_rates: dict[str, float] = {}
     default_weight = 1.0 / default_rate
-    for rs in data.resourceSpans:
+    for rs in _batches(body, counts):
         service = next((str(_value(a.value)) for a in (rs.resource.attributes if rs.resource else ())
                         if a.key == "service.name"), "") or "unknown"
         for scope in rs.scopeSpans:
             for s in scope.spans:
-                tags = TagValues()
-                error = False
-                http_status: Any = None
-                for attr in s.attributes:
-                    v = _value(attr.value)
-                    field = _NAMING.get(attr.key)
-                    if field is not None:
-                        setattr(tags, field, v)
-                    elif attr.key == "error":
-                        error = error or v is True or v == "true"
-                    elif attr.key in ("http.status_code", "http.response.status_code"):
-                        http_status = v
-                    elif attr.key == "sampler.type":
-                        tags.sampler_type = v
-                    elif attr.key == "sampler.param":
-                        tags.sampler_param = v
-                code = _number(s.status.code, _STATUS_NAMES) if s.status else 0
-                if not error and http_status is not None:
-                    try:
-                        error = int(http_status) >= 500
-                    except (TypeError, ValueError):
-                        pass
-                status = STATUS_ERROR if error or code == 2 else STATUS_OK if code == 1 else STATUS_UNSET
-                trace_id, parent = _hex_id(s.traceId), _hex_id(s.parentSpanId)
-                if not parent and tags.sampler_type == "probabilistic":
-                    rate = _rate(tags.sampler_param)
-                    if rate is not None:
-                        root_rates[trace_id] = rate
-                start_ns, end_ns = _int(s.startTimeUnixNano), _int(s.endTimeUnixNano)
-                name = name_of(s.name) if name_of is not None else s.name
-                traces.setdefault(trace_id, []).append(Span(
-                    _hex_id(s.spanId), parent, trace_id, service, name, _number(s.kind, _KIND_NAMES),
-                    start_ns // 1000, max(0, end_ns - start_ns) // 1000, status, default_weight, tags.peers()))
+                try:
+                    span, rate = _span(s, service, name_of, default_weight)
+                except (ValueError, TypeError):
+                    counts["span_malformed"] = counts.get("span_malformed", 0) + 1
+                    continue
+                traces.setdefault(span.trace_id, []).append(span)
+                if rate is not None:
+                    root_rates[span.trace_id] = rate
     for trace_id, rate in root_rates.items():
         for span in traces[trace_id]:
             span.weight = 1.0 / rate
     return traces
+
+
+def _span(s: OtlpSpan, service: str, name_of: NameNormaliser | None, weight: float) -> tuple[Span, float | None]:
+    """One span, and its trace's sampling rate when it is a probabilistically sampled root; ValueError or TypeError
+    when a field can't be read."""
+    tags = TagValues()
+    error = False
+    http_status: Any = None
+    for attr in s.attributes:
+        v = _value(attr.value)
+        field = _NAMING.get(attr.key)
+        if field is not None:
+            setattr(tags, field, v)
+        elif attr.key == "error":
+            error = error or v is True or v == "true"
+        elif attr.key in ("http.status_code", "http.response.status_code"):
+            http_status = v
+        elif attr.key == "sampler.type":
+            tags.sampler_type = v
+        elif attr.key == "sampler.param":
+            tags.sampler_param = v
+    code = _number(s.status.code, _STATUS_NAMES) if s.status else 0
+    if not error and http_status is not None:
+        try:
+            error = int(http_status) >= 500
+        except (TypeError, ValueError):
+            pass
+    status = STATUS_ERROR if error or code == 2 else STATUS_OK if code == 1 else STATUS_UNSET
+    trace_id, parent = _hex_id(s.traceId), _hex_id(s.parentSpanId)
+    rate = _rate(tags.sampler_param) if not parent and tags.sampler_type == "probabilistic" else None
+    start_ns, end_ns = _int(s.startTimeUnixNano), _int(s.endTimeUnixNano)
+    name = name_of(s.name) if name_of is not None else s.name
+    return Span(_hex_id(s.spanId), parent, trace_id, service, name, _number(s.kind, _KIND_NAMES),
+                start_ns // 1000, max(0, end_ns - start_ns) // 1000, status, weight, tags.peers()), rate

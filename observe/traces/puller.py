@@ -57,7 +57,8 @@ class Puller:
                                    "duplicate, before_horizon, other_shard: a trace another puller owns).",
                                    ["outcome"], registry=registry)
         self.rejected = Counter("observe_traces_input_rejected", "Jaeger input not used as sent, by reason: traces "
-                                "skipped (trace_too_deep, trace_malformed), span sampler rates ignored "
+                                "skipped (trace_too_deep, trace_malformed), api/v3 spans skipped (span_malformed) "
+                                "and resource batches skipped (spans_malformed), span sampler rates ignored "
                                 "(sampler_param_out_of_range).", ["reason"], registry=registry)
         self._rejected: dict[str, int] = {}
         self.pull_errors = Counter("observe_traces_pull_errors", "Failed or truncated pulls from Jaeger, by reason.",

@@ -57,3 +57,39 @@ def test_probabilistic_root_sampler_weights_the_whole_trace() -> None:
 def test_empty_answers() -> None:
     assert decode_traces(b'{"result":{"resourceSpans":[]}}') == {}
     assert decode_traces(b"{}") == {}
+
+
+def _resource(service: str, *spans: dict[str, object]) -> dict[str, object]:
+    return {"resource": {"attributes": [kv("service.name", service)]}, "scopeSpans": [{"spans": list(spans)}]}
+
+
+def _span(trace: str, span: str, start: object = "1700000000000000000") -> dict[str, object]:
+    return {"traceId": trace, "spanId": span, "name": "GET", "kind": 2, "startTimeUnixNano": start,
+            "endTimeUnixNano": "1700000000010000000"}
+
+
+def test_a_span_or_batch_of_the_wrong_shape_is_skipped_and_counted_and_the_rest_is_used() -> None:
+    """One malformed span raised out of decode_traces (a time that is not a number: ValueError; an attribute value
+    that is not an object: ValidationError of the whole answer), so the puller asked for the same window again and
+    again. Now a span that can't be read is counted as span_malformed, a resource's batch that can't be decoded as
+    spans_malformed (one per span it held, when it can tell), and the other spans are used."""
+    good = "0af7651916cd43dd8448eb211c80319c"
+    body = answer(
+        _resource("reviews", _span(good, "b7ad6b7169203331"), _span(good, "b7ad6b7169203332", start="soon")),
+        _resource("ratings", {**_span(good, "00f067aa0ba902b7"), "attributes": [{"key": "x", "value": 5}]}),
+        _resource("details", _span(good, "00f067aa0ba902b8")))
+    counts: dict[str, int] = {}
+    (spans,) = decode_traces(body, counts=counts).values()
+    assert sorted(s.service for s in spans) == ["details", "reviews"]
+    assert counts == {"span_malformed": 1, "spans_malformed": 1}
+
+
+def test_the_ingest_counts_what_it_skips_in_its_rejected_reasons() -> None:
+    from observe.traces.aggregate import RedAggregates
+    from observe.traces.ingest import Ingest
+
+    tid = "0af7651916cd43dd8448eb211c80319c"
+    ingest = Ingest(RedAggregates())
+    body = answer(_resource("reviews", _span(tid, "b7ad6b7169203331"), _span(tid, "b7ad6b7169203332", start="x")))
+    assert ingest.feed_otlp(body) == 1
+    assert ingest.rejected == {"span_malformed": 1}
