@@ -37,6 +37,16 @@ for _attr in ("maxlist", "maxtuple", "maxdict", "maxset", "maxfrozenset", "maxde
     setattr(_short, _attr, 8)
 
 
+# What re.compile raises on a pattern it refuses: re.error, and OverflowError for a repeat count past 2**32 and
+# RecursionError for nesting deeper than the interpreter's stack, which used to reach users as tracebacks.
+REGEX_ERRORS = (re.error, OverflowError, RecursionError)
+
+
+def regex_error(exc: BaseException) -> str:
+    """Why re.compile refused a pattern, in words."""
+    return "groups nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
 def echo(value: Any) -> str:
     """repr(value) cut to about ECHO_CHARS, at a cost bounded whatever the value's size."""
     return clip(_short.repr(value))

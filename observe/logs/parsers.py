@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from observe.config_input import REGEX_ERRORS, echo, regex_error
 from observe.logs.event import FLAG_PARSE_FAILED
 
 
@@ -273,21 +274,6 @@ class ParserSpecError(ValueError):
     """A parser spec that is not json | nginx | regex:<pattern with named groups> | none."""
 
 
-# What re.compile raises on a pattern it refuses: re.error, and OverflowError for a repeat count past 2**32 and
-# RecursionError for nesting deeper than the interpreter's stack, which used to reach users as tracebacks.
-REGEX_ERRORS = (re.error, OverflowError, RecursionError)
-
-
-def regex_error(exc: BaseException) -> str:
-    """Why re.compile refused a pattern, in words."""
-    return "groups nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-
-
-def shown_pattern(pattern: str) -> str:
-    """A pattern for an error message: quoted, and cut after 200 characters."""
-    return repr(pattern) if len(pattern) <= 200 else repr(pattern[:200]) + f"... ({len(pattern)} characters)"
-
-
 def parser_for(spec: str) -> Parser | None:
     """The parser for a spec: json | nginx | regex:<pattern> | none (or plain). None means keep the raw message."""
     if spec in ("none", "plain"):
@@ -301,5 +287,5 @@ def parser_for(spec: str) -> Parser | None:
         try:
             return RegexParser(pattern)
         except REGEX_ERRORS as exc:
-            raise ParserSpecError(f"a valid regex:<pattern> ({shown_pattern(pattern)}: {regex_error(exc)})") from None
+            raise ParserSpecError(f"a valid regex:<pattern> ({echo(pattern)}: {regex_error(exc)})") from None
     raise ParserSpecError("one of json, nginx, regex:<pattern with named groups>, none")

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from observe.config import KubeConfig
+from observe.config_input import REGEX_ERRORS
 from observe.render.email_address import split_addresses
 from observe.render.values import Team
 
@@ -59,7 +60,7 @@ def _owner(values_teams: Sequence[Team]) -> Callable[[str], str | None]:
         for ns in team.namespaces:
             try:
                 patterns.append((re.compile(ns), ns, team.name))
-            except (re.error, OverflowError, RecursionError):  # the last two: a repeat past 2**32, deep nesting
+            except REGEX_ERRORS:
                 patterns.append((None, ns, team.name))
 
     def owner(namespace: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from observe.config_input import REGEX_ERRORS, echo, regex_error
 from observe.logs.multiline.at_frames import FRAME, AtFrames
 from observe.logs.multiline.dart_trace import DartTrace
 from observe.logs.multiline.go_panic import GoPanic
@@ -13,7 +14,6 @@ from observe.logs.multiline.merger import Record, Rule
 from observe.logs.multiline.php_trace import PhpStackTrace
 from observe.logs.multiline.python_traceback import PythonTraceback
 from observe.logs.multiline.ruby_backtrace import RubyBacktrace
-from observe.logs.parsers import REGEX_ERRORS, regex_error, shown_pattern
 
 
 class TraceRule:
@@ -180,5 +180,5 @@ def rule_for(spec: str) -> Rule | None:
         try:
             return StartRule(pattern)
         except REGEX_ERRORS as exc:
-            raise MultilineSpecError(f"a valid regex:<start pattern> ({shown_pattern(pattern)}: {regex_error(exc)})") from None
+            raise MultilineSpecError(f"a valid regex:<start pattern> ({echo(pattern)}: {regex_error(exc)})") from None
     raise MultilineSpecError(f"one of {', '.join(MODES)} or regex:<start pattern>")
