@@ -1,8 +1,15 @@
-"""Directory watches that wake file discovery at once (inotify via the asyncinotify package, Linux only).
+"""inotify wake-ups (via the asyncinotify package, Linux only): directory watches that wake file discovery at
+once, and one-shot watches that wake the read loop at the first write to an idle file.
 
-Only names appearing, moving or going are watched (IN_MODIFY is not): the default glob matches symlinks whose
-targets live in other directories, so a write would not show here anyway, and a busy file would flood the queue.
-Any event, including a queue overflow, only wakes the next discovery pass; the pass itself finds what changed.
+The directory watches see only names appearing, moving or going (not IN_MODIFY): the default glob matches
+symlinks whose targets live in other directories, so a write would not show there anyway, and a busy file would
+flood the queue. Any event, including a queue overflow, only wakes the next discovery pass; the pass itself finds
+what changed.
+
+Writes are watched per open file instead (`FileWakeups`), and only while the read loop has nothing to read: each
+such file gets an IN_MODIFY watch with IN_ONESHOT, which the kernel removes after its first event. A busy file is
+read without a watch, so it costs no events; a file that went quiet costs one event when it is written again, and
+the lines are read at once instead of at the next poll (up to `logs.poll_interval_seconds` later).
 """
 
 from __future__ import annotations
@@ -97,4 +104,65 @@ class DirWatcher:
 
     def close(self) -> None:
         """Release the inotify descriptor."""
+        self._inotify.close()
+
+
+class FileWakeups:
+    """One-shot IN_MODIFY watches on open files that nobody is reading (the read loop found them idle, or they are
+    too young to fingerprint); a watch's event sets the event it was armed with.
+
+    A watch is added through /proc/self/fd/N, so it follows the open file through renames and deletion.
+    """
+
+    def __init__(self) -> None:
+        if asyncinotify is None:
+            raise OSError(UNAVAILABLE)
+        self._inotify = asyncinotify.Inotify()
+        self._mask = asyncinotify.Mask.MODIFY | asyncinotify.Mask.ONESHOT
+        self._armed: dict[object, asyncinotify.Watch] = {}  # file key -> its pending watch
+        self._keys: dict[asyncinotify.Watch, tuple[object, asyncio.Event]] = {}
+        self.unwatchable = 0  # add_watch failures (e.g. fs.inotify.max_user_watches): polling reads those files
+
+    def arm(self, key: object, fd: int, wake: asyncio.Event) -> bool:
+        """Watch this open file for its next write, which sets `wake`; True when a watch was added now (False: it
+        already had one, or none can be added and polling finds its growth)."""
+        if key in self._armed:
+            return False
+        try:
+            watch = self._inotify.add_watch(f"/proc/self/fd/{fd}", self._mask)
+        except OSError:
+            self.unwatchable += 1
+            return False
+        self._armed[key] = watch
+        self._keys[watch] = (key, wake)
+        return True
+
+    def disarm(self, key: object) -> None:
+        """The file is closed or no longer read: drop its watch."""
+        watch = self._armed.pop(key, None)
+        if watch is not None:
+            self._keys.pop(watch, None)
+            try:
+                self._inotify.rm_watch(watch)
+            except OSError:
+                pass  # the kernel already removed it (it fired, or the file is gone)
+
+    async def run(self) -> None:
+        """Read events forever: a fired watch is gone (one-shot), so its file is armed again when next idle."""
+        assert asyncinotify is not None
+        async for event in self._inotify:
+            if asyncinotify.Mask.Q_OVERFLOW in event.mask:
+                wakes = {id(w): w for _, w in self._keys.values()}
+                for key in list(self._armed):  # which ones fired is lost: start over, and wake every waiter
+                    self.disarm(key)
+                for wake in wakes.values():
+                    wake.set()
+            elif asyncinotify.Mask.IGNORED not in event.mask:  # IGNORED: a watch went (fired, disarmed, file gone)
+                held = self._keys.pop(event.watch, None) if event.watch is not None else None
+                if held is not None:
+                    self._armed.pop(held[0], None)
+                    held[1].set()
+
+    def close(self) -> None:
+        """Release the inotify descriptor (and with it every watch)."""
         self._inotify.close()

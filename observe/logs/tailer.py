@@ -20,6 +20,7 @@ from observe.logs.checkpoint import CheckpointStore, CheckpointWriter, FileCheck
 from observe.logs.config import LogsConfig
 from observe.logs.discovery import DiscoveryLoop, find_entry_file, find_files, in_globs, open_same, real_path, rotated_siblings
 from observe.logs.identity import FileIdentity, identify
+from observe.logs.inotify import FileWakeups
 from observe.logs.ledger import Inode, Ledger
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.plan import MetadataProvider, PathMetadata, PlanSlot, path_plan
@@ -48,6 +49,8 @@ class Tailer:
         self._path_inode: dict[str, Inode] = {}
         self._last_poll_wall = time.time()
         self._wake = asyncio.Event()
+        self._wakeups: FileWakeups | None = None  # inotify on idle and young files (logs.inotify auto)
+        self._wakeups_task: asyncio.Task[None] | None = None
         self.discovery = DiscoveryLoop(config, self.poll, self._patterns)
         self.checkpoints = CheckpointWriter(self.store, metrics, config.checkpoint_interval_ms / 1000, self.snapshot,
                                             self._retire_finished)
@@ -152,14 +155,20 @@ class Tailer:
         for inode, path in by_inode.items():
             if inode not in self.files and inode not in self.young and (fd := open_same(path, inode)) is not None:
                 self.young[inode] = (fd, path)
+        wakeups = self._file_wakeups()
         for inode, (fd, path) in list(self.young.items()):
+            size = os.fstat(fd).st_size
             ident = identify(fd, limit)
             if ident is None:
                 if inode not in by_inode and os.fstat(fd).st_nlink == 0:
                     del self.young[inode]
+                    self._forget(inode)
                     os.close(fd)
+                elif wakeups is not None and wakeups.arm(inode, fd, self.discovery.wake) and os.fstat(fd).st_size != size:
+                    self.discovery.wake.set()  # written after the look, before the watch: look again now
                 continue
             del self.young[inode]
+            self._forget(inode)  # the read loop watches it from now on, when it is idle
             await self._open(fd, ident, path, real_path(path))
         if self._first_poll:
             self._first_poll = False
@@ -246,8 +255,56 @@ class Tailer:
         if seg.items:
             await self.outbox.put(seg)
 
+    def _file_wakeups(self) -> FileWakeups | None:
+        """The one-shot write watches (observe/logs/inotify.py), started on first use; None without inotify."""
+        if self._wakeups is None and self._wakeups_task is None and self.config.inotify == "auto":
+            try:
+                self._wakeups = FileWakeups()
+            except OSError as exc:
+                log.info("writes to idle files are found by polling", extra={
+                    "event.reason": str(exc),
+                    "observe.discovery.poll_interval_seconds": self.config.poll_interval_seconds})
+            else:
+                self._wakeups_task = asyncio.create_task(self._wakeups.run(), name="logs-inotify-files")
+        if self._wakeups is not None and self._wakeups_task is not None and self._wakeups_task.done():
+            failure = None if self._wakeups_task.cancelled() else self._wakeups_task.exception()
+            log.error("the inotify watch on idle files failed; their writes are found by polling",
+                      extra={"error.message": repr(failure)})
+            self._close_wakeups()
+        return self._wakeups
+
+    def _close_wakeups(self) -> None:
+        if self._wakeups_task is not None:
+            self._wakeups_task.cancel()
+        if self._wakeups is not None:
+            self._wakeups.close()
+            self._wakeups = None
+
+    def _arm_idle(self) -> bool:
+        """Watch every open file for its next write; True when one grew after its last read but before its watch
+        (that write has no event: read it now)."""
+        wakeups = self._file_wakeups()
+        if wakeups is None:
+            return False
+        grew = False
+        for inode, reader in self.files.items():
+            if wakeups.arm(inode, reader.fd, self._wake):
+                try:
+                    grew = grew or os.fstat(reader.fd).st_size > reader.read_pos
+                except OSError:
+                    pass
+        return grew
+
+    def _forget(self, inode: Inode) -> None:
+        if self._wakeups is not None:
+            self._wakeups.disarm(inode)
+
     async def read_loop(self) -> None:
-        """Round-robin over open files, one chunk each per turn; a full queue holds the loop."""
+        """Round-robin over open files, one chunk each per turn; a full queue holds the loop. With nothing to read
+        it sleeps until a write to an open file (inotify), a discovery pass or the poll interval wakes it."""
+        await self._read_turns()
+
+    async def _read_turns(self) -> None:
         grace = self.config.rotate_grace_seconds
         while not self._stopping:
             progressed = False
@@ -274,6 +331,8 @@ class Tailer:
                     await self._emit(tick)
             if not progressed:
                 self._wake.clear()
+                if self._arm_idle():
+                    continue
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_seconds)
                 except TimeoutError:
@@ -285,6 +344,7 @@ class Tailer:
         # Stop at the acknowledged offset: what the decoder or processors hold is read again if the file comes back.
         reader.close()
         del self.files[inode]
+        self._forget(inode)
         self._leaving.discard(inode)
         self.finishing[reader.key] = reader
         self._parked.add(reader.key)
@@ -295,6 +355,7 @@ class Tailer:
         seg = reader.finish()
         reader.close()
         del self.files[inode]
+        self._forget(inode)
         self.finishing[reader.key] = reader
         log.info("closed file", extra={"file.path": reader.path, "log.offset": reader.read_pos})
         await self._emit(seg)
@@ -310,6 +371,7 @@ class Tailer:
 
     def close_all(self) -> None:
         """Release every descriptor."""
+        self._close_wakeups()
         for reader in self.files.values():
             reader.close()
         for fd, _ in self.young.values():

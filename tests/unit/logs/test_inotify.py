@@ -1,6 +1,7 @@
-"""inotify wake-ups of file discovery on real directories (Linux): with the poll interval at 30 s, a new file is
-tailed within a second only because a directory event woke the discovery pass; with logs.inotify off it waits
-for the poll."""
+"""inotify wake-ups on real directories and files (Linux): with the poll interval at 30 s, a new file is tailed
+within a second only because a directory event woke the discovery pass, and lines appended to an idle file are
+read within a second only because its one-shot watch woke the read loop; with logs.inotify off both wait for the
+poll."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from observe.logs.config import LogsConfig
-from observe.logs.inotify import UNAVAILABLE, watch_dirs
+from observe.logs.inotify import UNAVAILABLE, FileWakeups, watch_dirs
 from observe.logs.metrics import ShipperMetrics
 from observe.logs.shipper import Shipper
 from observe.logs.sinks.spool import SpoolSink
@@ -99,6 +100,111 @@ async def test_with_inotify_off_a_new_file_waits_for_the_poll(tmp_path: Path, ca
             await run.stop()
     modes = [getattr(r, "observe.discovery.mode", None) for r in caplog.records]
     assert "poll" in modes and "inotify" not in modes
+
+
+async def test_lines_appended_to_an_idle_file_are_read_within_a_second_by_its_watch(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines("first", 5))
+    run = shipper(tmp_path, str(logs / "*.log"), "auto")
+    await run.start()
+    try:
+        assert await shipped_within(run.config.spool_dir, 5, 2.0)
+        for n, word in ((5, "second"), (7, "third")):  # the watch fired once and was armed again for the next
+            await asyncio.sleep(0.3)  # the read loop is asleep, waiting for a write or the 30 s poll
+            with (logs / "a.log").open("ab") as f:
+                f.write(lines(word, n))
+            assert await shipped_within(run.config.spool_dir, 5 + 5 + (n if n == 7 else 0), 1.0), word
+        # A rotated file is still watched through its descriptor: lines written to it before it closes are read.
+        os.rename(logs / "a.log", logs / "a.log.1")
+        await asyncio.sleep(0.3)
+        with (logs / "a.log.1").open("ab") as f:
+            f.write(lines("late", 3))
+        assert await shipped_within(run.config.spool_dir, 20, 1.0)
+    finally:
+        await run.stop()
+    assert sorted(m for _, m in spooled(run.config.spool_dir)) == sorted(
+        [f"first {i}" for i in range(5)] + [f"second {i}" for i in range(5)] + [f"third {i}" for i in range(7)]
+        + [f"late {i}" for i in range(3)])
+
+
+async def test_the_first_line_of_a_file_created_empty_is_read_within_a_second(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    run = shipper(tmp_path, str(logs / "*.log"), "auto")
+    await run.start()
+    try:
+        await settle(run, "inotify")
+        (logs / "a.log").write_bytes(b"")  # as a runtime creates a container's log before its first write
+        await asyncio.sleep(0.3)  # the woken pass found it too young to fingerprint
+        assert run.tailer.young and not run.tailer.files
+        with (logs / "a.log").open("ab") as f:
+            f.write(lines("first", 4))
+        assert await shipped_within(run.config.spool_dir, 4, 1.0)
+    finally:
+        await run.stop()
+
+
+async def test_with_inotify_off_lines_appended_to_an_idle_file_wait_for_the_poll(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines("first", 5))
+    run = shipper(tmp_path, str(logs / "*.log"), "off")
+    await run.start()
+    try:
+        assert await shipped_within(run.config.spool_dir, 5, 2.0)
+        await asyncio.sleep(0.3)
+        with (logs / "a.log").open("ab") as f:
+            f.write(lines("second", 5))
+        assert not await shipped_within(run.config.spool_dir, 6, 1.5)
+        run.tailer._wake.set()  # what the 30 s poll would do
+        assert await shipped_within(run.config.spool_dir, 10, 2.0)
+    finally:
+        await run.stop()
+
+
+async def test_file_wakeups_fire_once_per_arming_and_forget_what_is_disarmed(tmp_path: Path) -> None:
+    path = tmp_path / "f.log"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)
+    wake = asyncio.Event()
+    wakeups = FileWakeups()
+    events = asyncio.create_task(wakeups.run())
+    try:
+        assert wakeups.arm("f", fd, wake)
+        assert not wakeups.arm("f", fd, wake)  # already watched
+        path.write_bytes(b"x\n")
+        await asyncio.wait_for(wake.wait(), 1.0)
+        await asyncio.sleep(0.05)
+        assert wakeups.arm("f", fd, wake)  # the one-shot watch fired and is gone: armed anew
+        wakeups.disarm("f")
+        wake.clear()
+        path.write_bytes(b"y\n")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(wake.wait(), 0.3)
+        assert wakeups.arm("f", fd, wake)
+    finally:
+        events.cancel()
+        wakeups.close()
+        os.close(fd)
+
+
+async def test_a_write_between_the_last_read_and_the_watch_is_not_left_for_the_poll(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines("first", 2))
+    run = shipper(tmp_path, str(logs / "*.log"), "auto")
+    await run.tailer.poll()  # opens the file; the read loop is not running
+    try:
+        reader = next(iter(run.tailer.files.values()))
+        while reader.read() is not None:
+            pass
+        with (logs / "a.log").open("ab") as f:
+            f.write(lines("raced", 1))  # after the read, before the watch: no event will come for it
+        assert run.tailer._arm_idle()  # so the loop reads again instead of sleeping
+        assert not run.tailer._arm_idle()  # already watched: the next write has its event
+    finally:
+        run.tailer.close_all()
 
 
 def test_watch_dirs_cover_every_level_below_the_fixed_prefix(tmp_path: Path) -> None:
