@@ -209,8 +209,14 @@ def _settle(url: str, stream: str) -> None:
         resp.read()
 
 
-def bench_elasticsearch(folder: Path) -> dict[str, Any]:
+def bench_elasticsearch(folder: Path, *, own_core: bool = False) -> dict[str, Any]:
     """The shipper end to end into a real node, paired with the node's own ceiling under the same conditions.
+
+    With `own_core`, the node runs on CPU 0 alone (from its start, so the JVM sizes its pools for one core) and
+    this process, the loader and the shipper on CPU 1, as in a cluster where the DaemonSet runs on the application
+    nodes and Elasticsearch on its own: the client's CPU then takes nothing from the node, and the ratio says
+    whether the client keeps the node as busy as the minimal loader does. Without it, the node and the client
+    share both cores, and the ratio also counts the client's CPU against the node (`ratio_the_cpu_allows`).
 
     The shipper's headline runs are the steady state: the lines arrive after it started and set up its sink
     (`run_pipeline`'s `grow`), and the run is timed from then, as the loader's is timed after its setup.
@@ -227,7 +233,15 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
     from tests.peers import elasticsearch as es_peer
 
     es_peer.install()
-    peer = es_peer.start(folder / "es")
+    cores = os.sched_getaffinity(0)
+    if own_core:
+        if not {0, 1} <= cores:
+            raise RuntimeError(f"the own-core case needs CPUs 0 and 1; this process may run on {sorted(cores)}")
+        os.sched_setaffinity(0, {0})  # the node inherits CPU 0 alone
+    try:
+        peer = es_peer.start(folder / "es")
+    finally:
+        os.sched_setaffinity(0, {1} if own_core else cores)
     rounds = ES_ROUNDS + ES_ROUNDS % 2
     try:
         log = write_log(folder, ES_LINES)
@@ -330,7 +344,8 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
                 "node_cpu_s_per_million_lines": round(statistics.median(restart_node), 2),
             },
             "lines": ES_LINES,
-            "engine": f"Elasticsearch {es_peer.VERSION} core node (512 MiB heap, same 2 cores)",
+            "engine": f"Elasticsearch {es_peer.VERSION} core node (512 MiB heap, "
+                      + ("on CPU 0 alone; the loader and the shipper on CPU 1)" if own_core else "same 2 cores)"),
             "node_ceiling_lines_per_s": round(statistics.median(loader_lps)),
             "shipper_lines_per_s": round(statistics.median(shipper_lps)),
             "shipper_cpu_s_per_million_lines": round(statistics.median(shipper_cpu), 3),
@@ -346,6 +361,12 @@ def bench_elasticsearch(folder: Path) -> dict[str, Any]:
         }
     finally:
         peer.stop()
+        os.sched_setaffinity(0, cores)
+
+
+def bench_elasticsearch_own_core(folder: Path) -> dict[str, Any]:
+    """bench_elasticsearch with the node on a core of its own and the client on the other."""
+    return bench_elasticsearch(folder, own_core=True)
 
 
 def _cpu_budget(node_cpu: dict[str, list[float]], loader_cpu: list[float], shipper_cpu: list[float],
@@ -612,7 +633,8 @@ def bench_restart_rollover(folder: Path) -> dict[str, Any]:
         peer.stop()
 
 
-PARTS = {"null_sink": bench_null, "elasticsearch": bench_elasticsearch, "backlog": bench_backlog_rss,
+PARTS = {"null_sink": bench_null, "elasticsearch": bench_elasticsearch,
+         "elasticsearch_own_core": bench_elasticsearch_own_core, "backlog": bench_backlog_rss,
          "processing": bench_processing, "restart_rollover": bench_restart_rollover}
 
 
