@@ -62,8 +62,27 @@ class Text:
         return "".join(out).encode()
 
 
+def _obj(value: Any) -> Doc:
+    """value when it is a JSON object, else an empty one: a part of an answer in another shape (another engine's
+    or version's, or a proxy's) costs only the figures under it."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _count(value: Any) -> int | None:
+    """A whole count from a stats field (absent: 0), or None when it is not a number."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (_INF, -_INF):
+        return None
+    return int(value)
+
+
+_INF = float("inf")
+
+
 def health(text: Text, doc: Doc) -> None:
     """_cluster/health."""
+    doc = _obj(doc)
     color = doc.get("status")
     for c in COLORS:
         text.add("elasticsearch_cluster_health_status", 1 if c == color else 0, (("color", c),))
@@ -74,25 +93,27 @@ def health(text: Text, doc: Doc) -> None:
 
 def nodes(text: Text, doc: Doc) -> None:
     """_nodes/stats: heap, write queue, rejections of every pool, indexing, disk, breakers."""
-    for node in (doc.get("nodes") or {}).values():
+    for value in _obj(_obj(doc).get("nodes")).values():
+        node = _obj(value)
         name = str(node.get("name", ""))
-        heap = ((node.get("jvm") or {}).get("mem") or {})
+        heap = _obj(_obj(node.get("jvm")).get("mem"))
         text.add("elasticsearch_jvm_memory_used_bytes", heap.get("heap_used_in_bytes"), (("area", "heap"), ("name", name)))
         text.add("elasticsearch_jvm_memory_max_bytes", heap.get("heap_max_in_bytes"), (("area", "heap"), ("name", name)))
-        for pool, stats in sorted((node.get("thread_pool") or {}).items()):
+        for pool, stats in sorted(_obj(node.get("thread_pool")).items()):
+            stats = _obj(stats)
             if pool == "write":
                 text.add("elasticsearch_thread_pool_queue_count", stats.get("queue"), (("type", pool), ("name", name)))
             text.add("elasticsearch_thread_pool_rejected_count", stats.get("rejected"), (("type", pool), ("name", name)))
-        indexing = ((node.get("indices") or {}).get("indexing") or {})
+        indexing = _obj(_obj(node.get("indices")).get("indexing"))
         text.add("elasticsearch_indices_indexing_index_total", indexing.get("index_total"), (("name", name),))
         millis = indexing.get("index_time_in_millis")
-        if isinstance(millis, int | float):
+        if isinstance(millis, int | float) and not isinstance(millis, bool):
             text.add("elasticsearch_indices_indexing_index_time_seconds_total", millis / 1000, (("name", name),))
-        fs = ((node.get("fs") or {}).get("total") or {})
+        fs = _obj(_obj(node.get("fs")).get("total"))
         text.add("elasticsearch_filesystem_data_available_bytes", fs.get("available_in_bytes"), (("name", name),))
         text.add("elasticsearch_filesystem_data_size_bytes", fs.get("total_in_bytes"), (("name", name),))
-        for breaker, stats in sorted((node.get("breakers") or {}).items()):
-            text.add("elasticsearch_breakers_tripped", stats.get("tripped"), (("breaker", breaker), ("name", name)))
+        for breaker, stats in sorted(_obj(node.get("breakers")).items()):
+            text.add("elasticsearch_breakers_tripped", _obj(stats).get("tripped"), (("breaker", breaker), ("name", name)))
 
 
 def data_stream_of(index: str) -> str | None:
@@ -105,16 +126,20 @@ def data_streams(text: Text, doc: Doc) -> None:
     """Index-level _stats of the .ds-* backing indices, summed per data stream.
 
     Index stats work on both engines and on clusters without the _data_stream APIs, and give document counts,
-    which _data_stream/_stats does not.
+    which _data_stream/_stats does not. A stream with a backing index whose figure is not a number has no sample
+    of that figure: a sum without it would be too small and look true.
     """
-    docs: dict[str, int] = {}
-    size: dict[str, int] = {}
-    for index, stats in (doc.get("indices") or {}).items():
+    docs: dict[str, int | None] = {}
+    size: dict[str, int | None] = {}
+    for index, value in _obj(_obj(doc).get("indices")).items():
         ds = data_stream_of(index)
         if ds is None:
             continue
-        docs[ds] = docs.get(ds, 0) + int(((stats.get("primaries") or {}).get("docs") or {}).get("count") or 0)
-        size[ds] = size.get(ds, 0) + int(((stats.get("total") or {}).get("store") or {}).get("size_in_bytes") or 0)
+        stats = _obj(value)
+        for sums, figure in ((docs, _count(_obj(_obj(stats.get("primaries")).get("docs")).get("count"))),
+                             (size, _count(_obj(_obj(stats.get("total")).get("store")).get("size_in_bytes")))):
+            before = sums.get(ds, 0)
+            sums[ds] = None if before is None or figure is None else before + figure
     for ds in sorted(docs):
         text.add("elasticsearch_data_stream_docs_count", docs[ds], (("data_stream", ds),))
         text.add("elasticsearch_data_stream_store_size_bytes", size[ds], (("data_stream", ds),))

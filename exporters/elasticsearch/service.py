@@ -37,13 +37,15 @@ class ElasticsearchService(BaseService):
                              "(or elasticsearch.urls)")
         self.config = config
         self.es = es
-        self.errors = Counter("observe_elasticsearch_fetch_errors", "Failed stats requests, by endpoint.",
+        self.errors = Counter("observe_elasticsearch_fetch_errors", "Failed stats requests, by endpoint "
+                              "(render: an answer the exporter failed to turn into metrics).",
                               ["endpoint"], registry=registry)
         self.body = {False: b"", True: b""}
         self.up = False
         self.fetched_at: float | None = None  # monotonic time of the last complete fetch
         self._conn = Connection(self.es, headers={"Accept": "application/json"})  # no I/O before the first request
         self._task: asyncio.Task[None] | None = None
+        self._render_failed = False
         registry.register(_FreshnessCollector(self))
         registry.register(PoolCollector(self._conn, "observe_elasticsearch_client"))
 
@@ -80,6 +82,12 @@ class ElasticsearchService(BaseService):
                 log.warning("elasticsearch stats fetch failed", extra={
                     "error.message": f"{type(exc).__name__}: {exc}",
                     "url.full": (exc.node if isinstance(exc, HttpError) else node_of(exc)) or self._conn.describe()})
+            except Exception:  # a bug of ours on some answer: report it and keep refreshing, never serve it stale
+                self.up = False
+                self.errors.labels("render").inc()
+                log.error("elasticsearch stats could not be rendered; the last good stats are served with "
+                          "elasticsearch_up 0", exc_info=not self._render_failed)  # the trace once
+                self._render_failed = True
             await asyncio.sleep(self.config.interval_seconds)
 
     async def start(self) -> None:
