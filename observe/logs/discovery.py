@@ -9,6 +9,7 @@ import fnmatch
 import glob
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 
 from observe.logs.checkpoint import FileCheckpoint
@@ -18,7 +19,8 @@ from observe.logs.inotify import DirWatcher, watch_dirs
 
 log = logging.getLogger("observe.logs.tailer")
 
-# Passes woken by inotify are at least this far apart, so a directory churning files cannot keep discovery busy.
+# Passes woken by inotify start at least this far apart, so a directory churning files cannot keep discovery busy;
+# a wake-up after a quiet spell runs its pass at once.
 INOTIFY_MIN_GAP_S = 0.05
 
 
@@ -163,6 +165,7 @@ class DiscoveryLoop:
         try:
             while True:
                 self.wake.clear()
+                started = time.monotonic()
                 try:
                     await self.poll()
                 except Exception:
@@ -180,7 +183,8 @@ class DiscoveryLoop:
                         log.exception("updating the inotify watches failed; polling continues")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.config.poll_interval_seconds)
-                    await asyncio.sleep(INOTIFY_MIN_GAP_S)  # a burst of events is one pass, not one pass each
+                    # A burst of events is one pass, not one pass each.
+                    await asyncio.sleep(max(0.0, started + INOTIFY_MIN_GAP_S - time.monotonic()))
         finally:
             if events is not None:
                 events.cancel()
