@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import count, repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -26,13 +26,48 @@ def pending_of(items: Iterable[bytes]) -> list[Item]:
     return list(zip(count(), items, repeat(None)))
 
 
-def body(pending: list[Item]) -> bytes:
+class Fresh(Sequence[Item]):
+    """A batch's items on their first attempt: Items numbered in order, none dead-lettered, as `pending_of` makes
+    them, but without a tuple per item until someone iterates (an answer that is not all created, a refused
+    request). The common answer needs none: the body is joined from the bytes, and nothing is dead-lettered.
+    cProfile on the end-to-end bench put `pending_of` and `has_dead_letters` at 0.25 us per line of the sink's
+    1.9 (the null sink's whole pipeline: 0.73)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return zip(count(), self.items, repeat(None))
+
+    @overload
+    def __getitem__(self, index: int) -> Item: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Item]: ...
+
+    def __getitem__(self, index: int | slice) -> Item | list[Item]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        position = range(len(self.items))[index]  # IndexError, and negative indices, as a list has them
+        return position, self.items[position], None
+
+
+def body(pending: Sequence[Item]) -> bytes:
     """The NDJSON body of the pending items."""
+    if isinstance(pending, Fresh):
+        return b"".join(pending.items)
     return b"".join(map(_ITEM, pending))
 
 
-def has_dead_letters(pending: list[Item]) -> bool:
+def has_dead_letters(pending: Sequence[Item]) -> bool:
     """Whether any pending item is a dead-letter write (one C-level pass; they are rare)."""
+    if isinstance(pending, Fresh):
+        return False
     reasons = list(map(_REASON, pending))
     return reasons.count(None) != len(reasons)
 

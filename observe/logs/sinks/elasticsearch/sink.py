@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class Attempt:
     """What one bulk request did: items still pending, the retry reason (None: no backoff), what each item met,
     and whether another node can take the retry at once (`elsewhere`: no backoff either)."""
 
-    left: list[Item]
+    left: Sequence[Item]
     reason: str | None = None
     status: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -142,7 +143,7 @@ class ElasticsearchSink:
     async def send(self, batch: Batch) -> list[Outcome]:
         await self._setup_done.wait()
         outcomes = [Outcome.DELIVERED] * batch.count
-        pending = request.pending_of(batch.items())
+        pending: Sequence[Item] = request.Fresh(list(batch.items()))
         if any(seg.verify for seg, _, _ in batch.slices):
             check = {i for i, (seg, _) in enumerate(batch.owners()) if seg.verify}
             pending = await self.skip_existing(pending, check, outcomes, "restart")
@@ -156,8 +157,8 @@ class ElasticsearchSink:
         await self.deliver(pending, outcomes)
         return outcomes
 
-    async def skip_existing(self, pending: list[Item], check: set[int], outcomes: list[Outcome],
-                            reason: str) -> list[Item]:
+    async def skip_existing(self, pending: Sequence[Item], check: set[int], outcomes: list[Outcome],
+                            reason: str) -> Sequence[Item]:
         """Drop from `pending` the items in `check` whose `_id` a backing index already holds (outcome: duplicate).
 
         A lookup that fails is retried with backoff like a bulk request: sending without knowing could duplicate.
@@ -189,7 +190,7 @@ class ElasticsearchSink:
         self.metrics.duplicates_avoided.labels(reason).inc(len(found))
         return [p for p in pending if p[0] not in found]
 
-    async def deliver(self, pending: list[Item], outcomes: list[Outcome]) -> None:
+    async def deliver(self, pending: Sequence[Item], outcomes: list[Outcome]) -> None:
         """Send until every item has a final outcome (written into `outcomes` at the item's index)."""
         backoff = Backoff(self.config.logs.retry_initial_seconds, self.config.logs.retry_max_seconds)
         attempt = 0
@@ -212,7 +213,7 @@ class ElasticsearchSink:
             log.info("bulk requests succeed again", extra={"event.duration_s": round(time.monotonic() - self._failing_since, 1)})
             self._failing_since = None
 
-    async def _attempt(self, pending: list[Item], attempt: int, outcomes: list[Outcome]) -> Attempt:
+    async def _attempt(self, pending: Sequence[Item], attempt: int, outcomes: list[Outcome]) -> Attempt:
         """One bulk request in its own span."""
         with self._tracer.start_as_current_span("logs.bulk", kind=SpanKind.CLIENT) as span:
             result = await self._send(pending, outcomes)
@@ -221,7 +222,7 @@ class ElasticsearchSink:
                          attempt=attempt, status=result.status, counts=result.counts, reason=result.reason)
             return result
 
-    async def _send(self, pending: list[Item], outcomes: list[Outcome]) -> Attempt:
+    async def _send(self, pending: Sequence[Item], outcomes: list[Outcome]) -> Attempt:
         """The request itself, and what its answer means for each item."""
         node = self.conn.pool.next()
         self._last_node = node.url
@@ -269,11 +270,11 @@ class ElasticsearchSink:
             self._last_failure = f"items answered {result.reason} by {node.url}"
         return result
 
-    def _retry_all(self, pending: list[Item], reason: str, status: int | None) -> Attempt:
+    def _retry_all(self, pending: Sequence[Item], reason: str, status: int | None) -> Attempt:
         self.metrics.events_retried.labels(reason).inc(len(pending))
         return Attempt(pending, reason, status, {"retried": len(pending)})
 
-    def _all_ok(self, pending: list[Item], outcomes: list[Outcome]) -> dict[str, int]:
+    def _all_ok(self, pending: Sequence[Item], outcomes: list[Outcome]) -> dict[str, int]:
         self.metrics.bulk_items.labels("201").inc(len(pending))
         dl = 0
         if request.has_dead_letters(pending):
@@ -289,9 +290,10 @@ class ElasticsearchSink:
         self._acked["deadlettered"].inc()
         self.metrics.events_deadlettered.labels(reason).inc()
 
-    def _per_item(self, pending: list[Item], answers: list[dict[str, Any]], outcomes: list[Outcome]) -> Attempt:
+    def _per_item(self, pending: Sequence[Item], answers: list[dict[str, Any]], outcomes: list[Outcome]) -> Attempt:
         """Each item's answer applied: stored, retried, or rejected (to the dead-letter stream)."""
-        out = Attempt([])
+        left: list[Item] = []
+        out = Attempt(left)
         counts = dict.fromkeys(("delivered", "duplicate", "deadlettered", "retried", "rejected"), 0)
         for (index, item, dl_reason), answer in zip(pending, answers, strict=True):
             status, etype, ereason = request.item_result(answer)
@@ -309,15 +311,15 @@ class ElasticsearchSink:
             elif verdict == "retry":
                 out.reason = item_retry_reason(status)
                 self.metrics.events_retried.labels(out.reason).inc()
-                out.left.append((index, item, dl_reason))
+                left.append((index, item, dl_reason))
                 counts["retried"] += 1
             else:
                 counts["rejected"] += 1
-                self._reject(index, item, dl_reason, status, etype, ereason, out.left, outcomes)
+                self._reject(index, item, dl_reason, status, etype, ereason, left, outcomes)
         out.counts = counts
         return out
 
-    async def _request_refused(self, pending: list[Item], status: int, raw: bytes,
+    async def _request_refused(self, pending: Sequence[Item], status: int, raw: bytes,
                                outcomes: list[Outcome]) -> list[Item]:
         """A whole request refused with a 4xx: bisect until the culprit is alone, then dead-letter it."""
         if len(pending) > 1:

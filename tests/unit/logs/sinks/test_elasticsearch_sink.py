@@ -111,6 +111,19 @@ def test_pending_items_are_numbered_in_order_and_their_body_is_the_items_joined(
     assert request.has_dead_letters([*pending, (3, b"d\n", "mapping")])
 
 
+def test_a_fresh_batch_is_the_same_pending_items_without_a_tuple_each() -> None:
+    raw = [b"a\n", b"b\n", b"c\n", b"d\n"]
+    fresh, pending = request.Fresh(raw), request.pending_of(raw)
+    assert list(fresh) == pending and len(fresh) == len(pending)
+    assert [fresh[i] for i in range(-4, 4)] == [pending[i] for i in range(-4, 4)]
+    for cut in (slice(None, 2), slice(2, None), slice(1, 3), slice(None, None, -1)):
+        assert fresh[cut] == pending[cut]
+    with pytest.raises(IndexError):
+        fresh[4]
+    assert request.body(fresh) == request.body(pending) == b"a\nb\nc\nd\n"
+    assert not request.has_dead_letters(fresh)
+
+
 def test_dead_letter_document_keeps_the_original_and_its_origin() -> None:
     item = deadletter_item(ITEM, "logs-dl-default", 400, "document_parsing_exception", "bad date")
     assert reason_of("document_parsing_exception") == "mapping"
