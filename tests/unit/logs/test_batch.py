@@ -1,6 +1,7 @@
 """Batching by bytes/count/linger and contiguous acknowledgement."""
 
 import asyncio
+import random
 
 from observe.logs.batch import Batch, Batcher, FileAcks, Segment
 
@@ -99,3 +100,48 @@ async def test_linger_flushes_a_partial_batch() -> None:
     assert batch is not None and batch.count == 2
     inbox.put_nowait(None)
     await task
+
+
+def greedy(sizes: list[list[int]], max_bytes: int, max_events: int) -> list[list[tuple[int, int, int]]]:
+    """The batches by definition, one item at a time: an item joins the open batch while the batch stays within
+    both limits; an item larger than a batch goes alone; a batch that reaches a limit is closed."""
+    batches: list[list[tuple[int, int, int]]] = []
+    items = [(s, i, n) for s, seg_sizes in enumerate(sizes) for i, n in enumerate(seg_sizes)]
+    open_: list[tuple[int, int]] = []
+    nbytes = 0
+    for s, i, n in items:
+        if open_ and (nbytes + n > max_bytes or len(open_) >= max_events):
+            batches.append(_slices(open_))
+            open_, nbytes = [], 0
+        open_.append((s, i))
+        nbytes += n
+        if nbytes >= max_bytes or len(open_) >= max_events:
+            batches.append(_slices(open_))
+            open_, nbytes = [], 0
+    if open_:
+        batches.append(_slices(open_))
+    return batches
+
+
+def _slices(items: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    for s, i in items:
+        if out and out[-1][0] == s and out[-1][2] == i:
+            out[-1] = (s, out[-1][1], i + 1)
+        else:
+            out.append((s, i, i + 1))
+    return out
+
+
+async def test_batches_are_cut_exactly_where_the_limits_say_on_random_segments() -> None:
+    rng = random.Random(18)
+    for _ in range(300):
+        sizes = [[rng.choice((1, 5, 40, 300)) * rng.randint(1, 3) for _ in range(rng.randint(0, 40))]
+                 for _ in range(rng.randint(1, 6))]
+        max_bytes, max_events = rng.randint(1, 2000), rng.randint(1, 50)
+        o = Owner()
+        segs = [Segment(o, [b"x" * n for n in seg_sizes], k) for k, seg_sizes in enumerate(sizes, 1)]
+        batches = await run_batcher(segs, max_bytes=max_bytes, max_events=max_events, linger=60)
+        got = [[(segs.index(sg), a, b) for sg, a, b in batch.slices] for batch in batches]
+        assert got == greedy(sizes, max_bytes, max_events), (sizes, max_bytes, max_events)
+        assert all(b.nbytes == sum(len(x) for x in b.items()) for b in batches)
