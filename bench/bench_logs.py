@@ -4,7 +4,8 @@
    set against a minimal read/split/encode loop (the floor a Python shipper can reach) in the same run.
 2. A real Elasticsearch node: the shipper end to end, set against the node's own ceiling for the same bulk
    bodies sent by a minimal loader (same concurrency, same process), alternated over an even number of rounds,
-   medians of the paired ratios (bench_elasticsearch says what keeps the pair fair).
+   medians of the paired ratios (bench_elasticsearch says what keeps the pair fair); once with the node and the
+   client sharing the cores (`elasticsearch`), once with the node on CPU 0 alone (`elasticsearch_own_core`).
 3. Peak RSS of `observe ship` while Elasticsearch is down and a backlog file waits (OBSERVE_BENCH_BACKLOG_MB).
 4. The per-file processors that take a file off the CRI fast path (multiline auto on a mix with Java traces and on
    a mix with traces of all eight languages, the json and nginx parsers), into the null sink, each set against
