@@ -216,3 +216,30 @@ def test_watch_dirs_cover_every_level_below_the_fixed_prefix(tmp_path: Path) -> 
                       str(tmp_path / "missing" / "*.log")])
     assert got == {str(tmp_path / p) for p in ["pods", "pods/ns_a_1", "pods/ns_a_1/app", "pods/ns_b_2",
                                                  "pods/ns_b_2/web", "containers"]}
+
+
+async def test_when_the_write_watches_fail_the_error_is_logged_and_polling_reads_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(self: FileWakeups) -> None:
+        raise OSError("inotify read failed")
+
+    monkeypatch.setattr(FileWakeups, "run", broken)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines("first", 3))
+    config = LogsConfig(paths=[str(logs / "*.log")], spool_dir=tmp_path / "spool", checkpoint_path=tmp_path / "cp.json",
+                        linger_ms=10, checkpoint_interval_ms=20, host_name="h", poll_interval_seconds=0.1)
+    metrics = ShipperMetrics(CollectorRegistry())
+    run = Shipper(config, SpoolSink(config.spool_dir, metrics), metrics)
+    with caplog.at_level(logging.ERROR, logger="observe.logs.tailer"):
+        await run.start()
+        try:
+            assert await shipped_within(config.spool_dir, 3, 2.0)
+            await asyncio.sleep(0.3)
+            with (logs / "a.log").open("ab") as f:
+                f.write(lines("second", 2))
+            assert await shipped_within(config.spool_dir, 5, 2.0)  # found by the 0.1 s poll
+        finally:
+            await run.stop()
+    assert any("inotify watch on idle files failed" in r.getMessage() for r in caplog.records)
+    assert run.tailer._wakeups is None
