@@ -102,8 +102,8 @@ class LogsConfig(Section):
     )
     inotify: Literal["auto", "off"] = Field(
         "auto", description="auto: watch the globs' directories with inotify (Linux) and rescan as soon as a file appears, "
-        "moves or goes, and read an idle file as soon as it is written; polling stays on as the fallback. "
-        "off: find new files and new lines by polling only.")
+        "moves or goes, and identify a file created empty as soon as its first line is written; polling stays on as "
+        "the fallback. off: find new files by polling only.")
     read_bytes: int = Field(256 * 1024, ge=4096, description="Bytes read from one file per turn.")
     max_event_bytes: int = Field(
         1024 * 1024, ge=MIN_EVENT_BYTES,

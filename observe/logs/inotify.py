@@ -1,15 +1,15 @@
 """inotify wake-ups (via the asyncinotify package, Linux only): directory watches that wake file discovery at
-once, and one-shot watches that wake the read loop at the first write to an idle file.
+once, and one-shot write watches on young files (open, but without a first line to fingerprint yet).
 
 The directory watches see only names appearing, moving or going (not IN_MODIFY): the default glob matches
 symlinks whose targets live in other directories, so a write would not show there anyway, and a busy file would
 flood the queue. Any event, including a queue overflow, only wakes the next discovery pass; the pass itself finds
 what changed.
 
-Writes are watched per open file instead (`FileWakeups`), and only while the read loop has nothing to read: each
-such file gets an IN_MODIFY watch with IN_ONESHOT, which the kernel removes after its first event. A busy file is
-read without a watch, so it costs no events; a file that went quiet costs one event when it is written again, and
-the lines are read at once instead of at the next poll (up to `logs.poll_interval_seconds` later).
+A file created empty (a container's log before its first line) is young until its first line: it gets an IN_MODIFY
+watch with IN_ONESHOT (`FileWakeups`), which the kernel removes after the first event, and that event wakes the
+discovery pass that identifies it, instead of the next poll. Files being read have no write watch (tailer.py's
+read_loop says why).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class DirWatcher:
 
 
 class FileWakeups:
-    """One-shot IN_MODIFY watches on open files that nobody is reading (the read loop found them idle, or they are
-    too young to fingerprint); a watch's event sets the event it was armed with.
+    """One-shot IN_MODIFY watches on open files that nobody reads yet (too young to fingerprint); a watch's event
+    sets the event it was armed with.
 
     A watch is added through /proc/self/fd/N, so it follows the open file through renames and deletion.
     """
