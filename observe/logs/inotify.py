@@ -138,7 +138,7 @@ class FileWakeups:
         return True
 
     def disarm(self, key: object) -> None:
-        """The file is closed or no longer read: drop its watch."""
+        """The file is identified (no longer young) or gone: drop its watch."""
         watch = self._armed.pop(key, None)
         if watch is not None:
             self._keys.pop(watch, None)
@@ -148,7 +148,8 @@ class FileWakeups:
                 pass  # the kernel already removed it (it fired, or the file is gone)
 
     async def run(self) -> None:
-        """Read events forever: a fired watch is gone (one-shot), so its file is armed again when next idle."""
+        """Read events forever: a fired watch is gone (one-shot); a file still young is armed again by the next
+        discovery pass."""
         assert asyncinotify is not None
         async for event in self._inotify:
             if asyncinotify.Mask.Q_OVERFLOW in event.mask:
