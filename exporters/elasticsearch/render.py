@@ -62,6 +62,9 @@ class Text:
         return "".join(out).encode()
 
 
+_INF = float("inf")
+
+
 def _obj(value: Any) -> Doc:
     """value when it is a JSON object, else an empty one: a part of an answer in another shape (another engine's
     or version's, or a proxy's) costs only the figures under it."""
@@ -75,9 +78,6 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (_INF, -_INF):
         return None
     return int(value)
-
-
-_INF = float("inf")
 
 
 def health(text: Text, doc: Doc) -> None:

@@ -121,7 +121,6 @@ class FileWakeups:
         self._mask = asyncinotify.Mask.MODIFY | asyncinotify.Mask.ONESHOT
         self._armed: dict[object, asyncinotify.Watch] = {}  # file key -> its pending watch
         self._keys: dict[asyncinotify.Watch, tuple[object, asyncio.Event]] = {}
-        self.unwatchable = 0  # add_watch failures (e.g. fs.inotify.max_user_watches): polling reads those files
 
     def arm(self, key: object, fd: int, wake: asyncio.Event) -> bool:
         """Watch this open file for its next write, which sets `wake`; True when a watch was added now (False: it
@@ -130,8 +129,7 @@ class FileWakeups:
             return False
         try:
             watch = self._inotify.add_watch(f"/proc/self/fd/{fd}", self._mask)
-        except OSError:
-            self.unwatchable += 1
+        except OSError:  # e.g. fs.inotify.max_user_watches reached: polling finds the file's first line
             return False
         self._armed[key] = watch
         self._keys[watch] = (key, wake)
