@@ -96,7 +96,7 @@ class ClusterService(BaseService):
             # The store holds the rendered text; the reflector keeps only keys and resourceVersions.
             r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
                                                keep_objects=False, owns=self._owns(), protobuf=self._protobuf(kind),
-                                               **self._callbacks(kind))
+                                               helpers=self.config.sync_helpers, **self._callbacks(kind))
             self.reflectors[kind.name] = r
             r.start()
         log.info("cluster exporter watching", extra={"kubernetes.resources": [k.name for k in self.kinds],

@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from exporters.cluster.family import Family
 
 Pieces = tuple[bytes, ...]
+# A family's joined text is kept in at most this many chunks (appended objects add one per scrape) before they are
+# joined into one.
+MAX_CHUNKS = 8
 
 
 class _Group:
@@ -38,8 +41,12 @@ class FamilyStore:
         self.series = 0
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._family_group: dict[str, _Group] = {}
-        self._joined: dict[str, bytes] = {}
+        # Per family: its joined text, in a few chunks; the families to join again (an object changed or left);
+        # and the new objects' pieces since the last join (an object only added is appended, not joined again:
+        # during the first LIST, every scrape used to join each growing family whole).
+        self._joined: dict[str, list[bytes]] = {}
         self._dirty: set[str] = set()
+        self._appended: dict[str, list[bytes]] = {}
         self._headers = {om: {f.name: f.header(om) for f in self.families} for om in (False, True)}
         self.stale_serves = 0
 
@@ -76,7 +83,10 @@ class FamilyStore:
                 continue
             pieces.append(new)
             self.series += added - removed
-            self._dirty.add(name)
+            if old_pieces is None and name not in self._dirty:
+                self._appended.setdefault(name, []).append(new)
+            else:
+                self._dirty.add(name)
         if any(pieces):
             group.objects[key] = tuple(pieces)
         elif old_pieces is not None:
@@ -120,14 +130,20 @@ class FamilyStore:
                 else:
                     joined = self._join(name)
                     if joined:
-                        self._joined[name] = joined
+                        self._joined[name] = [joined]
                     else:
                         self._joined.pop(name, None)
                     self._dirty.discard(name)
+                    self._appended.pop(name, None)
+            elif name in self._appended:
+                chunks = self._joined.setdefault(name, [])
+                chunks.append(b"".join(self._appended.pop(name)))
+                if len(chunks) > MAX_CHUNKS:
+                    chunks[:] = [b"".join(chunks)]
             body = self._joined.get(name)
             if body:
                 parts.append(headers[name])
-                parts.append(body)
+                parts.extend(body)
         return parts
 
     def exposition(self, openmetrics: bool, deadline: float | None = None) -> bytes:
