@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 OPENMETRICS_EOF = b"# EOF\n"
 _INF = float("inf")
+_BIG = 10**15  # integers at least this large are written as floats, as Go's strconv does for a float64
 
 
 def escape(value: str) -> str:
@@ -37,6 +38,8 @@ def zip_labels(names: Sequence[str], values: Sequence[str]) -> str:
 
 def number(value: float) -> str:
     """Integers without a decimal point (most Kubernetes values), other floats in Go's shortest form."""
+    if type(value) is int and -_BIG < value < _BIG:  # the common case first: 0, 1, counts
+        return str(value)
     if value != value:
         return "NaN"
     if value in (_INF, -_INF):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,9 @@ class Kind:
     # The list message observe/kube/protobuf.py declares for this resource (e.g. "PodList"): its LIST pages are
     # read in protobuf. None: JSON.
     protobuf: str | None = None
+    # The renderer of one item of such a page, reading the decoded message itself (None: the message is turned into
+    # the JSON dict first, for `render`). It must give what `render` gives for the same object.
+    render_message: Callable[[Any, Options], dict[str, bytes]] | None = None
 
 
 class Out:
@@ -73,10 +76,15 @@ class Out:
     def meta(self, kind: str, obj: Obj, opts: Options) -> None:
         """kube_<kind>_labels / _annotations, emitted only when an allowlist names this resource (as KSM does)."""
         md = obj.get("metadata") or {}
+        self.meta_of(kind, md.get("labels"), md.get("annotations"), opts)
+
+    def meta_of(self, kind: str, object_labels: Mapping[str, str] | None, annotations: Mapping[str, str] | None,
+                opts: Options) -> None:
+        """meta() from the object's labels and annotations."""
         if opts.labels:
-            self.add(f"kube_{kind}_labels", 1, labels(allowlist.prometheus_pairs("label", md.get("labels"), opts.labels)))
+            self.add(f"kube_{kind}_labels", 1, labels(allowlist.prometheus_pairs("label", object_labels, opts.labels)))
         if opts.annotations:
-            pairs = allowlist.prometheus_pairs("annotation", md.get("annotations"), opts.annotations)
+            pairs = allowlist.prometheus_pairs("annotation", annotations, opts.annotations)
             self.add(f"kube_{kind}_annotations", 1, labels(pairs))
 
     def result(self) -> dict[str, bytes]:
@@ -110,10 +118,15 @@ def num(value: Any) -> float | None:
 def owners(out: Out, family: str, obj: Obj, none: str) -> None:
     """kube_*_owner: one series per ownerReference; `none` fills the labels when there is no owner."""
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    owner_refs(out, family, [(ref.get("kind", ""), ref.get("name", ""), bool(ref.get("controller"))) for ref in refs],
+               none)
+
+
+def owner_refs(out: Out, family: str, refs: Sequence[tuple[str, str, bool]], none: str) -> None:
+    """owners() from (kind, name, controller) per reference."""
     if not refs:
         out.add(family, 1, f'owner_kind="{none}",owner_name="{none}",owner_is_controller="{none}"')
         return
-    for ref in refs:
-        ctl = "true" if ref.get("controller") else "false"
-        out.add(family, 1, labels((("owner_kind", ref.get("kind", "")), ("owner_name", ref.get("name", "")),
-                                   ("owner_is_controller", ctl))))
+    for kind, name, controller in refs:
+        out.add(family, 1, labels((("owner_kind", kind), ("owner_name", name),
+                                   ("owner_is_controller", "true" if controller else "false"))))

@@ -67,6 +67,17 @@ class ClusterService(BaseService):
 
         return render
 
+    def _transform_message(self, kind: Kind) -> Any:
+        """The renderer of a protobuf LIST item itself, when the kind has one (else items become dicts first)."""
+        render_message, opts = kind.render_message, self.options[kind.name]
+        if render_message is None or self._protobuf(kind) is None:
+            return None
+
+        def render(msg: Any) -> Rendered:
+            return render_message(msg, opts)
+
+        return render
+
     def _owns(self) -> Callable[[str], bool] | None:
         """This shard's UID predicate (None unsharded): the reflector skips other shards' objects before decoding."""
         shard, total = self.config.shard, self.config.total_shards
@@ -95,6 +106,7 @@ class ClusterService(BaseService):
         for kind in self.kinds:
             # The store holds the rendered text; the reflector keeps only keys and resourceVersions.
             r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
+                                               transform_message=self._transform_message(kind),
                                                keep_objects=False, owns=self._owns(), protobuf=self._protobuf(kind),
                                                helpers=self.config.sync_helpers, **self._callbacks(kind))
             self.reflectors[kind.name] = r

@@ -17,7 +17,8 @@ owns are decoded whole with orjson; the others are never built as Python objects
 
 With `protobuf` (the list message, e.g. "PodList"), LIST pages are asked for in Kubernetes' protobuf encoding,
 which costs the API server about half as much CPU to encode as JSON, and are parsed by upb with only the fields
-observe/kube/protobuf.py declares; an owned item becomes the same dict JSON would give. Watches stay JSON.
+observe/kube/protobuf.py declares; an owned item becomes the same dict JSON would give, or goes as the message itself
+to `transform_message` when the consumer has one (the cluster exporter's pods: no dict is built). Watches stay JSON.
 """
 
 from __future__ import annotations
@@ -114,9 +115,12 @@ def _version(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
-# One owned item of a LIST page, transformed: (key, resourceVersion, value, None), or (key, resourceVersion, None,
-# the object) when the transform raised.
-Taken = tuple[str, str, Any, "Obj | None"]
+# One owned item of a LIST page, transformed: (key, resourceVersion, value, -1), or (key, resourceVersion, None,
+# the item's index in its page) when the transform raised.
+Taken = tuple[str, str, Any, int]
+# How a page's item is read: its key, resourceVersion, what the transform takes (the object's dict, or the protobuf
+# message itself) and that transform.
+Read = Callable[[Any], tuple[str, str, Any, Callable[[Any], Any]]]
 
 
 # Objects per LIST page. The API server's watch cache spends time proportional to the whole list on every page
@@ -143,6 +147,8 @@ class Reflector(Generic[T]):
     """Mirrors one resource: `store` maps key -> transform(object); callbacks fire on add, update and delete.
 
     `transform` keeps only what the consumer needs (memory stays proportional to that, not to the object).
+    `transform_message`, with `protobuf`, takes a protobuf LIST item itself and must give what `transform` gives for
+    its dict; without it such items are turned into dicts (protobuf.to_dict) for `transform`.
     Callbacks run on the event loop and must be quick; they get (key, transformed object).
     With `keep_objects=False` the store stays empty: only each key's resourceVersion is kept (enough to diff a relist
     and skip unchanged objects), for consumers that keep their own copy; deletes then reach `on_forget(key)` only.
@@ -156,6 +162,7 @@ class Reflector(Generic[T]):
         resource: Resource,
         *,
         transform: Callable[[Obj], T] = _identity,
+        transform_message: Callable[[Any], T] | None = None,
         on_add: Callable[[str, T], None] | None = None,
         on_update: Callable[[str, T], None] | None = None,
         on_delete: Callable[[str, T], None] | None = None,
@@ -174,6 +181,7 @@ class Reflector(Generic[T]):
         self.client = client
         self.resource = resource
         self.transform = transform
+        self.transform_message = transform_message
         self.on_add = on_add
         self.on_update = on_update
         self.on_delete = on_delete
@@ -318,16 +326,16 @@ class Reflector(Generic[T]):
                         pending = asyncio.ensure_future(self._page(path, None))
                         continue
                     raise
-                items, version, asked, uid_of, to_obj = page
+                items, version, asked, uid_of, read = page
                 asked = asked or None
                 del page
                 if asked:
                     pending = asyncio.ensure_future(self._page(path, asked))
                     await asyncio.sleep(0)  # let it send the request before this page's work starts
                 if split and len(items) >= SPLIT_MIN_ITEMS:
-                    await self._apply_split(items, seen, uid_of, to_obj)
+                    await self._apply_split(items, seen, uid_of, read)
                 else:
-                    await self._apply_page(items, seen, uid_of, to_obj)
+                    await self._apply_page(items, seen, uid_of, read)
                 del items
                 if not asked:
                     break
@@ -341,10 +349,9 @@ class Reflector(Generic[T]):
         if len(seen) >= TRIM_AFTER_OBJECTS:
             trim_heap()
 
-    async def _page(self, path: str, cont: str | None) -> tuple[Any, str, str, Callable[[Any], str],
-                                                                  Callable[[Any], Obj]]:
-        """One LIST page: its items, resourceVersion and continue token, and how to read an item's UID and turn the
-        item into the object's dict (raw JSON items, or protobuf messages)."""
+    async def _page(self, path: str, cont: str | None) -> tuple[Any, str, str, Callable[[Any], str], Read]:
+        """One LIST page: its items, resourceVersion and continue token, and how to read an item's UID and the item
+        (raw JSON items, or protobuf messages)."""
         params = {**self._params(), "limit": str(self.page_size)}
         if cont:
             params["continue"] = cont
@@ -355,86 +362,100 @@ class Reflector(Generic[T]):
             if body.startswith(protobuf.MAGIC):
                 msg = protobuf.decode(self.protobuf, body)
                 self.pages["protobuf"] += 1
-                return (msg.items, msg.metadata.resourceVersion, getattr(msg.metadata, "continue"),
-                        _message_uid, protobuf.to_dict)
+                read = self._read_message if self.transform_message is not None else self._reader(protobuf.to_dict)
+                return msg.items, msg.metadata.resourceVersion, getattr(msg.metadata, "continue"), _message_uid, read
             # The server answered JSON instead (it can't encode this type in protobuf): read it as JSON.
         else:
             body = await self.client.get_bytes(path, params=params, seconds=120)
         page = _decoders()[0].decode(body)
         self.pages["json"] += 1
-        return page.items or [], page.metadata.resourceVersion, page.metadata.cont, _raw_uid, _raw_obj
+        return page.items or [], page.metadata.resourceVersion, page.metadata.cont, _raw_uid, self._reader(_raw_obj)
 
-    async def _apply_page(self, items: Any, seen: set[str], uid_of: Callable[[Any], str],
-                          to_obj: Callable[[Any], Obj]) -> None:
+    def _reader(self, to_obj: Callable[[Any], Obj]) -> Read:
+        """Read an item as the object's dict, for `transform`."""
+        transform = self.transform
+
+        def read(item: Any) -> tuple[str, str, Any, Callable[[Any], T]]:
+            obj = to_obj(item)
+            return object_key(obj), _version(obj), obj, transform
+
+        return read
+
+    def _read_message(self, item: Any) -> tuple[str, str, Any, Callable[[Any], T]]:
+        """Read a protobuf item as itself, for `transform_message`: no dict is built."""
+        md = item.metadata
+        key = f"{md.namespace}/{md.name}" if md.namespace else md.name
+        assert self.transform_message is not None  # only set as the reader when there is one
+        return key, md.resourceVersion, item, self.transform_message
+
+    async def _apply_page(self, items: Any, seen: set[str], uid_of: Callable[[Any], str], read: Read) -> None:
         owns = self.owns
         for n, item in enumerate(items):
             if owns is not None and not owns(uid_of(item)):
                 continue  # another shard's: never decoded whole, never kept
-            obj = to_obj(item)
-            key = object_key(obj)
+            key, version, thing, transform = read(item)
             seen.add(key)
-            self._upsert(key, obj)
+            self._upsert_item(key, version, thing, transform)
             if n % 100 == 99:
                 # Keep the loop responsive (scrapes, other watches): rendering 100 pods takes about 15 ms.
                 await asyncio.sleep(0)
 
-    async def _apply_split(self, items: Any, seen: set[str], uid_of: Callable[[Any], str],
-                           to_obj: Callable[[Any], Obj]) -> None:
+    async def _apply_split(self, items: Any, seen: set[str], uid_of: Callable[[Any], str], read: Read) -> None:
         """Render a page in `helpers` + 1 slices at once: forked children take the first ones (inheriting the page
         and the renderers in memory), this process the last; then apply them in list order. A slice whose child
         failed, or could not be forked, is rendered here: nothing is lost."""
         n, parts = len(items), self.helpers + 1
         bounds = [n * i // parts for i in range(parts + 1)]
-        children = [Forked.start(partial(self._taken_list, items, bounds[i], bounds[i + 1], uid_of, to_obj))
+        children = [Forked.start(partial(self._taken_list, items, bounds[i], bounds[i + 1], uid_of, read))
                     for i in range(self.helpers)]
         try:
-            own = await self._take_page(items, bounds[-2], n, uid_of, to_obj)
+            own = await self._take_page(items, bounds[-2], n, uid_of, read)
             for i, child in enumerate(children):
                 taken = None if child is None else await child.result()
                 if taken is None:
-                    taken = await self._take_page(items, bounds[i], bounds[i + 1], uid_of, to_obj)
+                    taken = await self._take_page(items, bounds[i], bounds[i + 1], uid_of, read)
                 else:
                     self.offloaded_objects += len(taken)
-                await self._apply_taken(taken, seen)
-            await self._apply_taken(own, seen)
+                await self._apply_taken(taken, items, seen, read)
+            await self._apply_taken(own, items, seen, read)
         finally:
             for child in children:
                 if child is not None:
                     child.kill()
 
-    def _taken_list(self, items: Any, start: int, stop: int, uid_of: Callable[[Any], str],
-                    to_obj: Callable[[Any], Obj]) -> list[Taken]:
+    def _taken_list(self, items: Any, start: int, stop: int, uid_of: Callable[[Any], str], read: Read) -> list[Taken]:
         """What a helper computes and sends back: its slice of the page, taken."""
-        return [self._taken(items[i], uid_of, to_obj) for i in range(start, stop) if self._owned(items[i], uid_of)]
+        return [self._taken(items, i, read) for i in range(start, stop) if self._owned(items[i], uid_of)]
 
     def _owned(self, item: Any, uid_of: Callable[[Any], str]) -> bool:
         return self.owns is None or self.owns(uid_of(item))
 
-    def _taken(self, item: Any, uid_of: Callable[[Any], str], to_obj: Callable[[Any], Obj]) -> Taken:
-        """An owned item as (key, version, transformed value, None); one whose transform raised as (key, version,
-        None, object), for _upsert to take it again and fail where it logs (a helper does not log)."""
-        obj = to_obj(item)
-        key, version = object_key(obj), _version(obj)
+    @staticmethod
+    def _taken(items: Any, i: int, read: Read) -> Taken:
+        """Item i as (key, version, transformed value, -1); one whose transform raised as (key, version, None, i),
+        for _upsert_item to take it again and fail where it logs (a helper does not log)."""
+        key, version, thing, transform = read(items[i])
         try:
-            return key, version, self.transform(obj), None
+            return key, version, transform(thing), -1
         except Exception:
-            return key, version, None, obj
+            return key, version, None, i
 
     async def _take_page(self, items: Any, start: int, stop: int, uid_of: Callable[[Any], str],
-                         to_obj: Callable[[Any], Obj]) -> list[Taken]:
+                         read: Read) -> list[Taken]:
         taken = []
         for i in range(start, stop):
             if self._owned(items[i], uid_of):
-                taken.append(self._taken(items[i], uid_of, to_obj))
+                taken.append(self._taken(items, i, read))
             if i % 100 == 99:
                 await asyncio.sleep(0)
         return taken
 
-    async def _apply_taken(self, taken: list[Taken], seen: set[str]) -> None:
-        for n, (key, version, value, obj) in enumerate(taken):
+    async def _apply_taken(self, taken: list[Taken], items: Any, seen: set[str], read: Read) -> None:
+        for n, (key, version, value, failed) in enumerate(taken):
             seen.add(key)
-            if obj is not None:
-                self._upsert(key, obj)
+            if failed >= 0:
+                _, _, thing, transform = read(items[failed])
+                self._upsert_item(key, version, thing, transform)
             else:
                 self._keep(key, version, value)
             if n % 500 == 499:
@@ -453,11 +474,14 @@ class Reflector(Generic[T]):
                 await asyncio.sleep(0)
 
     def _upsert(self, key: str, obj: Obj) -> None:
-        version = _version(obj)
+        self._upsert_item(key, _version(obj), obj, self.transform)
+
+    def _upsert_item(self, key: str, version: str, thing: Any, transform: Callable[[Any], T]) -> None:
+        """Take one object (its dict, or its protobuf message for transform_message) unless its version is known."""
         if version and self._versions.get(key) == version:
             return  # unchanged since we last saw it (typical after a relist)
         try:
-            value = self.transform(obj)
+            value = transform(thing)
         except Exception as exc:  # a bug on one object must not stop the resource (see _object_failed)
             self._object_failed(key, exc)
             self._delete(key)  # its old value is stale: forgotten until a version of it is taken

@@ -492,7 +492,20 @@ async def test_a_pod_that_fails_to_render_is_counted_and_every_other_pod_is_serv
 
         return fragile
 
+    original_message = ClusterService._transform_message
+
+    def transform_message(self: ClusterService, kind: Any) -> Any:  # the first LIST's protobuf items
+        render = original_message(self, kind)
+
+        def fragile(msg: Any) -> Any:
+            if msg.metadata.name == "poison":
+                raise ZeroDivisionError("a renderer bug")
+            return render(msg)
+
+        return fragile
+
     monkeypatch.setattr(ClusterService, "_transform", transform)
+    monkeypatch.setattr(ClusterService, "_transform_message", transform_message)
     ns = kube_namespace
     for name in ("before", "poison"):
         await make_pod(kube, ns, name, "node-x")
