@@ -69,9 +69,17 @@ class Out:
     def bool3(self, family: str, status: str | None, label: str = "condition", before: str = "") -> None:
         """KSM's condition triple: label=true|false|unknown, 1 for the current status, 0 for the others."""
         s = (status or "").lower()
-        lead = before + "," if before else ""
+        if not before:
+            self.choice(family, label, ("true", "false", "unknown"), s)
+            return
+        lead = before + ","
         for v in ("true", "false", "unknown"):
             self.add(family, 1 if s == v else 0, f'{lead}{label}="{v}"')
+
+    def choice(self, family: str, label: str, values: tuple[str, ...], current: str) -> None:
+        """One sample per value of `label`: 1 for `current`, 0 for the others (a pod's phase, a condition)."""
+        head = f"{family}{{{self.prefix}," if self.prefix else f"{family}{{"
+        self.parts.setdefault(family, []).append("".join([head + tail for tail in _tails(label, values, current)]))
 
     def meta(self, kind: str, obj: Obj, opts: Options) -> None:
         """kube_<kind>_labels / _annotations, emitted only when an allowlist names this resource (as KSM does)."""
@@ -90,6 +98,20 @@ class Out:
     def result(self) -> dict[str, bytes]:
         """Bytes per family."""
         return {f: "".join(v).encode() for f, v in self.parts.items()}
+
+
+# (label, values, current) -> each sample's text after the object's labels, e.g. 'phase="Running"} 1\n'.
+_TAILS: dict[tuple[str, tuple[str, ...], str], list[str]] = {}
+
+
+def _tails(label: str, values: tuple[str, ...], current: str) -> list[str]:
+    key = (label, values, current)
+    tails = _TAILS.get(key)
+    if tails is None:
+        if len(_TAILS) >= 1000:  # a status outside the usual few, e.g. from a broken object: stay small
+            _TAILS.clear()
+        tails = _TAILS[key] = [f'{label}="{v}"}} {1 if v == current else 0}\n' for v in values]
+    return tails
 
 
 def meta_families(kind: str, noun: str) -> tuple[Family, Family]:

@@ -193,8 +193,7 @@ def emit(pod: PodFacts, opts: Options) -> dict[str, bytes]:
 
     phase = pod.phase
     if phase:
-        for p in PHASES:
-            out.add("kube_pod_status_phase", 1 if p == phase else 0, f'phase="{p}"')
+        out.choice("kube_pod_status_phase", "phase", PHASES, phase)
     for ctype, cstatus, _ in pod.conditions:
         if ctype == "Ready":
             out.bool3("kube_pod_status_ready", cstatus)

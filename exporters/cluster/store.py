@@ -41,6 +41,7 @@ class FamilyStore:
         self.series = 0
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._family_group: dict[str, _Group] = {}
+        self._by_identity: dict[int, tuple[Iterable[Family], _Group]] = {}
         # Per family: its joined text, in a few chunks; the families to join again (an object changed or left);
         # and the new objects' pieces since the last join (an object only added is appended, not joined again:
         # during the first LIST, every scrape used to join each growing family whole).
@@ -51,18 +52,27 @@ class FamilyStore:
         self.stale_serves = 0
 
     def _group(self, families: Iterable[Family]) -> _Group:
+        # By the identity of the families' tuple (each kind passes its own, always the same): naming them again on
+        # every put cost a fifth of it.
+        known = self._by_identity.get(id(families))
+        if known is not None and known[0] is families:
+            return known[1]
         names = tuple(f.name for f in families)
         group = self._groups.get(names)
         if group is None:
             group = self._groups[names] = _Group(names)
             for name in names:
                 self._family_group[name] = group
+        self._by_identity[id(families)] = (families, group)
         return group
 
     def put(self, key: str, families: Iterable[Family], rendered: Mapping[str, bytes]) -> None:
         """Replace one object's text in each of its families (absent in `rendered` means no series)."""
         group = self._group(families)
         old_pieces = group.objects.get(key)
+        if old_pieces is None and not self.budget:
+            self._add(group, key, rendered)
+            return
         pieces: list[bytes] = []
         for i, name in enumerate(group.names):
             new = rendered.get(name) or b""
@@ -91,6 +101,23 @@ class FamilyStore:
             group.objects[key] = tuple(pieces)
         elif old_pieces is not None:
             del group.objects[key]
+
+    def _add(self, group: _Group, key: str, rendered: Mapping[str, bytes]) -> None:
+        """put() of a new object without a budget: nothing to compare or refuse (most of a first LIST)."""
+        pieces = tuple([rendered.get(name) or b"" for name in group.names])
+        dirty, appended = self._dirty, self._appended
+        for name, new in zip(group.names, pieces, strict=True):
+            if new:
+                self.series += new.count(b"\n")
+                if name in dirty:
+                    continue
+                chunks = appended.get(name)
+                if chunks is None:
+                    appended[name] = [new]
+                else:
+                    chunks.append(new)
+        if any(pieces):
+            group.objects[key] = pieces
 
     def delete(self, key: str, families: Iterable[Family]) -> None:
         """Forget one object: its series disappear from the next scrape."""

@@ -140,6 +140,43 @@ async def test_the_reflector_reads_protobuf_pages_and_json_when_the_server_answe
     assert r.store["shop/web-1"]["status"]["containerStatuses"][0]["restartCount"] == 3
 
 
+async def test_with_transform_message_protobuf_items_are_rendered_as_messages_and_json_items_as_dicts(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """No dict is built for a protobuf item when the consumer renders messages; a JSON page (the server's choice)
+    still goes to `transform`. Keys and versions are read from the message, so a relist skips unchanged objects
+    before rendering them, and a message the renderer raises on is left out and logged, as a dict would be."""
+    one = sample_list()
+    setattr(one.metadata, "continue", "next")
+    json_page = b'{"metadata": {"resourceVersion": "43"}, "items": [{"metadata": {"name": "j", "namespace": "s"}}]}'
+    seen: list[tuple[str, str]] = []
+
+    def from_message(msg: Any) -> str:
+        if msg.metadata.name == "bare" and len(seen) > 10:
+            raise ValueError("a renderer bug")
+        seen.append(("message", msg.metadata.name))
+        return f"m:{msg.metadata.name}"
+
+    def from_dict(obj: dict[str, Any]) -> str:
+        seen.append(("dict", obj["metadata"]["name"]))
+        return f"d:{obj['metadata']['name']}"
+
+    r: Reflector[str] = Reflector(PagesClient([envelope(one), json_page]), PODS, protobuf="PodList",  # type: ignore[arg-type]
+                                  transform=from_dict, transform_message=from_message)
+    await r._list()
+    assert seen == [("message", "web-1"), ("message", "bare"), ("dict", "j")]
+    assert r.store == {"shop/web-1": "m:web-1", "bare": "m:bare", "s/j": "d:j"}
+
+    seen.extend([("", "")] * 10)  # from now on "bare" fails to render
+    again = sample_list()
+    setattr(again.metadata, "continue", "")
+    again.items[1].metadata.resourceVersion = "99"  # "bare" changed, "web-1" did not; "s/j" is gone
+    r.client = PagesClient([envelope(again)])  # type: ignore[assignment]
+    await r._list()
+    assert len(seen) == 13  # nothing rendered: web-1 unchanged (skipped by version), bare raised
+    assert "bare" not in r and r.object_errors == 1 and set(r.store) == {"shop/web-1"}
+    assert any(rec.__dict__.get("kubernetes.object") == "bare" for rec in caplog.records)
+
+
 async def test_a_shard_skips_other_shards_pods_in_protobuf_pages() -> None:
     last = sample_list()
     setattr(last.metadata, "continue", "")
