@@ -39,12 +39,6 @@ class ClusterExporterConfig(Section):
         "API server about half the CPU of JSON (as kube-state-metrics asks for it); json for an API path that "
         "mangles protobuf. Watches are JSON.",
     )
-    sync_helpers: int = Field(
-        1, ge=0, description="Forked processes that render pages of each resource's first LIST alongside this one "
-        "(a page of 1,000 objects or more goes to a helper when one is free), so the initial sync uses more than one "
-        "core, as kube-state-metrics' Go does. Each lives for one page and shares this process's memory until it "
-        "writes. 0: this process renders everything.",
-    )
     series_budget: int = Field(
         0, ge=0, description="Most series this instance exports; objects beyond it are counted in "
         "observe_exporter_series_dropped_total{family}. 0 means no limit.",

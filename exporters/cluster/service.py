@@ -108,7 +108,7 @@ class ClusterService(BaseService):
             r: Reflector[Rendered] = Reflector(self.client, kind.api, transform=self._transform(kind),
                                                transform_message=self._transform_message(kind),
                                                keep_objects=False, owns=self._owns(), protobuf=self._protobuf(kind),
-                                               helpers=self.config.sync_helpers, **self._callbacks(kind))
+                                               **self._callbacks(kind))
             self.reflectors[kind.name] = r
             r.start()
         log.info("cluster exporter watching", extra={"kubernetes.resources": [k.name for k in self.kinds],

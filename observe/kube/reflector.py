@@ -28,14 +28,12 @@ import logging
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Generic, TypeVar
 
 import aiohttp
 import orjson
 
 from observe.kube.client import KubeApiError, KubeClient
-from observe.kube.forked import Forked
 
 log = logging.getLogger("observe.kube")
 
@@ -115,9 +113,6 @@ def _version(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
-# One owned item of a LIST page, transformed: (key, resourceVersion, value, -1), or (key, resourceVersion, None,
-# the item's index in its page) when the transform raised.
-Taken = tuple[str, str, Any, int]
 # How a page's item is read: its key, resourceVersion, what the transform takes (the object's dict, or the protobuf
 # message itself) and that transform.
 Read = Callable[[Any], tuple[str, str, Any, Callable[[Any], Any]]]
@@ -138,9 +133,6 @@ PROTOBUF_PAGE_SIZE = 4000
 # After a LIST of at least this many objects, freed heap memory is handed back to the OS (glibc's malloc_trim): the
 # pages' buffers are freed but glibc keeps the memory otherwise.
 TRIM_AFTER_OBJECTS = 10_000
-# A page of the first LIST is split with forked helpers only when it holds at least this many objects: a fork and
-# the pickled answer cost a few milliseconds, rendering 1,000 pods about 80 ms.
-SPLIT_MIN_ITEMS = 1000
 
 
 class Reflector(Generic[T]):
@@ -176,7 +168,6 @@ class Reflector(Generic[T]):
         protobuf: str | None = None,
         watch_timeout_seconds: int = 300,
         max_backoff_seconds: float = 30.0,
-        helpers: int = 0,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -195,8 +186,6 @@ class Reflector(Generic[T]):
         self.protobuf = protobuf
         self.watch_timeout_seconds = watch_timeout_seconds
         self.max_backoff_seconds = max_backoff_seconds
-        self.helpers = helpers
-        self.offloaded_objects = 0  # objects of the first LIST that a helper rendered
         self.store: dict[str, T] = {}
         self._versions: dict[str, str] = {}
         self.resource_version: str | None = None
@@ -308,8 +297,6 @@ class Reflector(Generic[T]):
         # encodes it on the other core meanwhile (at most two pages are held).
         path = self.resource.path(self.namespace)
         seen: set[str] = set()
-        # The first LIST only (a relist mostly skips unchanged objects, by version, before rendering them).
-        split = self.helpers > 0 and not self._versions
         # Not resourceVersion=0: the watch cache then ignores the limit and answers the whole list at once (at
         # 10,000 pods the exporter's peak RSS doubled, 177 -> 355 MiB, for 0.2 s less sync). A paged list without
         # a version can be served from the watch cache too (consistent reads from cache, on by default lately).
@@ -322,7 +309,7 @@ class Reflector(Generic[T]):
                 except KubeApiError as exc:
                     if exc.status == 410 and asked:
                         # The continue token expired mid-list: start the whole list again.
-                        seen, asked, split = set(), None, False
+                        seen, asked = set(), None
                         pending = asyncio.ensure_future(self._page(path, None))
                         continue
                     raise
@@ -332,10 +319,7 @@ class Reflector(Generic[T]):
                 if asked:
                     pending = asyncio.ensure_future(self._page(path, asked))
                     await asyncio.sleep(0)  # let it send the request before this page's work starts
-                if split and len(items) >= SPLIT_MIN_ITEMS:
-                    await self._apply_split(items, seen, uid_of, read)
-                else:
-                    await self._apply_page(items, seen, uid_of, read)
+                await self._apply_page(items, seen, uid_of, read)
                 del items
                 if not asked:
                     break
@@ -398,67 +382,6 @@ class Reflector(Generic[T]):
             self._upsert_item(key, version, thing, transform)
             if n % 100 == 99:
                 # Keep the loop responsive (scrapes, other watches): rendering 100 pods takes about 15 ms.
-                await asyncio.sleep(0)
-
-    async def _apply_split(self, items: Any, seen: set[str], uid_of: Callable[[Any], str], read: Read) -> None:
-        """Render a page in `helpers` + 1 slices at once: forked children take the first ones (inheriting the page
-        and the renderers in memory), this process the last; then apply them in list order. A slice whose child
-        failed, or could not be forked, is rendered here: nothing is lost."""
-        n, parts = len(items), self.helpers + 1
-        bounds = [n * i // parts for i in range(parts + 1)]
-        children = [Forked.start(partial(self._taken_list, items, bounds[i], bounds[i + 1], uid_of, read))
-                    for i in range(self.helpers)]
-        try:
-            own = await self._take_page(items, bounds[-2], n, uid_of, read)
-            for i, child in enumerate(children):
-                taken = None if child is None else await child.result()
-                if taken is None:
-                    taken = await self._take_page(items, bounds[i], bounds[i + 1], uid_of, read)
-                else:
-                    self.offloaded_objects += len(taken)
-                await self._apply_taken(taken, items, seen, read)
-            await self._apply_taken(own, items, seen, read)
-        finally:
-            for child in children:
-                if child is not None:
-                    child.kill()
-
-    def _taken_list(self, items: Any, start: int, stop: int, uid_of: Callable[[Any], str], read: Read) -> list[Taken]:
-        """What a helper computes and sends back: its slice of the page, taken."""
-        return [self._taken(items, i, read) for i in range(start, stop) if self._owned(items[i], uid_of)]
-
-    def _owned(self, item: Any, uid_of: Callable[[Any], str]) -> bool:
-        return self.owns is None or self.owns(uid_of(item))
-
-    @staticmethod
-    def _taken(items: Any, i: int, read: Read) -> Taken:
-        """Item i as (key, version, transformed value, -1); one whose transform raised as (key, version, None, i),
-        for _upsert_item to take it again and fail where it logs (a helper does not log)."""
-        key, version, thing, transform = read(items[i])
-        try:
-            return key, version, transform(thing), -1
-        except Exception:
-            return key, version, None, i
-
-    async def _take_page(self, items: Any, start: int, stop: int, uid_of: Callable[[Any], str],
-                         read: Read) -> list[Taken]:
-        taken = []
-        for i in range(start, stop):
-            if self._owned(items[i], uid_of):
-                taken.append(self._taken(items, i, read))
-            if i % 100 == 99:
-                await asyncio.sleep(0)
-        return taken
-
-    async def _apply_taken(self, taken: list[Taken], items: Any, seen: set[str], read: Read) -> None:
-        for n, (key, version, value, failed) in enumerate(taken):
-            seen.add(key)
-            if failed >= 0:
-                _, _, thing, transform = read(items[failed])
-                self._upsert_item(key, version, thing, transform)
-            else:
-                self._keep(key, version, value)
-            if n % 500 == 499:
                 await asyncio.sleep(0)
 
     def _forget_missing(self, seen: set[str]) -> None:

@@ -444,37 +444,6 @@ async def test_protobuf_lists_render_exactly_what_json_lists_render(kube: KubeCl
     assert from_proto == from_json
 
 
-async def test_a_first_list_split_with_forked_helpers_serves_exactly_what_one_process_serves(
-        kube: KubeClient, start_exporter: Start, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With sync_helpers, forked children render slices of the first LIST's pages (here every page, as the split
-    threshold is lowered to the test's small list): the same series, value for value and in the same order, as an
-    exporter that renders everything itself; and the children did render some of them."""
-    from bench import cluster_objects
-    from observe.kube import reflector
-
-    monkeypatch.setattr(reflector, "SPLIT_MIN_ITEMS", 2)
-    prefix = f"sp-{uuid.uuid4().hex[:6]}"
-
-    async def call(method: str, path: str, body: dict[str, Any]) -> None:
-        await kube.request(method, path, body=body)
-
-    await cluster_objects.seed(call, namespaces=2, nodes=4, deployments=2, pods=20, prefix=prefix)
-    allow = {"metric_labels_allowlist": "*=[*]", "metric_annotations_allowlist": "*=[*]"}
-    split_base, split = await start_exporter(sync_helpers=2, **allow)
-    alone_base, alone = await start_exporter(sync_helpers=0, **allow)
-    for name in ("pods", "replicasets", "deployments", "nodes", "namespaces"):
-        assert split.reflectors[name].offloaded_objects > 0, name
-        assert alone.reflectors[name].offloaded_objects == 0
-    assert split.reflectors["pods"].object_errors == 0
-
-    def mine(raw: bytes) -> list[str]:
-        return [line for line in raw.decode().splitlines() if f"{prefix}-" in line]
-
-    from_split, from_alone = mine(await scrape(split_base)), mine(await scrape(alone_base))
-    assert len(from_alone) > 400 and any(line.startswith("kube_pod_info{") for line in from_alone)
-    assert from_split == from_alone
-
-
 async def test_a_pod_that_fails_to_render_is_counted_and_every_other_pod_is_served(
         kube: KubeClient, kube_namespace: str, start_exporter: Start, monkeypatch: pytest.MonkeyPatch) -> None:
     """A renderer bug on one real pod (simulated: the render raises for it) used to end the pods' list: the exporter

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from typing import Any
 
 import orjson
@@ -244,77 +242,3 @@ async def test_a_callback_that_raises_is_counted_and_the_list_goes_on() -> None:
     await r._list()
     assert seen == ["a", "c"] and r.object_errors == 1 and r.synced.is_set()
 
-
-def _where(obj: dict[str, Any]) -> tuple[str, int]:
-    """A transform that says which process rendered the object."""
-    return str(obj["metadata"]["name"]), os.getpid()
-
-
-async def _first_list(helpers: int, pods: int = 2500, **kwargs: Any) -> tuple[Reflector[Any], list[tuple[str, Any]]]:
-    added: list[tuple[str, Any]] = []
-    r: Reflector[Any] = Reflector(PagedList([pod(f"p{i}", str(i)) for i in range(pods)]), PODS,  # type: ignore[arg-type]
-                                  page_size=1000, keep_objects=False, helpers=helpers,
-                                  on_add=lambda k, v: added.append((k, v)), **{"transform": _where, **kwargs})
-    await r._list()
-    return r, added
-
-
-@pytest.mark.parametrize("helpers", [1, 2])
-async def test_forked_helpers_render_slices_of_the_first_list_applied_in_list_order(helpers: int) -> None:
-    r, added = await _first_list(helpers)
-    assert [k for k, _ in added] == [f"ns/p{i}" for i in range(2500)] and len(r) == 2500 and r.synced.is_set()
-    renderers = {pid for _, (_, pid) in added}
-    assert os.getpid() in renderers and len(renderers) >= 2  # this process and at least one child per split page
-    # pages of 1,000, 1,000 and 500: the 500-object page is below SPLIT_MIN_ITEMS and rendered here whole
-    here = sum(1 for _, (_, pid) in added if pid == os.getpid())
-    assert r.offloaded_objects == 2500 - here == 2 * (1000 * helpers // (helpers + 1))
-
-
-async def test_without_helpers_a_relist_or_a_small_page_nothing_is_forked(monkeypatch: pytest.MonkeyPatch) -> None:
-    r, added = await _first_list(0)
-    assert {pid for _, (_, pid) in added} == {os.getpid()} and r.offloaded_objects == 0
-    r, added = await _first_list(1, pods=999)  # one page below the threshold
-    assert {pid for _, (_, pid) in added} == {os.getpid()} and r.offloaded_objects == 0
-    r, added = await _first_list(1)
-    offloaded = r.offloaded_objects
-    await r._list()  # a relist: objects are known, unchanged ones are skipped before rendering, so nothing is split
-    assert r.offloaded_objects == offloaded
-
-
-async def test_a_helper_that_dies_or_cannot_be_forked_leaves_its_slice_to_this_process(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    parent = os.getpid()
-
-    def dies_in_a_child(obj: dict[str, Any]) -> tuple[str, int]:
-        if os.getpid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return _where(obj)
-
-    r, added = await _first_list(2, transform=dies_in_a_child)
-    assert [k for k, _ in added] == [f"ns/p{i}" for i in range(2500)]
-    assert {pid for _, (_, pid) in added} == {parent} and r.offloaded_objects == 0
-
-    def no_fork() -> int:
-        raise OSError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", no_fork)
-    r, added = await _first_list(1)
-    assert len(added) == 2500 and r.offloaded_objects == 0
-
-
-async def test_an_object_that_fails_in_a_helper_is_counted_and_logged_here(caplog: pytest.LogCaptureFixture) -> None:
-    def fragile(obj: dict[str, Any]) -> tuple[str, int]:
-        if obj["metadata"]["name"] == "p10":  # in the first page's first slice: a helper's
-            raise TypeError("a renderer bug")
-        return _where(obj)
-
-    r, added = await _first_list(1, transform=fragile)
-    assert len(added) == 2499 and "ns/p10" not in r and r.object_errors == 1 and r.offloaded_objects == 1000
-    failing = next(rec for rec in caplog.records if rec.message.startswith("an object"))
-    assert failing.__dict__["kubernetes.object"] == "ns/p10" and "TypeError" in failing.__dict__["error.message"]
-
-
-async def test_a_shard_with_helpers_keeps_only_its_own_objects() -> None:
-    mine = {f"uid-p{i}" for i in range(0, 2500, 3)}
-    r, added = await _first_list(1, owns=mine.__contains__)
-    assert [k for k, _ in added] == [f"ns/p{i}" for i in range(0, 2500, 3)] and r.offloaded_objects > 0
