@@ -1,5 +1,5 @@
 """`python -m observe` is the `observe` CLI."""
 
-from observe.app.cli import main
+from observe.app.start import main
 
 main()

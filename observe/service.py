@@ -64,11 +64,13 @@ def tune_collector() -> None:
     parser 0.85-0.89 of CPython's defaults, the fast path and multiline unchanged (bench/bench_corpora.py has the
     whole-process figures); the cluster exporter at 10,000 pods spent 9.7-10.3 ms of CPU per scrape against
     12.7-14.0. No collection is run first: at that point it would free a few dozen objects for about 30 ms of CPU.
+    The console script runs start-up with the collector off (observe/app/start.py); this turns it on.
     Not called by tests' in-process services: it would freeze the test runner's objects.
     """
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, gen1, gen2)
+    gc.enable()  # the console script starts with it off (observe/app/start.py)
 
 
 @runtime_checkable

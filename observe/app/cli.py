@@ -5,6 +5,7 @@ Each part's CLI module lists its commands; this root imports them (parts never i
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,10 +53,17 @@ class _Root(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+# Commands that turn the garbage collector back on themselves, after start-up (observe.service.tune_collector).
+TUNE_COLLECTOR = {"ship", "export"}
+
+
 @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="observe")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """observe: log shipping, cluster metrics, dashboards, alerts and traces for Kubernetes."""
+    if ctx.invoked_subcommand not in TUNE_COLLECTOR:
+        gc.enable()  # the console script starts with it off (observe/app/start.py)
 
 
 @cli.group("config")

@@ -8,6 +8,7 @@ would itself load modules), then records sys.modules and sends the process SIGTE
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -57,11 +58,12 @@ def watch():
         time.sleep(0.05)
     time.sleep(0.3)
     with open(out, "w") as f:
-        json.dump({"modules": sorted(sys.modules), "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()}, f)
+        json.dump({"modules": sorted(sys.modules), "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold(),
+                   "enabled": gc.isenabled()}, f)
     os.kill(os.getpid(), signal.SIGTERM)
 
 threading.Thread(target=watch, daemon=True).start()
-from observe.app.cli import main
+from observe.app.start import main  # the console script's entry point
 sys.argv = ["observe", *sys.argv[3:]]  # the command line to run
 main()
 """
@@ -87,9 +89,24 @@ def test_ship_with_spool_sink_loads_no_heavy_module(tmp_path: Path) -> None:
     assert "observe.logs.service" in loaded and "observe.logs.sinks.spool" in loaded  # the shipper did run
     heavy = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_LOADED))
     assert heavy == []
-    # start-up's objects sit in the permanent generation, and the young generation collects less often
+    # start-up's objects sit in the permanent generation, the young generation collects less often, and the
+    # collector, off during start-up (observe/app/start.py), is on again
     assert seen["frozen"] > 10_000
     assert seen["threshold"][0] == GC_YOUNG_THRESHOLD
+    assert seen["enabled"] is True
+
+
+def test_every_other_command_turns_the_collector_back_on() -> None:
+    """The console script starts with the collector off; a command that does not call tune_collector (here `config
+    reference`) must not run without it."""
+    from click.testing import CliRunner
+
+    gc.disable()
+    try:
+        result = CliRunner().invoke(cli, ["config", "reference"])
+        assert result.exit_code == 0 and gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_lazy_commands_are_the_modules_commands() -> None:
