@@ -15,7 +15,7 @@ from exporters.cluster.family import Family
 
 Pieces = tuple[bytes, ...]
 # A family's joined text is kept in at most this many chunks (appended objects add one per scrape) before they are
-# joined into one; and in one as soon as a scrape finds nothing new.
+# joined into one.
 MAX_CHUNKS = 8
 
 
@@ -167,8 +167,6 @@ class FamilyStore:
                 chunks.append(b"".join(self._appended.pop(name)))
                 if len(chunks) > MAX_CHUNKS:
                     chunks[:] = [b"".join(chunks)]
-            elif len(self._joined.get(name, ())) > 1:  # it stopped growing: one piece again, fewer writes per scrape
-                self._joined[name] = [b"".join(self._joined[name])]
             body = self._joined.get(name)
             if body:
                 parts.append(headers[name])
