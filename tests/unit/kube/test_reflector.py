@@ -241,4 +241,3 @@ async def test_a_callback_that_raises_is_counted_and_the_list_goes_on() -> None:
                                   on_add=on_add)
     await r._list()
     assert seen == ["a", "c"] and r.object_errors == 1 and r.synced.is_set()
-
