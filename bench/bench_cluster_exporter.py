@@ -8,7 +8,9 @@ Measures, for `observe export cluster` run as its own process:
   started 1 + SYNC_ROUNDS times, alternating which goes first; the sync figures are the medians of its starts;
 - scrape latency p50/p99 over repeated scrapes (the client reads the whole body), on an idle cache and again while
   CHURN_PER_S pod status updates per second arrive (each changes a series value);
-- resident memory (the larger of after sync and after the scrapes, plus the peak) and CPU seconds per scrape.
+- resident memory (the larger of after sync and after the scrapes, plus the peak) and CPU seconds per scrape;
+- `one_core`: with kube-state-metrics built, the sync again with each exporter pinned to the same one CPU, and the
+  floor of our start-up (a fresh interpreter importing only the exporter's third-party modules).
 When a kube-state-metrics binary is in the peer cache (tests/peers/kube_state_metrics.py), it runs against the same
 API server in the same run, restricted to the same resources and families with the same label and annotation
 allowlists, the ratios are reported, and the two outputs are diffed series by series (bench/series_diff.py): the
@@ -28,6 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
@@ -175,11 +178,14 @@ def _scrape_series(name: str, url: str, churn: _Churn | None, pid: int) -> dict[
             "cpu_ms_per_scrape": round(cpu * 1000, 1)}
 
 
-def _start(argv: list[str], peer: Peer) -> tuple[subprocess.Popen[bytes], float, float]:
-    """The exporter process, its start time and the API server's CPU seconds at that moment."""
+def _start(argv: list[str], peer: Peer, cpu: int | None = None) -> tuple[subprocess.Popen[bytes], float, float]:
+    """The exporter process (pinned to one CPU when `cpu` is given), its start time and the API server's CPU seconds
+    at that moment."""
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
     api_cpu0 = cpu_s(peer.proc.pid)
     start = time.monotonic()
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), start, api_cpu0
+    return (subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin), start,
+            api_cpu0)
 
 
 def _sync(name: str, proc: subprocess.Popen[bytes], start: float, api_cpu0: float, port: int,
@@ -202,9 +208,9 @@ def _sync(name: str, proc: subprocess.Popen[bytes], start: float, api_cpu0: floa
             "apiserver_cpu_s_during_sync": round(cpu_s(peer.proc.pid) - api_cpu0, 2)}
 
 
-def sync_only(name: str, argv: list[str], port: int, peer: Peer) -> dict[str, Any]:
-    """One more start of an exporter, timed to its sync, then stopped."""
-    proc, start, api_cpu0 = _start(argv, peer)
+def sync_only(name: str, argv: list[str], port: int, peer: Peer, cpu: int | None = None) -> dict[str, Any]:
+    """One more start of an exporter, timed to its sync, then stopped; pinned to one CPU when `cpu` is given."""
+    proc, start, api_cpu0 = _start(argv, peer, cpu)
     try:
         return _sync(name, proc, start, api_cpu0, port, peer)
     finally:
@@ -263,6 +269,36 @@ def _fold_syncs(side: dict[str, Any], runs: list[dict[str, Any]]) -> None:
                          for r in runs]
 
 
+def _one_core(peer: Peer, ours: Callable[[int], list[str]], theirs: Callable[[int], list[str]]) -> dict[str, Any]:
+    """The sync again with each exporter pinned to the same one CPU (the API server is not pinned), alternating who
+    goes first: how much of the gap is Go's second core and how much is CPU. Go sizes GOMAXPROCS from the affinity
+    mask, so kube-state-metrics runs with one P. With it, the floor our start-up cannot go under: a fresh
+    interpreter importing only the third-party modules the exporter loads (bench/bench_shipper_idle.py)."""
+    from bench.bench_shipper_idle import library_floor
+
+    cpu = max(os.sched_getaffinity(0))
+    runs: dict[str, list[dict[str, Any]]] = {"observe": [], "kube_state_metrics": []}
+    for rnd in range(SYNC_ROUNDS):
+        for name in (("observe", "kube_state_metrics") if rnd % 2 else ("kube_state_metrics", "observe")):
+            port = free_port()
+            runs[name].append(sync_only(name, (ours if name == "observe" else theirs)(port), port, peer, cpu))
+    out: dict[str, Any] = {"cpu": cpu}
+    for name, side in runs.items():
+        out[name] = {}
+        _fold_syncs(out[name], side)
+    out["ratio_observe_over_ksm"] = round(out["observe"]["sync_seconds"]
+                                          / out["kube_state_metrics"]["sync_seconds"], 2)
+    floors = [library_floor(_EXPORTER_MODULES) for _ in range(3)]
+    out["observe_library_floor_cpu_s"] = statistics.median(f["cpu_s"] for f in floors)
+    out["observe_library_floor_packages"] = floors[0]["packages"]
+    return out
+
+
+# Our modules `observe export cluster` loads by the time it lists; library_floor imports their third-party modules.
+_EXPORTER_MODULES = ("observe.app.cli, exporters.cli, exporters.cluster.service, observe.service, "
+                     "observe.kube.protobuf, observe.kube.listpage")
+
+
 def _diff(ours: bytes, theirs: bytes) -> dict[str, Any]:
     """Series by series; raises when a difference is not in bench/ksm_known_differences.yaml or a family is empty."""
     from exporters.cluster.kinds import all_families
@@ -313,6 +349,7 @@ def run(results_dir: Path) -> dict[str, Any]:
                         syncs[name].append(sync_only(name, argv, port, peer))
                 _fold_syncs(ours, syncs["observe"])
                 _fold_syncs(theirs, syncs["kube-state-metrics"])
+                result["one_core"] = _one_core(peer, our_argv, lambda port: ksm_argv(ksm, peer, port, *like_ours))
                 result["kube_state_metrics"] = theirs
                 result["ratios_observe_over_ksm"] = {
                     k: round(ours[k] / theirs[k], 2) for k in (

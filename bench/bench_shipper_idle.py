@@ -52,9 +52,10 @@ def _import_s() -> float:
     return (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
 
 
-# The modules `observe ship` loads (its CLI and its service) that are neither the standard library's nor ours.
+# The modules a command loads (e.g. `observe ship`: its CLI and its service) that are neither the standard library's
+# nor ours; the command's own modules are named in place of {modules}.
 _THIRD_PARTY = """
-import sys, observe.app.cli, observe.logs.service
+import sys, {modules}
 skip = ("observe", "exporters", "_", "cython_runtime")  # ours, and the interpreter's own (__main__, _cython_*, ...)
 print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] not in sys.stdlib_module_names
                       and not m.startswith(skip))))
@@ -70,12 +71,12 @@ os._exit(0)
 """
 
 
-def library_floor() -> dict[str, Any]:
-    """What the shipper's third-party modules alone cost: CPU s (interpreter start included) and RSS of a fresh
-    interpreter importing them, so the start-up and idle figures have a same-run floor the shipper cannot go under
-    with these libraries."""
-    names = subprocess.run([sys.executable, "-c", _THIRD_PARTY], check=True, capture_output=True,
-                           text=True).stdout.split()
+def library_floor(modules: str = "observe.app.cli, observe.logs.service") -> dict[str, Any]:
+    """What the third-party modules of a command (by default the shipper's) alone cost: CPU s (interpreter start
+    included) and RSS of a fresh interpreter importing them, so the start-up and idle figures have a same-run floor
+    the command cannot go under with these libraries. `modules`: the command's own modules, comma-separated."""
+    names = subprocess.run([sys.executable, "-c", _THIRD_PARTY.replace("{modules}", modules)], check=True,
+                           capture_output=True, text=True).stdout.split()
     t0 = os.times()
     kib = subprocess.run([sys.executable, "-c", _FLOOR, *names], check=True, capture_output=True, text=True).stdout
     t1 = os.times()
