@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from exporters.cluster import allowlist
-from observe.exposition import header, labels, line
+from observe.exposition import escape, header, labels, line
 from observe.kube.reflector import Resource
 
 Obj = Mapping[str, Any]
@@ -78,8 +78,7 @@ class Out:
 
     def choice(self, family: str, label: str, values: tuple[str, ...], current: str) -> None:
         """One sample per value of `label`: 1 for `current`, 0 for the others (a pod's phase, a condition)."""
-        head = f"{family}{{{self.prefix}," if self.prefix else f"{family}{{"
-        self.parts.setdefault(family, []).append("".join([head + tail for tail in _tails(label, values, current)]))
+        self.parts.setdefault(family, []).append(choice_text(family, self.prefix, label, values, current))
 
     def meta(self, kind: str, obj: Obj, opts: Options) -> None:
         """kube_<kind>_labels / _annotations, emitted only when an allowlist names this resource (as KSM does)."""
@@ -89,15 +88,33 @@ class Out:
     def meta_of(self, kind: str, object_labels: Mapping[str, str] | None, annotations: Mapping[str, str] | None,
                 opts: Options) -> None:
         """meta() from the object's labels and annotations."""
-        if opts.labels:
-            self.add(f"kube_{kind}_labels", 1, labels(allowlist.prometheus_pairs("label", object_labels, opts.labels)))
-        if opts.annotations:
-            pairs = allowlist.prometheus_pairs("annotation", annotations, opts.annotations)
-            self.add(f"kube_{kind}_annotations", 1, labels(pairs))
+        for family, text in meta_texts(kind, self.prefix, object_labels, annotations, opts):
+            self.parts.setdefault(family, []).append(text)
 
     def result(self) -> dict[str, bytes]:
         """Bytes per family."""
         return {f: "".join(v).encode() for f, v in self.parts.items()}
+
+
+def choice_text(family: str, prefix: str, label: str, values: tuple[str, ...], current: str) -> str:
+    """Out.choice's lines, for a renderer that writes its families' text itself (pods.emit)."""
+    head = f"{family}{{{prefix}," if prefix else f"{family}{{"
+    return "".join([head + tail for tail in _tails(label, values, current)])
+
+
+def meta_texts(kind: str, prefix: str, object_labels: Mapping[str, str] | None,
+               annotations: Mapping[str, str] | None, opts: Options) -> list[tuple[str, str]]:
+    """(family, line) of kube_<kind>_labels and _annotations, each only when an allowlist names the resource."""
+    out = []
+    if opts.labels:
+        family = f"kube_{kind}_labels"
+        out.append((family, line(family, prefix, labels(allowlist.prometheus_pairs("label", object_labels,
+                                                                                    opts.labels)), 1)))
+    if opts.annotations:
+        family = f"kube_{kind}_annotations"
+        pairs = allowlist.prometheus_pairs("annotation", annotations, opts.annotations)
+        out.append((family, line(family, prefix, labels(pairs), 1)))
+    return out
 
 
 # (label, values, current) -> each sample's text after the object's labels, e.g. 'phase="Running"} 1\n'.
@@ -146,9 +163,13 @@ def owners(out: Out, family: str, obj: Obj, none: str) -> None:
 
 def owner_refs(out: Out, family: str, refs: Sequence[tuple[str, str, bool]], none: str) -> None:
     """owners() from (kind, name, controller) per reference."""
+    out.parts.setdefault(family, []).append(owner_text(family, out.prefix, refs, none))
+
+
+def owner_text(family: str, prefix: str, refs: Sequence[tuple[str, str, bool]], none: str) -> str:
+    """owner_refs' lines, for a renderer that writes its families' text itself (pods.emit)."""
     if not refs:
-        out.add(family, 1, f'owner_kind="{none}",owner_name="{none}",owner_is_controller="{none}"')
-        return
-    for kind, name, controller in refs:
-        out.add(family, 1, labels((("owner_kind", kind), ("owner_name", name),
-                                   ("owner_is_controller", "true" if controller else "false"))))
+        return line(family, prefix, f'owner_kind="{none}",owner_name="{none}",owner_is_controller="{none}"', 1)
+    return "".join([line(family, prefix, f'owner_kind="{escape(kind)}",owner_name="{escape(name)}",'
+                                         f'owner_is_controller="{"true" if controller else "false"}"', 1)
+                    for kind, name, controller in refs])
