@@ -77,6 +77,13 @@ def test_pod_families_match_kube_state_metrics() -> None:
     assert "kube_pod_labels" not in out  # no allowlist, no family (as KSM v2.x)
 
 
+def test_a_null_restart_count_is_zero_as_go_reads_it() -> None:
+    pod = {**POD, "status": {**POD["status"], "containerStatuses": [
+        {**POD["status"]["containerStatuses"][0], "restartCount": None}]}}
+    out = text("pods", pod)
+    assert 'kube_pod_container_status_restarts_total{namespace="shop",pod="web-1",uid="u-1",container="app"} 0\n' in out
+
+
 def test_pod_without_owner_uses_none_and_labels_follow_allowlist() -> None:
     pod = {**POD, "metadata": {**POD["metadata"], "ownerReferences": []}}
     opts = Options(labels=["app", "app.kubernetes.io/name", "missing"])
