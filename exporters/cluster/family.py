@@ -12,6 +12,7 @@ from observe.exposition import escape, header, labels, line
 from observe.kube.reflector import Resource
 
 Obj = Mapping[str, Any]
+BOOL3 = ("true", "false", "unknown")  # the values of KSM's condition triple (Out.bool3)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ class Out:
         """KSM's condition triple: label=true|false|unknown, 1 for the current status, 0 for the others."""
         s = (status or "").lower()
         if not before:
-            self.choice(family, label, ("true", "false", "unknown"), s)
+            self.choice(family, label, BOOL3, s)
             return
         lead = before + ","
-        for v in ("true", "false", "unknown"):
+        for v in BOOL3:
             self.add(family, 1 if s == v else 0, f'{lead}{label}="{v}"')
 
     def choice(self, family: str, label: str, values: tuple[str, ...], current: str) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from exporters.cluster.family import (
+    BOOL3,
     Family,
     Kind,
     Obj,
@@ -44,7 +45,6 @@ FAMILIES = (
 )
 
 PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
-_BOOL3 = ("true", "false", "unknown")  # Out.bool3's values
 _CONDITION_FAMILIES = {"Ready": "kube_pod_status_ready", "PodScheduled": "kube_pod_status_scheduled"}
 # kube-state-metrics 2.20's known reasons: one series (value 1) for each reason the pod has, as its status.reason,
 # a condition's reason or a terminated container's reason, and reason="Other" for a status.reason outside the list.
@@ -214,7 +214,7 @@ def emit(pod: PodFacts, opts: Options) -> dict[str, bytes]:
     for ctype, cstatus, _ in pod.conditions:
         family = _CONDITION_FAMILIES.get(ctype or "")
         if family is not None:
-            samples = choice_text(family, p, "condition", _BOOL3, (cstatus or "").lower())
+            samples = choice_text(family, p, "condition", BOOL3, (cstatus or "").lower())
             text[family] = text[family] + samples if family in text else samples
     reasons = status_reasons(pod)
     if reasons:

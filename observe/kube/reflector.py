@@ -68,8 +68,11 @@ REPLICASETS = Resource("apps", "v1", "replicasets")
 def object_key(obj: Mapping[str, Any]) -> str:
     """The cache key: "namespace/name", or "name" for cluster-scoped objects."""
     meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+    return _key(meta.get("namespace"), meta.get("name"))
+
+
+def _key(namespace: str | None, name: Any) -> str:
+    return f"{namespace}/{name}" if namespace else str(name)
 
 
 def _decoders() -> tuple[Any, Any]:
@@ -368,7 +371,7 @@ class Reflector(Generic[T]):
     def _read_message(self, item: Any) -> tuple[str, str, Any, Callable[[Any], T]]:
         """Read a protobuf item as itself, for `transform_message`: no dict is built."""
         md = item.metadata
-        key = f"{md.namespace}/{md.name}" if md.namespace else md.name
+        key = _key(md.namespace, md.name)
         assert self.transform_message is not None  # only set as the reader when there is one
         return key, md.resourceVersion, item, self.transform_message
 
