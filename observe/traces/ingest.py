@@ -64,17 +64,35 @@ class Ingest:
         return len(traces)
 
     def feed_otlp(self, body: bytes) -> int:
-        """Take one api/v3 (OTLP JSON) answer; returns how many traces it held."""
+        """Take one api/v3 (OTLP JSON) answer; returns how many traces it held.
+
+        api/v3 gives no raw sizes, so a trace's mark is its span count in the answer (as -1 - count, apart from
+        api/v1's sizes; -1, from a state file of an older version, is never skipped): a trace that comes back with
+        as many spans as when it was decoded is skipped undecoded, and so is another shard's trace."""
+        held: set[str] = set()
+        marks: dict[str, int] = {}
+
+        def take(trace_id: str, count: int) -> bool:
+            held.add(trace_id)
+            if self.total_shards > 1 and not self.mine(trace_id):
+                self.other_shard += count
+                return False
+            mark = -1 - count
+            known = self.traces.get(trace_id)
+            if known is not None and known[0] == mark:
+                self.pairer.duplicates += known[1]
+                return False
+            marks[trace_id] = mark
+            return True
+
         with gc_paused():
-            traces = decode_traces(body, self.sampling_rate, self.names, self.rejected)
+            traces = decode_traces(body, self.sampling_rate, self.names, self.rejected, take)
             for trace_id, spans in traces.items():
-                if self.total_shards > 1 and not self.mine(trace_id):
-                    self.other_shard += len(spans)
-                    continue
                 newest = max(map(_start_us, spans), default=0)
-                self.traces[trace_id] = (-1, len(spans), newest // BUCKET_US)  # no raw size: never skipped undecoded
+                self.traces[trace_id] = (marks.get(trace_id, -1), len(spans), newest // BUCKET_US)
                 self.pairer.add_all(spans)
-        return len(traces)
+        # Every trace of the answer, decoded or not: a full answer makes the puller split the range.
+        return len(held)
 
     def evict(self, horizon_us: int) -> None:
         """Move the horizon: forget older spans and traces, reporting what stayed unpaired."""

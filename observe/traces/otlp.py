@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -142,19 +143,27 @@ def _batches(body: bytes, counts: dict[str, int]) -> list[ResourceSpans]:
 
 
 def decode_traces(body: bytes, default_rate: float = 1.0, name_of: NameNormaliser | None = None,
-                  counts: dict[str, int] | None = None) -> dict[str, list[Span]]:
+                  counts: dict[str, int] | None = None,
+                  take: Callable[[str, int], bool] | None = None) -> dict[str, list[Span]]:
     """{trace id: spans} of an api/v3 answer; raises msgspec.DecodeError (a ValueError) on an answer that is not one.
     Input that can't be read is skipped and counted in `counts`: a resource's batch of the wrong shape as
-    spans_malformed, a span with, say, a time that is not a number as span_malformed."""
+    spans_malformed, a span with, say, a time that is not a number as span_malformed.
+
+    `take(trace id, spans in this answer)` is asked once per trace before any of its spans is read; the spans of a
+    trace it declines are left undecoded (reading a span's attributes is most of the cost of an answer)."""
     counts = counts if counts is not None else {}
     traces: dict[str, list[Span]] = {}
     root_rates: dict[str, float] = {}
     default_weight = 1.0 / default_rate
-    for rs in _batches(body, counts):
+    batches = _batches(body, counts)
+    declined = _declined(batches, take) if take is not None else set()
+    for rs in batches:
         service = next((str(_value(a.value)) for a in (rs.resource.attributes if rs.resource else ())
                         if a.key == "service.name"), "") or "unknown"
         for scope in rs.scopeSpans:
             for s in scope.spans:
+                if s.traceId in declined:
+                    continue
                 try:
                     span, rate = _span(s, service, name_of, default_weight)
                 except (ValueError, TypeError):
@@ -167,6 +176,16 @@ def decode_traces(body: bytes, default_rate: float = 1.0, name_of: NameNormalise
         for span in traces[trace_id]:
             span.weight = 1.0 / rate
     return traces
+
+
+def _declined(batches: list[ResourceSpans], take: Callable[[str, int], bool]) -> set[str]:
+    """The raw trace ids of the traces `take` declines, each asked once with its span count in the answer."""
+    sizes: dict[str, int] = {}
+    for rs in batches:
+        for scope in rs.scopeSpans:
+            for s in scope.spans:
+                sizes[s.traceId] = sizes.get(s.traceId, 0) + 1
+    return {raw for raw, size in sizes.items() if not take(_hex_id(raw), size)}
 
 
 def _span(s: OtlpSpan, service: str, name_of: NameNormaliser | None, weight: float) -> tuple[Span, float | None]:

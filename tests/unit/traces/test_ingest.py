@@ -74,3 +74,78 @@ def test_unreadable_state_file_is_an_error_that_says_what_to_do(tmp_path: Path) 
     with pytest.raises(ValueError, match="move it away"):
         state.load(path)
     assert state.load(tmp_path / "missing") is None
+
+
+def otlp_answer(*traces: tuple[str, int]) -> bytes:
+    """An api/v3 answer: for each (trace id, n), a productpage client span and n - 1 details server spans under it."""
+    clients, servers = [], []
+    for tid, n in traces:
+        span_id = tid[-14:]  # unique per trace
+        clients.append({"traceId": tid, "spanId": f"{span_id}00", "kind": 3, "name": "GET",
+                        "startTimeUnixNano": str(T0 * 1000), "endTimeUnixNano": str(T0 * 1000 + 5000)})
+        servers += [{"traceId": tid, "spanId": f"{span_id}{i:02x}", "parentSpanId": f"{span_id}00", "kind": 2,
+                     "name": "GET", "startTimeUnixNano": str(T0 * 1000 + 1000),
+                     "endTimeUnixNano": str(T0 * 1000 + 4000)} for i in range(1, n)]
+    return orjson.dumps({"result": {"resourceSpans": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+         "scopeSpans": [{"spans": spans}]} for service, spans in (("productpage", clients), ("details", servers))]}})
+
+
+@pytest.fixture
+def spans_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The trace id of every api/v3 span read (decoded into a Span record)."""
+    from observe.traces import otlp
+
+    read: list[str] = []
+    real = otlp._span
+
+    def counting(s, *args):  # type: ignore[no-untyped-def]
+        read.append(s.traceId)
+        return real(s, *args)
+
+    monkeypatch.setattr(otlp, "_span", counting)
+    return read
+
+
+def test_an_otlp_trace_seen_unchanged_is_skipped_unread_but_still_counted_in_the_answer(spans_read: list[str]) -> None:
+    agg = RedAggregates()
+    ingest = Ingest(agg)
+    body = otlp_answer(("a1" * 16, 2), ("b2" * 16, 3))
+    assert ingest.feed_otlp(body) == 2
+    assert len(spans_read) == 5
+    assert sum(s.total for s in agg.edges.values()) == 2  # one productpage -> details request per trace
+    # The same answer again (the next service's, or the next overlap window's): nothing is read, every span is a
+    # duplicate, and the answer still holds two traces (a full answer must still split the range).
+    assert ingest.feed_otlp(body) == 2
+    assert len(spans_read) == 5
+    assert (ingest.pairer.accepted, ingest.pairer.duplicates) == (5, 5)
+    assert sum(s.total for s in agg.edges.values()) == 2
+
+
+def test_an_otlp_trace_that_grew_is_read_again_and_only_new_spans_count(spans_read: list[str]) -> None:
+    ingest = Ingest(RedAggregates())
+    ingest.feed_otlp(otlp_answer(("a1" * 16, 2), ("b2" * 16, 2)))
+    assert ingest.feed_otlp(otlp_answer(("a1" * 16, 2), ("b2" * 16, 3))) == 2
+    assert sorted(spans_read) == ["a1" * 16] * 2 + ["b2" * 16] * 5  # b2 read twice: 2 spans, then 3
+    assert (ingest.pairer.accepted, ingest.pairer.duplicates) == (5, 4)
+
+
+def test_another_shards_otlp_trace_is_never_read(spans_read: list[str]) -> None:
+    from observe.traces.ingest import trace_shard
+
+    ids = [f"{i:032x}" for i in range(1, 40)]
+    mine = [t for t in ids if trace_shard(t, 2) == 0]
+    ingest = Ingest(RedAggregates(), shard=0, total_shards=2)
+    assert ingest.feed_otlp(otlp_answer(*((t, 2) for t in ids))) == len(ids)
+    assert sorted(set(spans_read)) == sorted(mine)
+    assert ingest.other_shard == 2 * (len(ids) - len(mine))
+    assert ingest.pairer.accepted == 2 * len(mine)
+
+
+def test_an_otlp_mark_from_an_older_state_file_is_read_once_then_skipped(spans_read: list[str]) -> None:
+    ingest = Ingest(RedAggregates())
+    ingest.traces["a1" * 16] = (-1, 2, T0 // BUCKET_US)  # what versions before the api/v3 marks saved
+    body = otlp_answer(("a1" * 16, 2))
+    ingest.feed_otlp(body)
+    ingest.feed_otlp(body)
+    assert len(spans_read) == 2
