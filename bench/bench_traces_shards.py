@@ -1,0 +1,143 @@
+"""Two trace pullers sharded by trace ID on one real Jaeger, at a size the test does not reach (issue 16, part 3).
+
+Jaeger v2 (the project's peer, in-memory Badger) gets REQUESTS Bookinfo page views over OTLP from
+opentelemetry-sdk, 8 Istio-shaped Envoy spans each, one in FAIL_EVERY failing at ratings. Each round then
+pulls the same window three times with fresh pullers and fresh state: one unsharded puller, shard 0 and shard 1
+of 2, one after the other (who goes first rotates), so that each one's CPU and Jaeger's CPU while it pulls are
+its own. Our CPU is the bench process's (the pullers run in it; opentelemetry-sdk's idle export threads too).
+
+- **Exact.** Every round, shard 0's and shard 1's servicegraph and spanmetrics samples add up to the unsharded
+  puller's, sample for sample, and the spans the two accept add up to the spans seeded.
+- **Restart.** After the rounds, RESTART_REQUESTS more page views arrive; shard 1 is closed and started again from
+  its state file, and every puller pulls again: the shards still add up to the unsharded puller, so nothing
+  was counted twice or lost.
+- **Cost.** Our process's CPU seconds per pull (decode, pairing, aggregation, rendering), and Jaeger's CPU seconds
+  while it answers that pull, as medians of ROUNDS; and the ratios a second puller costs: each shard's CPU against
+  one unsharded puller's, and Jaeger's CPU for both shards against one puller's.
+
+Run: `python -m bench` (all benches) or `python -m bench traces_shards`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procfs import cpu_s
+
+REQUESTS = 2000
+SEED_CHUNK = 250  # page views per flush: opentelemetry-sdk's batch queue holds 2,048 spans per workload
+FAIL_EVERY = 5
+RESTART_REQUESTS = 500
+ROUNDS = 3
+SPANS_PER_REQUEST = 8
+
+
+async def _seed(peer: Any, mesh: Any, requests: int, start_s: float) -> None:
+    from tests.integration.traces.test_puller_jaeger import seed, wait_spans
+
+    for first in range(0, requests, SEED_CHUNK):
+        await seed(peer, mesh, min(SEED_CHUNK, requests - first), start_s=start_s + first * 0.01,
+                   fail_every=FAIL_EVERY)
+    await wait_spans(peer, mesh, start_s, requests * SPANS_PER_REQUEST)
+
+
+async def _pull(puller: Any, jaeger_pid: int) -> dict[str, float]:
+    """One pull of everything up to now: our CPU, Jaeger's CPU and the wall time it took."""
+    ours, theirs, wall = time.process_time(), cpu_s(jaeger_pid), time.monotonic()
+    if not await puller.tick():
+        raise RuntimeError(f"the puller could not pull from Jaeger: {puller.last_error}")
+    return {"cpu_s": time.process_time() - ours, "jaeger_cpu_s": cpu_s(jaeger_pid) - theirs,
+            "wall_s": time.monotonic() - wall}
+
+
+def _median(rows: list[dict[str, float]], key: str) -> float:
+    return round(statistics.median(r[key] for r in rows), 3)
+
+
+async def _bench(work: Path) -> dict[str, Any]:
+    from tests.integration.traces.istio_mesh import Mesh
+    from tests.integration.traces.test_puller_jaeger import make_puller
+    from tests.integration.traces.test_puller_shards import add, same, snap
+    from tests.peers import jaeger
+
+    peer = jaeger.start(work / "jaeger")
+    try:
+        pid = peer.proc.pid
+        mesh = Mesh(str(peer.extra["otlp_http"]))
+        t0 = time.time() - 60
+        print(f"traces_shards: seeding {REQUESTS} page views ({REQUESTS * SPANS_PER_REQUEST} spans)", file=sys.stderr)
+        await _seed(peer, mesh, REQUESTS, t0)
+        runs: dict[str, list[dict[str, float]]] = {"unsharded": [], "shard_0": [], "shard_1": []}
+        accepted: dict[str, int] = {}
+        for n in range(ROUNDS):
+            print(f"traces_shards: round {n + 1} of {ROUNDS}", file=sys.stderr)
+            whole = make_puller(peer, mesh, work / f"r{n}-one")
+            shards = [make_puller(peer, mesh, work / f"r{n}-s{i}", shard=i, total_shards=2) for i in range(2)]
+            order = [("unsharded", whole), ("shard_0", shards[0]), ("shard_1", shards[1])]
+            for name, puller in order[n % 3:] + order[:n % 3]:  # who pulls first (a colder Jaeger) rotates
+                runs[name].append(await _pull(puller, pid))
+            parts = [await snap(p) for p in shards]
+            if not same(add(*parts), await snap(whole)):
+                raise RuntimeError(f"round {n + 1}: the two shards' samples do not add up to the unsharded puller's")
+            accepted = {"unsharded": whole.ingest.pairer.accepted,
+                        **{f"shard_{i}": p.ingest.pairer.accepted for i, p in enumerate(shards)}}
+            if not accepted["shard_0"] + accepted["shard_1"] == accepted["unsharded"] == REQUESTS * SPANS_PER_REQUEST:
+                raise RuntimeError(f"round {n + 1}: spans accepted {accepted}, seeded {REQUESTS * SPANS_PER_REQUEST}")
+            if n < ROUNDS - 1:
+                for p in (whole, *shards):
+                    await p.close()
+
+        # The last round's pullers go on: more traffic, shard 1 restarted from its state file, everyone pulls again.
+        print(f"traces_shards: {RESTART_REQUESTS} more page views, shard 1 restarted", file=sys.stderr)
+        before = await snap(shards[1])
+        await shards[1].close()
+        t1 = time.time() - 10
+        await _seed(peer, mesh, RESTART_REQUESTS, t1)
+        restarted = make_puller(peer, mesh, work / f"r{ROUNDS - 1}-s1", shard=1, total_shards=2)
+        await asyncio.to_thread(restarted.load_state)  # as the service does
+        for p in (restarted, shards[0], whole):
+            await _pull(p, pid)
+        after = await snap(restarted)
+        restart_exact = same(add(await snap(shards[0]), before, after), await snap(whole))
+        if not restart_exact:
+            raise RuntimeError("after the restart the shards no longer add up to the unsharded puller")
+        for p in (whole, shards[0], restarted):
+            await p.close()
+    finally:
+        peer.stop()
+
+    one = {k: _median(runs["unsharded"], k) for k in ("cpu_s", "jaeger_cpu_s", "wall_s")}
+    per_shard = {name: {k: _median(runs[name], k) for k in ("cpu_s", "jaeger_cpu_s", "wall_s")}
+                 for name in ("shard_0", "shard_1")}
+    spans = REQUESTS * SPANS_PER_REQUEST
+    return {
+        "requests": REQUESTS, "spans": spans, "rounds": ROUNDS, "statistic": "median of rounds",
+        "exact_every_round": True, "restart_requests": RESTART_REQUESTS, "restart_exact": restart_exact,
+        "spans_accepted_last_round": accepted,
+        "unsharded": one, **per_shard,
+        "runs": runs,
+        "unsharded_spans_per_cpu_second": round(spans / one["cpu_s"]),
+        "ratios": {
+            "shard_cpu_over_unsharded": {name: round(v["cpu_s"] / one["cpu_s"], 2) for name, v in per_shard.items()},
+            "both_shards_cpu_over_unsharded": round(sum(v["cpu_s"] for v in per_shard.values()) / one["cpu_s"], 2),
+            "jaeger_cpu_two_pullers_over_one": round(
+                sum(v["jaeger_cpu_s"] for v in per_shard.values()) / one["jaeger_cpu_s"], 2),
+        },
+    }
+
+
+def run(results_dir: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return asyncio.run(_bench(Path(tmp)))
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(Path("bench/results")), indent=2))
