@@ -11,9 +11,10 @@ its own. Our CPU is the bench process's (the pullers run in it; opentelemetry-sd
 - **Restart.** After the rounds, RESTART_REQUESTS more page views arrive; shard 1 is closed and started again from
   its state file, and every puller pulls again: the shards still add up to the unsharded puller, so nothing
   was counted twice or lost.
-- **Cost.** Our process's CPU seconds per pull (decode, pairing, aggregation, rendering), and Jaeger's CPU seconds
-  while it answers that pull, as medians of ROUNDS; and the ratios a second puller costs: each shard's CPU against
-  one unsharded puller's, and Jaeger's CPU for both shards against one puller's.
+- **Cost.** Our process's CPU seconds per pull (decode, pairing, aggregation, rendering), Jaeger's CPU seconds
+  while it answers that pull, and the requests and answer bytes the pull took, as medians of ROUNDS; and the ratios
+  a second puller costs: each shard's CPU against one unsharded puller's, and Jaeger's CPU for both shards against
+  one puller's.
 
 Run: `python -m bench` (all benches) or `python -m bench traces_shards`.
 """
@@ -48,12 +49,25 @@ async def _seed(peer: Any, mesh: Any, requests: int, start_s: float) -> None:
 
 
 async def _pull(puller: Any, jaeger_pid: int) -> dict[str, float]:
-    """One pull of everything up to now: our CPU, Jaeger's CPU and the wall time it took."""
+    """One pull of everything up to now: our CPU, Jaeger's CPU, the wall time, and the requests and bytes it took."""
+    asked = {"requests": 0, "answer_mb": 0.0}
+    real = puller.client.traces
+
+    async def counted(*args: Any) -> Any:
+        api, body = await real(*args)
+        asked["requests"] += 1
+        asked["answer_mb"] += len(body) / 1e6
+        return api, body
+
+    puller.client.traces = counted
     ours, theirs, wall = time.process_time(), cpu_s(jaeger_pid), time.monotonic()
-    if not await puller.tick():
-        raise RuntimeError(f"the puller could not pull from Jaeger: {puller.last_error}")
+    try:
+        if not await puller.tick():
+            raise RuntimeError(f"the puller could not pull from Jaeger: {puller.last_error}")
+    finally:
+        puller.client.traces = real
     return {"cpu_s": time.process_time() - ours, "jaeger_cpu_s": cpu_s(jaeger_pid) - theirs,
-            "wall_s": time.monotonic() - wall}
+            "wall_s": time.monotonic() - wall, **asked}
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:
@@ -112,9 +126,9 @@ async def _bench(work: Path) -> dict[str, Any]:
     finally:
         peer.stop()
 
-    one = {k: _median(runs["unsharded"], k) for k in ("cpu_s", "jaeger_cpu_s", "wall_s")}
-    per_shard = {name: {k: _median(runs[name], k) for k in ("cpu_s", "jaeger_cpu_s", "wall_s")}
-                 for name in ("shard_0", "shard_1")}
+    keys = ("cpu_s", "jaeger_cpu_s", "wall_s", "requests", "answer_mb")
+    one = {k: _median(runs["unsharded"], k) for k in keys}
+    per_shard = {name: {k: _median(runs[name], k) for k in keys} for name in ("shard_0", "shard_1")}
     spans = REQUESTS * SPANS_PER_REQUEST
     return {
         "requests": REQUESTS, "spans": spans, "rounds": ROUNDS, "statistic": "median of rounds",
@@ -123,6 +137,9 @@ async def _bench(work: Path) -> dict[str, Any]:
         "unsharded": one, **per_shard,
         "runs": runs,
         "unsharded_spans_per_cpu_second": round(spans / one["cpu_s"]),
+        # How often each span came back: every trace is in the answer of each of the 5 services it touches, and a
+        # full answer (`limit` traces) is asked again as two halves.
+        "answer_bytes_per_seeded_span": round(one["answer_mb"] * 1e6 / spans),
         "ratios": {
             "shard_cpu_over_unsharded": {name: round(v["cpu_s"] / one["cpu_s"], 2) for name, v in per_shard.items()},
             "both_shards_cpu_over_unsharded": round(sum(v["cpu_s"] for v in per_shard.values()) / one["cpu_s"], 2),
