@@ -47,20 +47,11 @@ class Ingest:
         """Take one /api/traces answer; returns how many traces it held."""
         with gc_paused():
             traces = decode_response_bounded(body, self.rejected) or []
-            pairer = self.pairer
             for trace in traces:
-                if self.total_shards > 1 and not self.mine(trace.traceID):
-                    self.other_shard += len(trace.spans)
-                    continue
                 mark = len(trace.spans) + len(trace.processes)
-                known = self.traces.get(trace.traceID)
-                if known is not None and known[0] == mark:
-                    pairer.duplicates += known[1]
-                    continue
-                spans = decode_spans_or_skip(trace, self.sampling_rate, self.names, self.rejected)
-                newest = max(map(_start_us, spans), default=0)
-                self.traces[trace.traceID] = (mark, len(spans), newest // BUCKET_US)
-                pairer.add_all(spans)
+                if self._wanted(trace.traceID, len(trace.spans), mark):
+                    spans = decode_spans_or_skip(trace, self.sampling_rate, self.names, self.rejected)
+                    self._take(trace.traceID, mark, spans)
         return len(traces)
 
     def feed_otlp(self, body: bytes) -> int:
@@ -69,30 +60,35 @@ class Ingest:
         api/v3 gives no raw sizes, so a trace's mark is its span count in the answer (as -1 - count, apart from
         api/v1's sizes; -1, from a state file of an older version, is never skipped): a trace that comes back with
         as many spans as when it was decoded is skipped undecoded, and so is another shard's trace."""
-        held: set[str] = set()
-        marks: dict[str, int] = {}
+        marks: dict[str, int] = {}  # every trace of the answer, by its span count in it (malformed spans too)
 
-        def take(trace_id: str, count: int) -> bool:
-            held.add(trace_id)
-            if self.total_shards > 1 and not self.mine(trace_id):
-                self.other_shard += count
-                return False
-            mark = -1 - count
-            known = self.traces.get(trace_id)
-            if known is not None and known[0] == mark:
-                self.pairer.duplicates += known[1]
-                return False
-            marks[trace_id] = mark
-            return True
+        def wanted(trace_id: str, count: int) -> bool:
+            marks[trace_id] = -1 - count
+            return self._wanted(trace_id, count, marks[trace_id])
 
         with gc_paused():
-            traces = decode_traces(body, self.sampling_rate, self.names, self.rejected, take)
+            traces = decode_traces(body, self.sampling_rate, self.names, self.rejected, wanted)
             for trace_id, spans in traces.items():
-                newest = max(map(_start_us, spans), default=0)
-                self.traces[trace_id] = (marks.get(trace_id, -1), len(spans), newest // BUCKET_US)
-                self.pairer.add_all(spans)
+                self._take(trace_id, marks[trace_id], spans)
         # Every trace of the answer, decoded or not: a full answer makes the puller split the range.
-        return len(held)
+        return len(marks)
+
+    def _wanted(self, trace_id: str, count: int, mark: int) -> bool:
+        """Whether to decode a trace of `count` spans in the answer: not another shard's (counted as other_shard),
+        not one already decoded with the same mark (its spans counted as duplicates)."""
+        if self.total_shards > 1 and not self.mine(trace_id):
+            self.other_shard += count
+            return False
+        known = self.traces.get(trace_id)
+        if known is not None and known[0] == mark:
+            self.pairer.duplicates += known[1]
+            return False
+        return True
+
+    def _take(self, trace_id: str, mark: int, spans: list[Span]) -> None:
+        newest = max(map(_start_us, spans), default=0)
+        self.traces[trace_id] = (mark, len(spans), newest // BUCKET_US)
+        self.pairer.add_all(spans)
 
     def evict(self, horizon_us: int) -> None:
         """Move the horizon: forget older spans and traces, reporting what stayed unpaired."""
