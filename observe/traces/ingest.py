@@ -37,6 +37,10 @@ class Ingest:
         self.shard = shard
         self.total_shards = total_shards
         self.other_shard = 0  # spans of traces another puller owns
+        # The earliest and latest trace start (microseconds) among the traces of the last answer whose start could
+        # be read without decoding more than the skip needs; None when fewer than two were. The puller sizes the
+        # pieces of a full answer's range from it.
+        self.extent: tuple[int, int] | None = None
 
     def mine(self, trace_id: str) -> bool:
         """Whether this puller owns the trace: every puller reads the same answers and keeps one share of the
@@ -45,6 +49,7 @@ class Ingest:
 
     def feed(self, body: bytes) -> int:
         """Take one /api/traces answer; returns how many traces it held."""
+        starts: list[int] = []  # api/v1's spans are read only for the traces decoded
         with gc_paused():
             traces = decode_response_bounded(body, self.rejected) or []
             for trace in traces:
@@ -52,6 +57,9 @@ class Ingest:
                 if self._wanted(trace.traceID, len(trace.spans), mark):
                     spans = decode_spans_or_skip(trace, self.sampling_rate, self.names, self.rejected)
                     self._take(trace.traceID, mark, spans)
+                    if spans:
+                        starts.append(min(map(_start_us, spans)))
+        self.extent = _extent(starts)
         return len(traces)
 
     def feed_otlp(self, body: bytes) -> int:
@@ -61,15 +69,19 @@ class Ingest:
         api/v1's sizes; -1, from a state file of an older version, is never skipped): a trace that comes back with
         as many spans as when it was decoded is skipped undecoded, and so is another shard's trace."""
         marks: dict[str, int] = {}  # every trace of the answer, by its span count in it (malformed spans too)
+        starts: list[int] = []  # and its start, read or not
 
-        def wanted(trace_id: str, count: int) -> bool:
+        def wanted(trace_id: str, count: int, start_us: int) -> bool:
             marks[trace_id] = -1 - count
+            if start_us:
+                starts.append(start_us)
             return self._wanted(trace_id, count, marks[trace_id])
 
         with gc_paused():
             traces = decode_traces(body, self.sampling_rate, self.names, self.rejected, wanted)
             for trace_id, spans in traces.items():
                 self._take(trace_id, marks[trace_id], spans)
+        self.extent = _extent(starts)
         # Every trace of the answer, decoded or not: a full answer makes the puller split the range.
         return len(marks)
 
@@ -117,6 +129,10 @@ class Ingest:
             p.orphans.setdefault(span.parent_id, []).append(span)
         for tid, mark, count, bucket in window.traces:
             self.traces[tid] = (mark, count, bucket)
+
+
+def _extent(starts: list[int]) -> tuple[int, int] | None:
+    return (min(starts), max(starts)) if len(starts) >= 2 else None
 
 
 def trace_shard(trace_id: str, total_shards: int) -> int:

@@ -144,13 +144,14 @@ def _batches(body: bytes, counts: dict[str, int]) -> list[ResourceSpans]:
 
 def decode_traces(body: bytes, default_rate: float = 1.0, name_of: NameNormaliser | None = None,
                   counts: dict[str, int] | None = None,
-                  take: Callable[[str, int], bool] | None = None) -> dict[str, list[Span]]:
+                  take: Callable[[str, int, int], bool] | None = None) -> dict[str, list[Span]]:
     """{trace id: spans} of an api/v3 answer; raises msgspec.DecodeError (a ValueError) on an answer that is not one.
     Input that can't be read is skipped and counted in `counts`: a resource's batch of the wrong shape as
     spans_malformed, a span with, say, a time that is not a number as span_malformed.
 
-    `take(trace id, spans in this answer)` is asked once per trace before any of its spans is read; the spans of a
-    trace it declines are left undecoded (reading a span's attributes is most of the cost of an answer)."""
+    `take(trace id, spans in this answer, earliest span start in microseconds)` is asked once per trace before any
+    of its spans is read (the start is 0 when no span's start time can be read); the spans of a trace it declines are
+    left undecoded (reading a span's attributes is most of the cost of an answer)."""
     counts = counts if counts is not None else {}
     traces: dict[str, list[Span]] = {}
     root_rates: dict[str, float] = {}
@@ -178,14 +179,25 @@ def decode_traces(body: bytes, default_rate: float = 1.0, name_of: NameNormalise
     return traces
 
 
-def _declined(batches: list[ResourceSpans], take: Callable[[str, int], bool]) -> set[str]:
-    """The raw trace ids of the traces `take` declines, each asked once with its span count in the answer."""
-    sizes: dict[str, int] = {}
+def _declined(batches: list[ResourceSpans], take: Callable[[str, int, int], bool]) -> set[str]:
+    """The raw trace ids of the traces `take` declines, each asked once with its span count in the answer and its
+    earliest span start (microseconds; 0 when none can be read)."""
+    sizes: dict[str, list[int]] = {}  # raw id: [spans, earliest start in ns]
     for rs in batches:
         for scope in rs.scopeSpans:
             for s in scope.spans:
-                sizes[s.traceId] = sizes.get(s.traceId, 0) + 1
-    return {raw for raw, size in sizes.items() if not take(_hex_id(raw), size)}
+                try:
+                    start = _int(s.startTimeUnixNano)
+                except ValueError:
+                    start = 0
+                seen = sizes.get(s.traceId)
+                if seen is None:
+                    sizes[s.traceId] = [1, start]
+                else:
+                    seen[0] += 1
+                    if 0 < start < seen[1] or not seen[1]:
+                        seen[1] = start
+    return {raw for raw, (size, start) in sizes.items() if not take(_hex_id(raw), size, max(start, 0) // 1000)}
 
 
 def _span(s: OtlpSpan, service: str, name_of: NameNormaliser | None, weight: float) -> tuple[Span, float | None]:

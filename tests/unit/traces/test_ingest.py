@@ -76,16 +76,18 @@ def test_unreadable_state_file_is_an_error_that_says_what_to_do(tmp_path: Path) 
     assert state.load(tmp_path / "missing") is None
 
 
-def otlp_answer(*traces: tuple[str, int]) -> bytes:
-    """An api/v3 answer: for each (trace id, n), a productpage client span and n - 1 details server spans under it."""
+def otlp_answer(*traces: tuple[str, int] | tuple[str, int, int]) -> bytes:
+    """An api/v3 answer: for each (trace id, n[, start in us, T0 by default]), a productpage client span and n - 1
+    details server spans under it, 1 ms later."""
     clients, servers = [], []
-    for tid, n in traces:
+    for tid, n, *at in traces:
         span_id = tid[-14:]  # unique per trace
+        ns = (at[0] if at else T0) * 1000
         clients.append({"traceId": tid, "spanId": f"{span_id}00", "kind": 3, "name": "GET",
-                        "startTimeUnixNano": str(T0 * 1000), "endTimeUnixNano": str(T0 * 1000 + 5000)})
+                        "startTimeUnixNano": str(ns), "endTimeUnixNano": str(ns + 5000)})
         servers += [{"traceId": tid, "spanId": f"{span_id}{i:02x}", "parentSpanId": f"{span_id}00", "kind": 2,
-                     "name": "GET", "startTimeUnixNano": str(T0 * 1000 + 1000),
-                     "endTimeUnixNano": str(T0 * 1000 + 4000)} for i in range(1, n)]
+                     "name": "GET", "startTimeUnixNano": str(ns + 1000),
+                     "endTimeUnixNano": str(ns + 4000)} for i in range(1, n)]
     return orjson.dumps({"result": {"resourceSpans": [
         {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
          "scopeSpans": [{"spans": spans}]} for service, spans in (("productpage", clients), ("details", servers))]}})
@@ -149,3 +151,33 @@ def test_an_otlp_mark_from_an_older_state_file_is_read_once_then_skipped(spans_r
     ingest.feed_otlp(body)
     ingest.feed_otlp(body)
     assert len(spans_read) == 2
+
+
+def test_an_otlp_answers_extent_spans_its_traces_read_or_not() -> None:
+    from observe.traces.ingest import trace_shard
+
+    ids = [f"{i:032x}" for i in range(1, 21)]
+    answer = otlp_answer(*((t, 3, T0 + i * 500_000) for i, t in enumerate(ids)))
+    ingest = Ingest(RedAggregates(), shard=0, total_shards=2)
+    ingest.feed_otlp(answer)
+    assert ingest.extent == (T0, T0 + 19 * 500_000)  # another shard's traces too, by their earliest span
+    ours = [i for i, t in enumerate(ids) if trace_shard(t, 2) == 0]
+    assert (ours[0], ours[-1]) != (0, 19)  # so ours alone would have given a narrower extent
+    ingest.feed_otlp(answer)  # every trace skipped unread now
+    assert ingest.extent == (T0, T0 + 19 * 500_000)
+    ingest.feed_otlp(otlp_answer((ids[0], 2)))
+    assert ingest.extent is None  # one trace gives no width
+
+
+def test_an_api_v1_answers_extent_spans_the_traces_it_decoded() -> None:
+    traces = []
+    for i in range(3):
+        t = TraceBuilder(f"t{i}")
+        t.span("productpage", "client", start_us=T0 + i * 1_000_000)
+        traces.append(t)
+    ingest = Ingest(RedAggregates())
+    body = orjson.dumps(response(*traces))
+    ingest.feed(body)
+    assert ingest.extent == (T0, T0 + 2_000_000)
+    ingest.feed(body)  # api/v1's spans are not read when a trace is skipped
+    assert ingest.extent is None
