@@ -48,7 +48,8 @@ class TracesConfig(Section):
         300.0, gt=0, description="The longest time range one pull asks for; after an outage the puller catches up in steps."
     )
     limit: int = Field(
-        1000, gt=0, description="Traces asked for per request; a full answer splits the time range in two and asks again."
+        1000, gt=0, description="Traces asked for per request; a full answer's time range is asked again in pieces (2 to 16, "
+                                "sized from the answer's traces to hold about half a limit each)."
     )
     concurrency: int = Field(4, ge=1, le=64, description=(
         "Requests to Jaeger in flight at once (use 1 against Jaeger v2's `memory` storage, which tears "

@@ -82,7 +82,7 @@ class Ingest:
             for trace_id, spans in traces.items():
                 self._take(trace_id, marks[trace_id], spans)
         self.extent = _extent(starts)
-        # Every trace of the answer, decoded or not: a full answer makes the puller split the range.
+        # Every trace of the answer, decoded or not: a full answer makes the puller ask its range again in pieces.
         return len(marks)
 
     def _wanted(self, trace_id: str, count: int, mark: int) -> bool:
