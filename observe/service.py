@@ -61,9 +61,9 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD_BYTES) -> bool:
     glibc raises the threshold to the size of each mapped block that is freed (up to 32 MiB). The cluster exporter's
     LIST pages (0.4 MB gzip'd, 7.7 MB inflated for 4,000 pods, and their decoded message) then come from the heap,
     and the heap's high-water mark depends on where those holes land: at 37,500 pods in one process (a shard of
-    150,000) the peak RSS of five starts ranged 388-439 MiB, and 361-377 with the threshold fixed (RSS after the
-    scrapes 363-365 against 361-364; sync CPU +0-2 %). Setting it through mallopt() turns the adjustment off, as
-    glibc documents. False where there is no glibc mallopt (then nothing changes)."""
+    150,000) the peak RSS of nine starts ranged 388-439 MiB, and 364-368 in five with this call (RSS after the
+    scrapes about the same; sync CPU about 3 % more; docs/exporters.md). Setting it through mallopt() turns the
+    adjustment off, as glibc documents. False where there is no glibc mallopt (then nothing changes)."""
     import ctypes
 
     try:
