@@ -15,6 +15,11 @@ its own. Our CPU is the bench process's (the pullers run in it; opentelemetry-sd
   while it answers that pull, and the requests and answer bytes the pull took, as medians of ROUNDS; and the ratios
   a second puller costs: each shard's CPU against one unsharded puller's, and Jaeger's CPU for both shards against
   one puller's.
+- **Steady state.** The pulls above each take a whole burst at once; a running puller instead pulls every
+  `interval_seconds` what arrived since, plus `overlap_seconds` again. STEADY_RATE page views per second over
+  STEADY_SECONDS (another mesh, so other service names) are pulled by one puller with the shipped defaults for
+  interval, overlap, settle and limit, its clock stepped one interval per tick: the CPU (ours and Jaeger's),
+  requests and answer bytes per seeded span over all ticks, and every span accepted once.
 
 Run: `python -m bench` (all benches) or `python -m bench traces_shards`.
 """
@@ -37,6 +42,8 @@ FAIL_EVERY = 5
 RESTART_REQUESTS = 500
 ROUNDS = 3
 SPANS_PER_REQUEST = 8
+STEADY_RATE = 10  # page views per second: 750 traces per service in each 75 s query window, under the limit
+STEADY_SECONDS = 120
 
 
 async def _seed(peer: Any, mesh: Any, requests: int, start_s: float) -> None:
@@ -68,6 +75,56 @@ async def _pull(puller: Any, jaeger_pid: int) -> dict[str, float]:
         puller.client.traces = real
     return {"cpu_s": time.process_time() - ours, "jaeger_cpu_s": cpu_s(jaeger_pid) - theirs,
             "wall_s": time.monotonic() - wall, **asked}
+
+
+async def _steady(peer: Any, work: Path) -> dict[str, Any]:
+    """STEADY_RATE page views a second for STEADY_SECONDS, pulled tick by tick as a running puller would."""
+    from prometheus_client import CollectorRegistry
+
+    from observe.traces.config import TracesConfig
+    from observe.traces.puller import Puller
+    from tests.integration.traces.istio_mesh import Mesh
+    from tests.integration.traces.test_puller_jaeger import wait_spans
+
+    mesh = Mesh(str(peer.extra["otlp_http"]))
+    views = STEADY_RATE * STEADY_SECONDS
+    t0 = time.time() - STEADY_SECONDS - 600  # all of it in the past: the puller's clock is simulated
+
+    def send() -> None:
+        for first in range(0, views, SEED_CHUNK):
+            for i in range(first, min(first + SEED_CHUNK, views)):
+                mesh.request(t0 + i / STEADY_RATE)
+            mesh.flush()
+
+    await asyncio.to_thread(send)
+    await wait_spans(peer, mesh, t0, views * SPANS_PER_REQUEST)
+    defaults = TracesConfig()
+    clock = [t0 + defaults.settle_seconds]
+    puller = Puller(TracesConfig(jaeger_url=peer.url, services=mesh.services(),
+                                 initial_lookback_seconds=defaults.interval_seconds,
+                                 state_file=work / "steady-state.msgpack"), CollectorRegistry(), now=lambda: clock[0])
+    ticks: list[dict[str, float]] = []
+    try:
+        while clock[0] < t0 + STEADY_SECONDS + defaults.settle_seconds + defaults.interval_seconds:
+            clock[0] += defaults.interval_seconds
+            ticks.append(await _pull(puller, peer.proc.pid))
+        accepted = puller.ingest.pairer.accepted
+    finally:
+        await puller.close()
+        await asyncio.to_thread(mesh.shutdown)
+    spans = views * SPANS_PER_REQUEST
+    if accepted != spans:
+        raise RuntimeError(f"steady state: {accepted} spans accepted of {spans} seeded")
+    total = {k: sum(t[k] for t in ticks) for k in ("cpu_s", "jaeger_cpu_s", "requests", "answer_mb")}
+    return {"page_views_per_s": STEADY_RATE, "seconds": STEADY_SECONDS, "spans": spans, "spans_accepted": accepted,
+            "interval_seconds": defaults.interval_seconds, "overlap_seconds": defaults.overlap_seconds,
+            "limit": defaults.limit, "ticks": len(ticks),
+            "cpu_s": round(total["cpu_s"], 3), "jaeger_cpu_s": round(total["jaeger_cpu_s"], 2),
+            "requests": total["requests"], "answer_mb": round(total["answer_mb"], 3),
+            "answer_bytes_per_seeded_span": round(total["answer_mb"] * 1e6 / spans),
+            "seeded_spans_per_cpu_second": round(spans / total["cpu_s"]),
+            "jaeger_cpu_us_per_seeded_span": round(total["jaeger_cpu_s"] * 1e6 / spans),
+            "ticks_detail": ticks}
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:
@@ -123,6 +180,8 @@ async def _bench(work: Path) -> dict[str, Any]:
             raise RuntimeError("after the restart the shards no longer add up to the unsharded puller")
         for p in (whole, shards[0], restarted):
             await p.close()
+        print(f"traces_shards: steady state, {STEADY_RATE} page views/s for {STEADY_SECONDS} s", file=sys.stderr)
+        steady = await _steady(peer, work)
     finally:
         peer.stop()
 
@@ -138,7 +197,7 @@ async def _bench(work: Path) -> dict[str, Any]:
         "runs": runs,
         "unsharded_spans_per_cpu_second": round(spans / one["cpu_s"]),
         # How often each span came back: every trace is in the answer of each of the 5 services it touches, and a
-        # full answer (`limit` traces) is asked again as two halves.
+        # full answer (`limit` traces) is asked again in pieces.
         "answer_bytes_per_seeded_span": round(one["answer_mb"] * 1e6 / spans),
         "ratios": {
             "shard_cpu_over_unsharded": {name: round(v["cpu_s"] / one["cpu_s"], 2) for name, v in per_shard.items()},
@@ -146,6 +205,7 @@ async def _bench(work: Path) -> dict[str, Any]:
             "jaeger_cpu_two_pullers_over_one": round(
                 sum(v["jaeger_cpu_s"] for v in per_shard.values()) / one["jaeger_cpu_s"], 2),
         },
+        "steady": steady,
     }
 
 
