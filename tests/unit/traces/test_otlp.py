@@ -72,16 +72,18 @@ def test_a_span_or_batch_of_the_wrong_shape_is_skipped_and_counted_and_the_rest_
     """One malformed span raised out of decode_traces (a time that is not a number: ValueError; an attribute value
     that is not an object: ValidationError of the whole answer), so the puller asked for the same window again and
     again. Now a span that can't be read is counted as span_malformed, a resource's batch that can't be decoded as
-    spans_malformed (one per span it held, when it can tell), and the other spans are used."""
+    spans_malformed (one per span it held, when it can tell), and the other spans are used. A span's attributes are
+    read only with the span, so an attribute of the wrong shape makes that span malformed, not its batch."""
     good = "0af7651916cd43dd8448eb211c80319c"
     body = answer(
         _resource("reviews", _span(good, "b7ad6b7169203331"), _span(good, "b7ad6b7169203332", start="soon")),
         _resource("ratings", {**_span(good, "00f067aa0ba902b7"), "attributes": [{"key": "x", "value": 5}]}),
+        _resource("productpage", {**_span(good, "00f067aa0ba902b9"), "kind": [2]}),
         _resource("details", _span(good, "00f067aa0ba902b8")))
     counts: dict[str, int] = {}
     (spans,) = decode_traces(body, counts=counts).values()
     assert sorted(s.service for s in spans) == ["details", "reviews"]
-    assert counts == {"span_malformed": 1, "spans_malformed": 1}
+    assert counts == {"span_malformed": 2, "spans_malformed": 1}
 
 
 def test_the_ingest_counts_what_it_skips_in_its_rejected_reasons() -> None:
