@@ -46,12 +46,13 @@ STEADY_RATE = 10  # page views per second: 750 traces per service in each 75 s q
 STEADY_SECONDS = 120
 
 
-async def _seed(peer: Any, mesh: Any, requests: int, start_s: float) -> None:
+async def _seed(peer: Any, mesh: Any, requests: int, start_s: float, spacing_s: float = 0.01,
+                fail_every: int = FAIL_EVERY) -> None:
     from tests.integration.traces.test_puller_jaeger import seed, wait_spans
 
     for first in range(0, requests, SEED_CHUNK):
-        await seed(peer, mesh, min(SEED_CHUNK, requests - first), start_s=start_s + first * 0.01,
-                   fail_every=FAIL_EVERY)
+        await seed(peer, mesh, min(SEED_CHUNK, requests - first), start_s=start_s + first * spacing_s,
+                   fail_every=fail_every, spacing_s=spacing_s)
     await wait_spans(peer, mesh, start_s, requests * SPANS_PER_REQUEST)
 
 
@@ -84,20 +85,11 @@ async def _steady(peer: Any, work: Path) -> dict[str, Any]:
     from observe.traces.config import TracesConfig
     from observe.traces.puller import Puller
     from tests.integration.traces.istio_mesh import Mesh
-    from tests.integration.traces.test_puller_jaeger import wait_spans
 
     mesh = Mesh(str(peer.extra["otlp_http"]))
     views = STEADY_RATE * STEADY_SECONDS
     t0 = time.time() - STEADY_SECONDS - 600  # all of it in the past: the puller's clock is simulated
-
-    def send() -> None:
-        for first in range(0, views, SEED_CHUNK):
-            for i in range(first, min(first + SEED_CHUNK, views)):
-                mesh.request(t0 + i / STEADY_RATE)
-            mesh.flush()
-
-    await asyncio.to_thread(send)
-    await wait_spans(peer, mesh, t0, views * SPANS_PER_REQUEST)
+    await _seed(peer, mesh, views, t0, spacing_s=1 / STEADY_RATE, fail_every=0)
     defaults = TracesConfig()
     clock = [t0 + defaults.settle_seconds]
     puller = Puller(TracesConfig(jaeger_url=peer.url, services=mesh.services(),

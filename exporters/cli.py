@@ -20,7 +20,8 @@ def _run(config_path: Path | None, overrides: dict[str, Any], spec: ServiceSpec)
     from observe.app.config import load_config
     from observe.config import ConfigError
     from observe.ecs_logging import setup_logging
-    from observe.service import ServiceHost, fix_mmap_threshold, tune_collector
+    from observe.glibc import fix_mmap_threshold
+    from observe.service import ServiceHost, tune_collector
     from observe.tracing import setup_tracing
 
     try:
@@ -37,7 +38,7 @@ def _run(config_path: Path | None, overrides: dict[str, Any], spec: ServiceSpec)
         click.echo(f"observe: {exc}", err=True)
         sys.exit(2)
     host = ServiceHost(cfg.service, [service], registry)
-    if spec is CLUSTER:  # the one exporter that reads pages of megabytes (observe.service.fix_mmap_threshold)
+    if spec is CLUSTER:  # the one exporter that reads pages of megabytes (observe.glibc.fix_mmap_threshold)
         fix_mmap_threshold()
     tune_collector()
     sys.exit(asyncio.run(host.serve()))

@@ -50,29 +50,6 @@ def exit_process(code: int) -> NoReturn:
     os._exit(code)
 
 
-# glibc's mallopt() parameter for the size from which malloc maps memory of its own (malloc.h), and its initial value.
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 128 * 1024
-
-
-def fix_mmap_threshold(size: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Keep glibc's mmap threshold where it starts, so every large buffer goes back to the system when freed.
-
-    glibc raises the threshold to the size of each mapped block that is freed (up to 32 MiB). The cluster exporter's
-    LIST pages (0.4 MB gzip'd, 7.7 MB inflated for 4,000 pods, and their decoded message) then come from the heap,
-    and the heap's high-water mark depends on where those holes land: at 37,500 pods in one process (a shard of
-    150,000) the peak RSS of nine starts ranged 388-439 MiB, and 364-368 in five with this call (RSS after the
-    scrapes about the same; sync CPU about 3 % more; docs/exporters.md). Setting it through mallopt() turns the
-    adjustment off, as glibc documents. False where there is no glibc mallopt (then nothing changes)."""
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, size))
-
-
 # The young generation's threshold for a pipeline process (CPython's default is 700 net allocations).
 GC_YOUNG_THRESHOLD = 50_000
 

@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import orjson
 
+from observe.glibc import trim_heap
 from observe.kube.client import KubeApiError, KubeClient
 
 log = logging.getLogger("observe.kube")
@@ -79,16 +80,6 @@ def _decoders() -> tuple[Any, Any]:
     from observe.kube import listpage
 
     return listpage.PAGE, listpage.HEAD
-
-
-def trim_heap() -> bool:
-    """Return the heap's free memory to the OS (glibc malloc_trim); False where there is no glibc."""
-    import ctypes
-
-    try:
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
 
 
 def _raw_uid(raw: Any) -> str:

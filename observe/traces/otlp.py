@@ -185,22 +185,19 @@ def decode_traces(body: bytes, default_rate: float = 1.0, name_of: NameNormalise
 def _declined(batches: list[ResourceSpans], take: Callable[[str, int, int], bool]) -> set[str]:
     """The raw trace ids of the traces `take` declines, each asked once with its span count in the answer and its
     earliest span start (microseconds; 0 when none can be read)."""
-    sizes: dict[str, list[int]] = {}  # raw id: [spans, earliest start in ns]
+    sizes: dict[str, list[int]] = {}  # raw id: [spans, earliest readable start in ns, 0 while none]
     for rs in batches:
         for scope in rs.scopeSpans:
             for s in scope.spans:
                 try:
-                    start = _int(s.startTimeUnixNano)
+                    start = max(_int(s.startTimeUnixNano), 0)
                 except ValueError:
                     start = 0
-                seen = sizes.get(s.traceId)
-                if seen is None:
-                    sizes[s.traceId] = [1, start]
-                else:
-                    seen[0] += 1
-                    if 0 < start < seen[1] or not seen[1]:
-                        seen[1] = start
-    return {raw for raw, (size, start) in sizes.items() if not take(_hex_id(raw), size, max(start, 0) // 1000)}
+                seen = sizes.setdefault(s.traceId, [0, start])
+                seen[0] += 1
+                if start and (start < seen[1] or not seen[1]):
+                    seen[1] = start
+    return {raw for raw, (size, start) in sizes.items() if not take(_hex_id(raw), size, start // 1000)}
 
 
 def _span(s: OtlpSpan, service: str, name_of: NameNormaliser | None, weight: float) -> tuple[Span, float | None]:

@@ -11,7 +11,7 @@ import pytest
 PROBE = """
 import ctypes, sys
 if sys.argv[1] == "fixed":
-    from observe.service import fix_mmap_threshold
+    from observe.glibc import fix_mmap_threshold
     assert fix_mmap_threshold()
 big = bytearray(8 << 20)
 del big  # glibc, left alone, now serves blocks up to 8 MiB from the heap

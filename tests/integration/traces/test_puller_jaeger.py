@@ -55,13 +55,14 @@ def make_puller(peer: Peer, mesh: Mesh, tmp_path: Path, registry: CollectorRegis
 
 
 async def seed(peer: Peer, mesh: Mesh, requests: int, *, start_s: float, fail_every: int = 0,
-               hold_ratings: bool = False) -> list[Any]:
-    """Send Bookinfo page views; every `fail_every`-th fails at ratings (40 ms), the rest take 300 ms there."""
+               hold_ratings: bool = False, spacing_s: float = 0.01) -> list[Any]:
+    """Send Bookinfo page views `spacing_s` apart; every `fail_every`-th fails at ratings (40 ms), the rest take
+    300 ms there."""
     def send() -> list[Any]:
         held = []
         for i in range(requests):
             fails = fail_every and i % fail_every == 0
-            later = mesh.request(start_s + i * 0.01, ratings_ms=40 if fails else 300,
+            later = mesh.request(start_s + i * spacing_s, ratings_ms=40 if fails else 300,
                                  ratings_status=503 if fails else 200, hold_ratings_server=hold_ratings)
             if later is not None:
                 held.append(later)
